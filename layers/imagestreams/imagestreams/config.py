@@ -1,0 +1,51 @@
+"""Deployment settings, read once from the environment.
+
+Nothing else in the package reads ``os.environ``: entry points call
+:func:`load_settings` (through ``bootstrap``) and pass the model on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    """Every knob of a deployment, with the defaults a deployed stack uses."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    image_cache_table: str = Field("", alias="IMAGE_CACHE_TABLE")
+    pull_secret_prefix: str = Field("imagestreams", alias="PULL_SECRET_PREFIX")
+    pull_secret_max_age: int = Field(60, alias="PULL_SECRET_MAX_AGE")
+
+    default_import_mode: Literal["Legacy", "PreserveOriginal"] = Field(
+        "Legacy", alias="DEFAULT_IMPORT_MODE"
+    )
+    default_platform: str = Field("linux/amd64", alias="DEFAULT_PLATFORM")
+
+    # Registry safety: loopback, link-local and private addresses are refused
+    # unless allowed here (the local development server allows them).
+    allow_private_registries: bool = Field(False, alias="ALLOW_PRIVATE_REGISTRIES")
+    allowed_private_cidrs: str = Field("", alias="ALLOWED_PRIVATE_CIDRS")
+
+    # Budgets and bounds.
+    import_parallelism: int = Field(16, ge=1, le=256, alias="IMPORT_PARALLELISM")
+    registry_connect_timeout: float = Field(5.0, gt=0, alias="REGISTRY_CONNECT_TIMEOUT")
+    registry_read_timeout: float = Field(15.0, gt=0, alias="REGISTRY_READ_TIMEOUT")
+    registry_max_attempts: int = Field(4, ge=1, le=10, alias="REGISTRY_MAX_ATTEMPTS")
+    import_time_budget: float = Field(20.0, gt=0, alias="IMPORT_TIME_BUDGET")
+    max_body_bytes: int = Field(1024 * 1024, alias="MAX_BODY_BYTES")
+
+    def private_cidrs(self) -> list[str]:
+        """The CIDRs explicitly allowed although they are not global."""
+        return [c.strip() for c in self.allowed_private_cidrs.split(",") if c.strip()]
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Validate the settings from ``environ`` (default: the process environment)."""
+    source = os.environ if environ is None else environ
+    return Settings.model_validate(dict(source))
