@@ -1,0 +1,287 @@
+"""Image references: the distribution grammar with OpenShift's defaults.
+
+This module owns the parsing and printing of image references such as
+``mysql:8``, ``quay.io/openshift/origin-cli@sha256:...`` or
+``[::1]:5000/team/app:v1``. It is pure: no I/O, no environment, nothing but
+regular expressions compiled at import.
+
+Grammar (the distribution/reference grammar; ``?`` optional, ``*`` repeated)::
+
+    reference       := name [ ":" tag ] [ "@" digest ]
+    name            := [ registry "/" ] path
+    registry        := host [ ":" port ]
+    host            := domain-name | "[" ipv6-address "]"
+    domain-name     := domain-label ( "." domain-label )*
+    domain-label    := /[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]/
+    ipv6-address    := /[a-fA-F0-9:]+/       ; no zone ids, no IPv4-mapped form
+    port            := /[0-9]+/
+    path            := path-component ( "/" path-component )*
+    path-component  := alphanumeric ( separator alphanumeric )*
+    alphanumeric    := /[a-z0-9]+/
+    separator       := /[._]|__|[-]+/
+    tag             := /[\\w][\\w.-]{0,127}/
+    digest          := algorithm ":" hex
+    algorithm       := algo-part ( /[-_+.]/ algo-part )*
+    algo-part       := /[A-Za-z][A-Za-z0-9]*/
+    hex             := /[0-9a-fA-F]{32,}/
+
+Which first component is a registry (OpenShift's and Docker's rule): it is
+the registry only when another component follows it and it contains ``.``
+or ``:`` or is exactly ``localhost``. Otherwise the whole name is a path on
+Docker Hub, so ``Foo/bar`` is an upper-case path, not a registry.
+
+Beyond the grammar, as distribution checks them:
+
+* the whole name (registry, ``/`` and path) is at most 255 characters;
+* a digest of a known algorithm must be lower-case hex of the right length
+  (``sha256`` 64, ``sha384`` 96, ``sha512`` 128); any other algorithm is
+  unsupported.
+
+Error messages are distribution's and go-digest's texts, in the order
+distribution checks them: empty input, format (or upper case), length,
+digest.
+
+Defaults are applied by properties, never by parsing: a reference keeps
+what the user wrote (``registry`` is ``""`` when none was written and
+``tag`` is ``None`` when none was written), :attr:`Reference.domain`,
+:attr:`Reference.api_host`, :attr:`Reference.repository` and
+:attr:`Reference.tag_or_latest` apply Docker Hub's defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Final
+
+from imagestreams.errors import InvalidReferenceError
+
+__all__ = [
+    "DEFAULT_TAG",
+    "DOCKER_HUB",
+    "DOCKER_HUB_ALIASES",
+    "DOCKER_HUB_API_HOST",
+    "DOCKER_HUB_OFFICIAL_NAMESPACE",
+    "MAX_NAME_LENGTH",
+    "Reference",
+    "parse",
+]
+
+DOCKER_HUB: Final = "docker.io"
+"""Canonical Docker Hub domain, what references without a registry mean."""
+
+DOCKER_HUB_API_HOST: Final = "registry-1.docker.io"
+"""The host that actually serves Docker Hub's registry API."""
+
+DOCKER_HUB_ALIASES: Final = frozenset({DOCKER_HUB, "index.docker.io", DOCKER_HUB_API_HOST})
+"""Registry names that all mean Docker Hub (compared case-insensitively)."""
+
+DOCKER_HUB_OFFICIAL_NAMESPACE: Final = "library"
+"""Namespace of Docker Hub's one-component ("official") repositories."""
+
+DEFAULT_TAG: Final = "latest"
+"""Tag meant by a reference without tag and digest."""
+
+MAX_NAME_LENGTH: Final = 255
+"""Longest allowed name (registry, slash and path)."""
+
+# --- messages (distribution/reference and go-digest texts) -------------------
+
+_NAME_EMPTY: Final = "repository name must have at least one component"
+_INVALID_FORMAT: Final = "invalid reference format"
+_NAME_UPPERCASE: Final = "repository name must be lowercase"
+_NAME_TOO_LONG: Final = f"repository name must not be more than {MAX_NAME_LENGTH} characters"
+_INVALID_TAG: Final = "invalid tag format"
+_INVALID_DIGEST: Final = "invalid digest format"
+_DIGEST_BAD_ENCODING: Final = "invalid checksum digest format"
+_DIGEST_UNSUPPORTED: Final = "unsupported digest algorithm"
+
+# --- grammar, composed from named parts --------------------------------------
+
+_ALPHANUMERIC: Final = r"[a-z0-9]+"
+_SEPARATOR: Final = r"(?:[._]|__|-+)"
+_PATH_COMPONENT: Final = rf"{_ALPHANUMERIC}(?:{_SEPARATOR}{_ALPHANUMERIC})*"
+_PATH: Final = rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+
+_DOMAIN_LABEL: Final = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN_NAME: Final = rf"{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*"
+_IPV6_ADDRESS: Final = r"\[[a-fA-F0-9:]+\]"
+_HOST: Final = rf"(?:{_DOMAIN_NAME}|{_IPV6_ADDRESS})"
+_PORT: Final = r"[0-9]+"
+_REGISTRY: Final = rf"{_HOST}(?::{_PORT})?"
+
+_NAME: Final = rf"(?:{_REGISTRY}/)?{_PATH}"
+
+_TAG: Final = r"\w[\w.-]{0,127}"
+
+_ALGORITHM_PART: Final = r"[A-Za-z][A-Za-z0-9]*"
+_ALGORITHM: Final = rf"{_ALGORITHM_PART}(?:[-_+.]{_ALGORITHM_PART})*"
+_HEX: Final = r"[0-9a-fA-F]{32,}"
+_DIGEST: Final = rf"{_ALGORITHM}:{_HEX}"
+
+_REFERENCE: Final = rf"(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?"
+
+# Go's \w is ASCII-only; Python's is not unless told. Patterns are used with
+# fullmatch, so "$" never accepts a trailing newline.
+_REFERENCE_RE: Final = re.compile(_REFERENCE, re.ASCII)
+_PATH_RE: Final = re.compile(_PATH, re.ASCII)
+_REGISTRY_RE: Final = re.compile(_REGISTRY, re.ASCII)
+_TAG_RE: Final = re.compile(_TAG, re.ASCII)
+_DIGEST_RE: Final = re.compile(_DIGEST, re.ASCII)
+
+# go-digest: encodings of the algorithms it knows, and the shape an algorithm
+# must have to be called "unsupported" rather than malformed.
+_DIGEST_ENCODINGS: Final = {
+    "sha256": re.compile(r"[a-f0-9]{64}"),
+    "sha384": re.compile(r"[a-f0-9]{96}"),
+    "sha512": re.compile(r"[a-f0-9]{128}"),
+}
+_GO_DIGEST_SHAPE_RE: Final = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
+
+_ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A parsed image reference, exactly as written.
+
+    Build one with :func:`parse`; the ``with_*`` methods derive new ones.
+    """
+
+    registry: str
+    """Registry as written (``host[:port]``), ``""`` when none was written."""
+    path: str
+    """Repository path as written, e.g. ``mysql`` or ``openshift/origin``."""
+    tag: str | None
+    """Tag as written, ``None`` when none was written."""
+    digest: str | None
+    """Digest (``algorithm:hex``), ``None`` when none was written."""
+
+    @property
+    def domain(self) -> str:
+        """The registry with Docker Hub's names folded into :data:`DOCKER_HUB`."""
+        if not self.registry or self.registry.lower() in DOCKER_HUB_ALIASES:
+            return DOCKER_HUB
+        return self.registry
+
+    @property
+    def is_docker_hub(self) -> bool:
+        """Whether the reference names an image on Docker Hub."""
+        return self.domain == DOCKER_HUB
+
+    @property
+    def api_host(self) -> str:
+        """``host[:port]`` to contact for the registry API."""
+        return DOCKER_HUB_API_HOST if self.is_docker_hub else self.registry
+
+    @property
+    def repository(self) -> str:
+        """Repository name for the registry API (``mysql`` is ``library/mysql`` on Hub)."""
+        if self.is_docker_hub and "/" not in self.path:
+            return f"{DOCKER_HUB_OFFICIAL_NAMESPACE}/{self.path}"
+        return self.path
+
+    @property
+    def tag_or_latest(self) -> str:
+        """The tag, or :data:`DEFAULT_TAG` when none was written."""
+        return self.tag or DEFAULT_TAG
+
+    def repository_string(self) -> str:
+        """``[registry/]path`` as written, without tag or digest."""
+        return f"{self.registry}/{self.path}" if self.registry else self.path
+
+    def exact(self) -> str:
+        """The reference as written: ``[registry/]path[:tag][@digest]``."""
+        text = self.repository_string()
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text
+
+    def without_tag(self) -> Reference:
+        """The same reference with no tag (a digest is kept)."""
+        return replace(self, tag=None)
+
+    def with_digest(self, digest: str) -> Reference:
+        """The repository at ``digest``, tag cleared: ``mysql:8`` -> ``mysql@sha256:...``.
+
+        Raises :class:`InvalidReferenceError` when ``digest`` is not one.
+        """
+        if not _DIGEST_RE.fullmatch(digest):
+            raise InvalidReferenceError(_INVALID_DIGEST)
+        _check_digest(digest)
+        return replace(self, tag=None, digest=digest)
+
+    def with_tag(self, tag: str) -> Reference:
+        """The repository at ``tag``, digest cleared.
+
+        Raises :class:`InvalidReferenceError` when ``tag`` is not one.
+        """
+        if not _TAG_RE.fullmatch(tag):
+            raise InvalidReferenceError(_INVALID_TAG)
+        return replace(self, tag=tag, digest=None)
+
+    def __str__(self) -> str:
+        return self.exact()
+
+
+def parse(text: str) -> Reference:
+    """Parse ``text`` as an image reference.
+
+    Raises :class:`InvalidReferenceError` with distribution's message when
+    ``text`` is not a valid reference.
+    """
+    if not text:
+        raise InvalidReferenceError(_NAME_EMPTY)
+
+    match = _REFERENCE_RE.fullmatch(text)
+    if match is None:
+        raise InvalidReferenceError(_format_error(text, _REFERENCE_RE))
+    name: str = match["name"]
+
+    registry, path = _split_registry(name)
+    if registry and not _REGISTRY_RE.fullmatch(registry):
+        # Looks like a host ("." or ":") but is not one, e.g. "foo_bar.com/x".
+        raise InvalidReferenceError(_INVALID_FORMAT)
+    if not _PATH_RE.fullmatch(path):
+        # The grammar let an upper-case first component through as a host,
+        # but without "." or ":" it is a path component ("Foo/bar").
+        raise InvalidReferenceError(_format_error(path, _PATH_RE))
+
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidReferenceError(_NAME_TOO_LONG)
+
+    digest: str | None = match["digest"]
+    if digest is not None:
+        _check_digest(digest)
+
+    return Reference(registry=registry, path=path, tag=match["tag"], digest=digest)
+
+
+def _split_registry(name: str) -> tuple[str, str]:
+    """Split a name into ``(registry, path)``; registry ``""`` for Docker Hub."""
+    first, slash, rest = name.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first, rest
+    return "", name
+
+
+def _format_error(text: str, pattern: re.Pattern[str]) -> str:
+    """Distribution's message for text the grammar refused."""
+    lowered = text.translate(_ASCII_LOWER)
+    if lowered != text and pattern.fullmatch(lowered):
+        return _NAME_UPPERCASE
+    return _INVALID_FORMAT
+
+
+def _check_digest(digest: str) -> None:
+    """Apply go-digest's checks to a digest the grammar accepted."""
+    algorithm, _, encoded = digest.partition(":")
+    encoding = _DIGEST_ENCODINGS.get(algorithm)
+    if encoding is None:
+        if not _GO_DIGEST_SHAPE_RE.fullmatch(digest):
+            raise InvalidReferenceError(_DIGEST_BAD_ENCODING)
+        raise InvalidReferenceError(_DIGEST_UNSUPPORTED)
+    if not encoding.fullmatch(encoded):
+        raise InvalidReferenceError(_DIGEST_BAD_ENCODING)
