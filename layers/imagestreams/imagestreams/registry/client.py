@@ -1,0 +1,441 @@
+"""The Docker Registry v2 / OCI distribution conversation.
+
+Owns what is said to a registry: the ping that finds the scheme and the auth
+challenge (cached per host), the token and Basic flows with one anonymous
+retry when credentials are rejected, manifest HEAD and GET with every
+manifest media type accepted and digests verified, blob GET with verification,
+tag listing across ``Link`` pages, and the mapping of registry answers to the
+typed errors of ``imagestreams.errors``. How bytes move (addresses, TLS,
+retries, redirects, caps) is the transport's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlencode, urljoin, urlsplit
+
+from urllib3.util import parse_url
+
+from imagestreams.credentials import Credential
+from imagestreams.errors import (
+    ContentTooLargeError,
+    IntegrityError,
+    NotFoundError,
+    ProtocolError,
+    RegistryError,
+    TLSError,
+    TooManyRequestsError,
+    UnauthorizedError,
+    UnavailableError,
+)
+from imagestreams.observability import logger
+from imagestreams.registry import media
+from imagestreams.registry.addresses import is_loopback
+from imagestreams.registry.auth import (
+    Challenge,
+    TokenCache,
+    basic_header,
+    identity_of,
+    parse_challenges,
+    parse_token_response,
+    pull_scope,
+)
+from imagestreams.registry.transport import Deadline, HttpResponse, Transport, retry_after_seconds
+
+MANIFEST_LIMIT = 4 * 1024 * 1024
+CONFIG_LIMIT = 4 * 1024 * 1024
+TOKEN_LIMIT = 1024 * 1024
+TAGS_PAGE_LIMIT = 4 * 1024 * 1024
+ENDPOINT_TTL = 300.0
+MAX_TAG_PAGES = 10_000
+
+_NOT_FOUND_CODES = frozenset({"MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN", "TAG_UNKNOWN"})
+_UNAUTHORIZED_CODES = frozenset({"UNAUTHORIZED", "DENIED"})
+_NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?', re.IGNORECASE)
+_DIGEST = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-fA-F0-9]{32,})$")
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """What a manifest HEAD tells: digest, media type and size if sent."""
+
+    digest: str | None
+    media_type: str | None
+    size: int | None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A verified manifest: the bytes as served, their type and digest."""
+
+    digest: str
+    media_type: str
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    base_url: str
+    challenges: tuple[Challenge, ...]
+    expires_at: float
+
+
+def _hash(data: bytes, algorithm: str) -> str:
+    if algorithm not in ("sha256", "sha384", "sha512"):
+        raise IntegrityError(detail=f"unsupported digest algorithm {algorithm!r}")
+    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+
+
+def verify_blob(data: bytes, digest: str) -> None:
+    """Raise :class:`IntegrityError` unless ``data`` hashes to ``digest``."""
+    algorithm = digest.split(":", 1)[0]
+    actual = _hash(data, algorithm)
+    if actual != digest:
+        raise IntegrityError(
+            detail=f"content integrity error: the blob {digest} does not match its content {actual}"
+        )
+
+
+def error_for(response: HttpResponse, what: str) -> RegistryError:
+    """Classify a non-success registry answer into a typed error."""
+    codes: list[str] = []
+    message = ""
+    try:
+        document = json.loads(response.body or b"{}")
+        for entry in document.get("errors") or []:
+            if isinstance(entry, dict):
+                codes.append(str(entry.get("code", "")).upper())
+                message = message or str(entry.get("message", ""))[:200]
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        pass
+    status = response.status
+    code = codes[0] if codes else None
+    detail = f"{what}: {message}" if message else f"{what}: registry answered {status}"
+    if status == 404 or _NOT_FOUND_CODES.intersection(codes):
+        return NotFoundError(detail=detail, registry_code=code, http_status=status)
+    if status in (401, 403) or _UNAUTHORIZED_CODES.intersection(codes):
+        return UnauthorizedError(detail=detail, registry_code=code, http_status=status)
+    if status == 429 or "TOOMANYREQUESTS" in codes:
+        return TooManyRequestsError(
+            detail=detail,
+            registry_code=code,
+            http_status=status,
+            retry_after=retry_after_seconds(response.header("Retry-After")),
+        )
+    if status >= 500:
+        return UnavailableError(detail=detail, registry_code=code, http_status=status)
+    return ProtocolError(detail=detail, registry_code=code, http_status=status)
+
+
+class RegistryClient:
+    """Process-wide registry client: endpoints and tokens are shared by all imports."""
+
+    def __init__(self, transport: Transport, tokens: TokenCache | None = None) -> None:
+        self.transport = transport
+        self.tokens = tokens or TokenCache()
+        self._endpoints: dict[tuple[str, bool], _Endpoint] = {}
+        self._locks: dict[object, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def lock_for(self, key: object) -> threading.Lock:
+        """One lock per key, so concurrent imports ping and fetch tokens once."""
+        with self._locks_guard:
+            lock = self._locks.get(key)
+            if lock is None:
+                lock = self._locks[key] = threading.Lock()
+            return lock
+
+    def repository(
+        self,
+        host: str,
+        repository: str,
+        credentials: Sequence[Credential],
+        *,
+        insecure: bool,
+        deadline: Deadline,
+    ) -> RepositoryClient:
+        """A client for one repository with the caller's credentials."""
+        return RepositoryClient(self, host, repository, credentials, insecure, deadline)
+
+    def endpoint(self, host: str, insecure: bool, deadline: Deadline) -> _Endpoint:
+        """Ping ``host`` (once per process and TTL) to learn its scheme and challenge."""
+        key = (host, insecure)
+        cached = self._endpoints.get(key)
+        now = time.monotonic()
+        if cached and cached.expires_at > now:
+            return cached
+        with self.lock_for(("endpoint", key)):
+            cached = self._endpoints.get(key)
+            if cached and cached.expires_at > time.monotonic():
+                return cached
+            endpoint = self._ping(host, insecure, deadline)
+            self._endpoints[key] = endpoint
+            return endpoint
+
+    def forget_endpoint(self, host: str, insecure: bool) -> None:
+        self._endpoints.pop((host, insecure), None)
+
+    def _ping(self, host: str, insecure: bool, deadline: Deadline) -> _Endpoint:
+        try:
+            return self._ping_scheme("https", host, insecure, deadline)
+        except TLSError:
+            if not (insecure or self._is_loopback(host)):
+                raise
+        except UnavailableError:
+            # Without an explicit port, http means another port (80): worth a try.
+            if not (insecure and ":" not in host.rsplit("]", 1)[-1]):
+                raise
+        return self._ping_scheme("http", host, insecure, deadline)
+
+    def _is_loopback(self, host: str) -> bool:
+        parsed = parse_url(f"https://{host}")
+        try:
+            address = self.transport.policy.resolve(parsed.host or host, parsed.port or 443)
+        except RegistryError:
+            return False
+        return is_loopback(address)
+
+    def _ping_scheme(self, scheme: str, host: str, insecure: bool, deadline: Deadline) -> _Endpoint:
+        base = f"{scheme}://{host}"
+        response = self.transport.send(
+            "GET",
+            f"{base}/v2/",
+            headers={},
+            deadline=deadline,
+            insecure=insecure,
+            max_bytes=TOKEN_LIMIT,
+        )
+        if response.status == 200:
+            challenges: tuple[Challenge, ...] = ()
+        elif response.status == 401:
+            challenges = tuple(parse_challenges(response.header("WWW-Authenticate")))
+        else:
+            raise error_for(response, f"{host} is not a container registry")
+        return _Endpoint(base, challenges, time.monotonic() + ENDPOINT_TTL)
+
+
+class RepositoryClient:
+    """Talks to one repository with one caller's credentials."""
+
+    def __init__(
+        self,
+        client: RegistryClient,
+        host: str,
+        repository: str,
+        credentials: Sequence[Credential],
+        insecure: bool,
+        deadline: Deadline,
+    ) -> None:
+        self._client = client
+        self._host = host
+        self.repository = repository
+        self._candidates: list[Credential | None] = [*credentials, None]
+        self._current = 0
+        self._lock = threading.Lock()
+        self._insecure = insecure
+        self._deadline = deadline
+
+    # --- public operations -----------------------------------------------
+
+    def head_manifest(self, reference: str) -> Descriptor:
+        """Resolve a tag or digest with HEAD (cheap, not counted as a pull)."""
+        response = self._request(
+            "HEAD", f"manifests/{reference}", accept=media.ACCEPT_MANIFEST, max_bytes=0
+        )
+        if response.status != 200:
+            raise error_for(response, f"manifest {reference}")
+        length = response.header("Content-Length")
+        return Descriptor(
+            digest=response.header("Docker-Content-Digest"),
+            media_type=_media_type(response.header("Content-Type")),
+            size=int(length) if length and length.isdigit() else None,
+        )
+
+    def get_manifest(self, reference: str) -> Manifest:
+        """GET a manifest and verify it against the digest asked for or announced."""
+        response = self._request(
+            "GET", f"manifests/{reference}", accept=media.ACCEPT_MANIFEST, max_bytes=MANIFEST_LIMIT
+        )
+        if response.status != 200:
+            raise error_for(response, f"manifest {reference}")
+        raw = response.body
+        media_type = media.sniff_media_type(raw, _media_type(response.header("Content-Type")))
+        expected = (
+            reference if _DIGEST.match(reference) else response.header("Docker-Content-Digest")
+        )
+        if expected and _DIGEST.match(expected):
+            algorithm = expected.split(":", 1)[0]
+            actual = media.digest_of(raw, media_type, algorithm)
+            if actual != expected:
+                raise IntegrityError(
+                    detail=(
+                        f"content integrity error: the manifest retrieved with digest {expected} "
+                        f"does not match the digest calculated from the content {actual}"
+                    )
+                )
+            return Manifest(actual, media_type, raw)
+        return Manifest(media.digest_of(raw, media_type), media_type, raw)
+
+    def get_blob(self, digest: str, max_bytes: int = CONFIG_LIMIT) -> bytes:
+        """GET a blob (following redirects) and verify its digest."""
+        response = self._request("GET", f"blobs/{digest}", accept=("*/*",), max_bytes=max_bytes)
+        if response.status != 200:
+            raise error_for(response, f"blob {digest}")
+        verify_blob(response.body, digest)
+        return response.body
+
+    def list_tags(self) -> list[str]:
+        """Every tag of the repository, across ``Link`` pages, deduplicated, in order served."""
+        tags: dict[str, None] = {}
+        path: str | None = "tags/list"
+        base = self._client.endpoint(self._host, self._insecure, self._deadline).base_url
+        for _ in range(MAX_TAG_PAGES):
+            if path is None:
+                break
+            response = self._request(
+                "GET", path, accept=("application/json",), max_bytes=TAGS_PAGE_LIMIT
+            )
+            if response.status != 200:
+                raise error_for(response, f"repository {self.repository}")
+            try:
+                page = json.loads(response.body)
+                listed = page.get("tags") or []
+            except (ValueError, AttributeError, UnicodeDecodeError):
+                raise ProtocolError(detail="the tag list is not JSON") from None
+            for tag in listed:
+                if isinstance(tag, str):
+                    tags[tag] = None
+            path = self._next_page(response, base)
+        return list(tags)
+
+    # --- the exchange ----------------------------------------------------
+
+    def _next_page(self, response: HttpResponse, base: str) -> str | None:
+        link = response.header("Link")
+        match = _NEXT_LINK.search(link or "")
+        if not match:
+            return None
+        target = urljoin(f"{base}/v2/{self.repository}/tags/list", match.group(1))
+        parts, origin = urlsplit(target), urlsplit(base)
+        if (parts.scheme, parts.netloc) != (origin.scheme, origin.netloc):
+            raise ProtocolError(detail="the tag list links to another host")
+        prefix = f"/v2/{self.repository}/"
+        if not parts.path.startswith(prefix):
+            raise ProtocolError(detail="the tag list links outside the repository")
+        rest = parts.path[len(prefix) :]
+        return f"{rest}?{parts.query}" if parts.query else rest
+
+    def _request(
+        self, method: str, path: str, *, accept: Sequence[str], max_bytes: int
+    ) -> HttpResponse:
+        endpoint = self._client.endpoint(self._host, self._insecure, self._deadline)
+        url = f"{endpoint.base_url}/v2/{self.repository}/{path}"
+        refreshed = False
+        while True:
+            index = self._current
+            credential = self._candidates[index]
+            try:
+                authorization = self._authorization(
+                    endpoint.challenges, credential, refresh=refreshed
+                )
+            except UnauthorizedError:
+                if self._fall_back(index):
+                    continue
+                raise
+            headers = {"Accept": ", ".join(accept), "User-Agent": "imagestreams"}
+            if authorization:
+                headers["Authorization"] = authorization
+            response = self._client.transport.send(
+                method,
+                url,
+                headers=headers,
+                deadline=self._deadline,
+                insecure=self._insecure,
+                max_bytes=max_bytes,
+            )
+            if response.status == 401 and not refreshed:
+                fresh = tuple(parse_challenges(response.header("WWW-Authenticate")))
+                if fresh and fresh != endpoint.challenges:
+                    # The registry asks for something else than the ping said.
+                    endpoint = _Endpoint(endpoint.base_url, fresh, endpoint.expires_at)
+                    refreshed = True
+                    continue
+            if response.status in (401, 403) and self._fall_back(index):
+                refreshed = False
+                continue
+            return response
+
+    def _fall_back(self, failed: int) -> bool:
+        """Move past credential ``failed`` (finally to anonymous); False when none is left.
+
+        Threads sharing this client move on together: only the first to see
+        a credential fail advances, the others retry with what it chose.
+        """
+        with self._lock:
+            if self._current != failed:
+                return True
+            if failed + 1 >= len(self._candidates):
+                return False
+            self._current = failed + 1
+        logger.info(
+            "registry rejected credentials, trying the next",
+            registry=self._host,
+            repository=self.repository,
+            anonymous=self._candidates[failed + 1] is None,
+        )
+        return True
+
+    def _authorization(
+        self, challenges: Sequence[Challenge], credential: Credential | None, *, refresh: bool
+    ) -> str | None:
+        for challenge in challenges:
+            if challenge.scheme == "bearer" and challenge.realm:
+                return "Bearer " + self._token(challenge, credential, refresh)
+            if challenge.scheme == "basic" and credential is not None:
+                return basic_header(credential)
+        return None
+
+    def _token(self, challenge: Challenge, credential: Credential | None, refresh: bool) -> str:
+        scope = pull_scope(self.repository)
+        service = challenge.service or ""
+        key = (challenge.realm, service, scope, identity_of(credential))
+        tokens = self._client.tokens
+        if not refresh and (token := tokens.get(key)):
+            return token
+        with self._client.lock_for(("token", key)):
+            if not refresh and (token := tokens.get(key)):
+                return token
+            query = {"scope": scope, **({"service": service} if service else {})}
+            separator = "&" if "?" in challenge.realm else "?"
+            url = f"{challenge.realm}{separator}{urlencode(query)}"
+            headers = {"User-Agent": "imagestreams"}
+            if credential is not None:
+                headers["Authorization"] = basic_header(credential)
+            try:
+                response = self._client.transport.send(
+                    "GET",
+                    url,
+                    headers=headers,
+                    deadline=self._deadline,
+                    insecure=self._insecure,
+                    max_bytes=TOKEN_LIMIT,
+                )
+            except ContentTooLargeError:
+                raise ProtocolError(detail="the token response is too large") from None
+            if response.status != 200:
+                raise error_for(response, "token request")
+            token_value = parse_token_response(response.body, tokens.now())
+            tokens.put(key, token_value)
+            return token_value.value
+
+
+def _media_type(header: str | None) -> str | None:
+    if not header:
+        return None
+    return header.split(";", 1)[0].strip() or None
