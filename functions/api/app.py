@@ -1,0 +1,65 @@
+"""API Gateway entry point: routes, request checks, errors as ``Status``.
+
+Thin by design: each route reads the request, calls one domain function and
+returns its document. Errors are mapped to Kubernetes ``Status`` responses in
+``imagestreams.responses``; nothing here talks to AWS or a registry directly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imagestreams import bootstrap, responses
+from imagestreams.errors import RequestError
+from imagestreams.observability import logger
+
+IMPORTS = "/apis/image.openshift.io/v1/namespaces/<namespace>/imagestreamimports"
+
+app = APIGatewayRestResolver()
+
+
+@app.post(IMPORTS)
+def create_import(namespace: str) -> Response[str]:
+    """POST an ImageStreamImport: import now, answer 201 with the status."""
+    request = responses.parse_import_request(
+        app.current_event.body,
+        namespace,
+        is_base64=bool(app.current_event.is_base64_encoded),
+        max_bytes=bootstrap.settings().max_body_bytes,
+    )
+    remaining_ms = app.lambda_context.get_remaining_time_in_millis()
+    document = bootstrap.import_service().create(namespace, request, remaining_ms / 1000)
+    return responses.document(201, document.to_json_dict())
+
+
+@app.not_found
+def not_found(_: Exception) -> Response[str]:
+    """Unknown routes get a 404 ``Status``, as the Kubernetes API server does."""
+    return responses.status_response(
+        404,
+        "NotFound",
+        f"the server could not find the requested resource ({app.current_event.path})",
+    )
+
+
+@app.exception_handler(RequestError)  # type: ignore[untyped-decorator]
+def request_error(error: RequestError) -> Response[str]:
+    """Errors of the request itself: 400, 413, 422, 501."""
+    return responses.for_request_error(error)
+
+
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+def unexpected(error: Exception) -> Response[str]:
+    """Anything else is a 500 with the request id, never a stack trace."""
+    request_id = app.lambda_context.aws_request_id
+    logger.exception("unhandled error", error_type=type(error).__name__)
+    return responses.internal_error(request_id)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Resolve one API Gateway REST proxy event."""
+    return app.resolve(event, context)

@@ -1,0 +1,72 @@
+"""The composition root: the one place adapters are built and wired.
+
+Everything is built lazily on first use and cached for the life of the
+process (warm Lambda invocations reuse the connection pool, token cache and
+clients); nothing happens at import time. Tests call :func:`reset` after
+changing the environment, or build their own objects from the parts.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import urllib3
+
+from imagestreams.adapters.secrets import SecretsManagerPullSecrets
+from imagestreams.config import Settings, load_settings
+from imagestreams.importer import Importer, ImportOptions
+from imagestreams.registry.addresses import AddressPolicy
+from imagestreams.registry.client import RegistryClient
+from imagestreams.registry.transport import RetryPolicy, Transport
+from imagestreams.service import ImportService
+
+
+@functools.cache
+def settings() -> Settings:
+    """The deployment's settings, read once."""
+    return load_settings()
+
+
+@functools.cache
+def registry_client() -> RegistryClient:
+    """One registry client (pool, tokens, endpoints) per process."""
+    config = settings()
+    pool = urllib3.PoolManager(num_pools=64, maxsize=max(4, config.import_parallelism))
+    policy = AddressPolicy.from_settings(config.allow_private_registries, config.private_cidrs())
+    transport = Transport(
+        pool,
+        policy,
+        connect_timeout=config.registry_connect_timeout,
+        read_timeout=config.registry_read_timeout,
+        retry=RetryPolicy(max_attempts=config.registry_max_attempts),
+    )
+    return RegistryClient(transport)
+
+
+@functools.cache
+def import_service() -> ImportService:
+    """The import use case wired with the deployment's adapters."""
+    config = settings()
+    importer = Importer(
+        registry_client(),
+        ImportOptions(
+            default_import_mode=config.default_import_mode,
+            default_platform=config.default_platform,
+            parallelism=config.import_parallelism,
+        ),
+    )
+    secrets = SecretsManagerPullSecrets(
+        config.pull_secret_prefix, max_age=config.pull_secret_max_age
+    )
+    return ImportService(
+        importer,
+        secrets,
+        time_budget=config.import_time_budget,
+        default_import_mode=config.default_import_mode,
+    )
+
+
+def reset() -> None:
+    """Forget everything built so far (tests, or a changed environment)."""
+    for built in (settings, registry_client, import_service):
+        built.cache_clear()

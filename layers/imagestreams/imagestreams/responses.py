@@ -1,0 +1,140 @@
+"""HTTP edges of the API: reading request bodies and writing ``Status`` replies.
+
+Owns the one mapping from the error hierarchy to Kubernetes ``Status``
+responses (400, 413, 422, 404, 500, ...), and the decoding of a request body
+into a validated, defaulted :class:`ImageStreamImport`. Nothing here talks
+to AWS or a registry; no message carries a stack trace or a credential.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+import pydantic
+from aws_lambda_powertools.event_handler import Response
+
+from imagestreams import validation
+from imagestreams.errors import (
+    BadRequestError,
+    FieldCause,
+    PayloadTooLargeError,
+    RequestError,
+    ValidationError,
+)
+from imagestreams.models import ImageStreamImport, Status, StatusCause, StatusDetails
+
+JSON = "application/json"
+GROUP = "image.openshift.io"
+
+
+def document(code: int, body: dict[str, Any]) -> Response[str]:
+    """A JSON response with ``body``."""
+    return Response(
+        status_code=code, content_type=JSON, body=json.dumps(body, separators=(",", ":"))
+    )
+
+
+def status_response(
+    code: int, reason: str, message: str, details: StatusDetails | None = None
+) -> Response[str]:
+    """A Kubernetes ``Status`` failure response."""
+    return document(code, Status.failure(code, reason, message, details).to_json_dict())
+
+
+def for_request_error(error: RequestError) -> Response[str]:
+    """Map an error of the request to its ``Status`` response."""
+    details = None
+    if isinstance(error, ValidationError):
+        details = StatusDetails(
+            name=error.name,
+            group=GROUP,
+            kind=error.kind,
+            causes=[
+                StatusCause(reason=c.reason, message=c.body, field=c.field) for c in error.causes
+            ],
+        )
+    return status_response(error.code, error.reason, error.message, details)
+
+
+def internal_error(request_id: str) -> Response[str]:
+    """A 500 that names the request id for support, and nothing internal."""
+    return status_response(
+        500,
+        "InternalError",
+        f"Internal error occurred: the request could not be completed (request id {request_id})",
+    )
+
+
+def parse_import_request(
+    body: str | None, namespace: str, *, is_base64: bool, max_bytes: int
+) -> ImageStreamImport:
+    """Decode, validate and default an ImageStreamImport request body."""
+    raw = _body_bytes(body, is_base64)
+    if len(raw) > max_bytes:
+        raise PayloadTooLargeError(f"the request body exceeds the limit of {max_bytes} bytes")
+    if not raw.strip():
+        raise BadRequestError("the request body is empty: an ImageStreamImport object is required")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequestError(f"the request body is not valid JSON: {_json_problem(exc)}") from None
+    if not isinstance(data, dict):
+        raise BadRequestError("the request body must be a JSON object (an ImageStreamImport)")
+    kind = data.get("kind")
+    if kind not in (None, "", "ImageStreamImport"):
+        raise BadRequestError(f"the request body is a {kind!r}, not an ImageStreamImport")
+    api_version = data.get("apiVersion")
+    if api_version not in (None, "", "image.openshift.io/v1", "v1"):
+        raise BadRequestError(
+            f"apiVersion {api_version!r} is not served here: use image.openshift.io/v1"
+        )
+    try:
+        isi = ImageStreamImport.model_validate(data)
+    except pydantic.ValidationError as exc:
+        name = (
+            str((data.get("metadata") or {}).get("name", ""))
+            if isinstance(data.get("metadata"), dict)
+            else ""
+        )
+        raise ValidationError(
+            validation.QUALIFIED_KIND, "ImageStreamImport", name, _type_causes(exc)
+        ) from None
+    if isi.metadata.namespace and isi.metadata.namespace != namespace:
+        raise BadRequestError(
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )
+    validation.validate(isi, namespace)
+    return isi
+
+
+def _body_bytes(body: str | None, is_base64: bool) -> bytes:
+    if body is None:
+        return b""
+    if is_base64:
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequestError("the request body is not valid base64") from None
+    return body.encode("utf-8", errors="surrogatepass")
+
+
+def _json_problem(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    return "the body is not UTF-8 text"
+
+
+def _type_causes(exc: pydantic.ValidationError) -> list[FieldCause]:
+    causes = []
+    for error in exc.errors(include_url=False, include_input=False):
+        path = ""
+        for part in error["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        if error["type"] == "missing":
+            causes.append(FieldCause.required(path))
+        else:
+            causes.append(FieldCause(path, "FieldValueInvalid", f"Invalid value: {error['msg']}"))
+    return causes

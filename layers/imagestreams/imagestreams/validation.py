@@ -1,0 +1,181 @@
+"""Validation and defaulting of an ImageStreamImport request (pure).
+
+Owns the rules of DESIGN section 3, with OpenShift's field paths and
+messages: which requests are rejected whole (422 ``Invalid``, one cause per
+field) and how an accepted request is defaulted (``to`` from the tag of
+``from``, ``referencePolicy.type: Source``, the deployment's import mode).
+"""
+
+from __future__ import annotations
+
+import re
+
+from imagestreams import reference
+from imagestreams.errors import FieldCause, InvalidReferenceError, ValidationError
+from imagestreams.models import (
+    ImageStreamImport,
+    LocalObjectReference,
+    TagImportPolicy,
+    TagReferencePolicy,
+)
+
+QUALIFIED_KIND = "ImageStreamImport.image.openshift.io"
+IMPORT_MODES = ["Legacy", "PreserveOriginal"]
+REFERENCE_POLICIES = ["Source", "Local"]
+
+_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
+DNS1123_LABEL = re.compile(rf"^{_LABEL}$")
+DNS1123_SUBDOMAIN = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
+_LABEL_MESSAGE = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+    "and must start and end with an alphanumeric character"
+)
+_SUBDOMAIN_MESSAGE = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
+    "or '.', and must start and end with an alphanumeric character"
+)
+
+
+def namespace_problem(namespace: str) -> str | None:
+    """Why ``namespace`` is not a valid Kubernetes namespace, or None."""
+    if len(namespace) > 63:
+        return "must be no more than 63 characters"
+    if not DNS1123_LABEL.match(namespace):
+        return _LABEL_MESSAGE
+    return None
+
+
+def _name_problem(name: str) -> str | None:
+    if len(name) > 253:
+        return "must be no more than 253 characters"
+    if not DNS1123_SUBDOMAIN.match(name):
+        return _SUBDOMAIN_MESSAGE
+    return None
+
+
+def validate(isi: ImageStreamImport, namespace: str) -> None:
+    """Raise :class:`ValidationError` listing every invalid field of ``isi``."""
+    causes: list[FieldCause] = []
+    name = isi.metadata.name or ""
+    if not name:
+        causes.append(FieldCause.required("metadata.name", "name or generateName is required"))
+    elif problem := _name_problem(name):
+        causes.append(FieldCause.invalid("metadata.name", name, problem))
+    if problem := namespace_problem(namespace):
+        causes.append(FieldCause.invalid("metadata.namespace", namespace, problem))
+
+    for i, spec in enumerate(isi.spec.images or []):
+        path = f"spec.images[{i}]"
+        if spec.from_.kind != "DockerImage":
+            causes.append(
+                FieldCause.invalid(
+                    f"{path}.from.kind", spec.from_.kind, "only DockerImage is supported"
+                )
+            )
+            continue
+        if spec.to is not None and not spec.to.name:
+            causes.append(
+                FieldCause.invalid(
+                    f"{path}.to.name", "", "the name of the target tag must be specified"
+                )
+            )
+        parsed = _reference(f"{path}.from.name", spec.from_.name, causes)
+        policy = spec.import_policy
+        if parsed and parsed.digest and policy is not None and policy.scheduled:
+            causes.append(
+                FieldCause.invalid(
+                    f"{path}.from.name", spec.from_.name, "only tags can be scheduled for import"
+                )
+            )
+        _policies(path, policy, spec.reference_policy, causes)
+
+    repository = isi.spec.repository
+    if repository is not None:
+        path = "spec.repository"
+        if repository.from_.kind != "DockerImage":
+            causes.append(
+                FieldCause.invalid(
+                    f"{path}.from.kind", repository.from_.kind, "only DockerImage is supported"
+                )
+            )
+        else:
+            parsed = _reference(f"{path}.from.name", repository.from_.name, causes)
+            if parsed and (parsed.tag or parsed.digest):
+                causes.append(
+                    FieldCause.invalid(
+                        f"{path}.from.name",
+                        repository.from_.name,
+                        "you must specify an image repository, not a tag or ID",
+                    )
+                )
+        _policies(path, repository.import_policy, repository.reference_policy, causes)
+
+    if not isi.spec.images and repository is None:
+        causes.append(
+            FieldCause.invalid(
+                "spec.images", None, "you must specify at least one image or a repository import"
+            )
+        )
+    if causes:
+        raise ValidationError(QUALIFIED_KIND, "ImageStreamImport", name, causes)
+
+
+def _reference(path: str, name: str, causes: list[FieldCause]) -> reference.Reference | None:
+    if not name:
+        causes.append(FieldCause.required(path))
+        return None
+    try:
+        return reference.parse(name)
+    except InvalidReferenceError as error:
+        causes.append(FieldCause.invalid(path, name, str(error)))
+        return None
+
+
+def _policies(
+    path: str,
+    import_policy: TagImportPolicy | None,
+    reference_policy: TagReferencePolicy | None,
+    causes: list[FieldCause],
+) -> None:
+    mode = import_policy.import_mode if import_policy else None
+    if mode and mode not in IMPORT_MODES:
+        causes.append(
+            FieldCause.not_supported(f"{path}.importPolicy.importMode", mode, IMPORT_MODES)
+        )
+    kind = reference_policy.type if reference_policy else None
+    if kind and kind not in REFERENCE_POLICIES:
+        causes.append(
+            FieldCause.not_supported(f"{path}.referencePolicy.type", kind, REFERENCE_POLICIES)
+        )
+
+
+def apply_defaults(isi: ImageStreamImport, default_import_mode: str) -> ImageStreamImport:
+    """Fill the defaults OpenShift's API server applies; returns ``isi``."""
+    for spec in isi.spec.images or []:
+        if spec.to is None:
+            tag = reference.parse(spec.from_.name).tag
+            if tag:
+                spec.to = LocalObjectReference(name=tag)
+        spec.import_policy = _default_import_policy(spec.import_policy, default_import_mode)
+        spec.reference_policy = _default_reference_policy(spec.reference_policy)
+    repository = isi.spec.repository
+    if repository is not None:
+        repository.import_policy = _default_import_policy(
+            repository.import_policy, default_import_mode
+        )
+        repository.reference_policy = _default_reference_policy(repository.reference_policy)
+    return isi
+
+
+def _default_import_policy(policy: TagImportPolicy | None, mode: str) -> TagImportPolicy:
+    policy = policy or TagImportPolicy()
+    if not policy.import_mode:
+        policy.import_mode = mode
+    return policy
+
+
+def _default_reference_policy(policy: TagReferencePolicy | None) -> TagReferencePolicy:
+    policy = policy or TagReferencePolicy(type="Source")
+    if not policy.type:
+        policy.type = "Source"
+    return policy
