@@ -75,7 +75,7 @@ class ImportService:
         logger.info(
             "import finished",
             namespace=namespace,
-            name=request.metadata.name,
+            stream=request.metadata.name,
             images=len(statuses),
             failed=failed,
         )

@@ -1,0 +1,232 @@
+"""The registry client against a real registry, with an injected sleeper and clock.
+
+Retries never sleep for real here: the sleeper records the delays asked for,
+and the clock it advances is the one the deadline reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import urllib3
+
+from imagestreams.credentials import Credential
+from imagestreams.errors import (
+    NotFoundError,
+    TooManyRequestsError,
+    UnauthorizedError,
+    UnavailableError,
+)
+from imagestreams.registry.addresses import AddressPolicy
+from imagestreams.registry.client import RegistryClient
+from imagestreams.registry.transport import Deadline, RetryPolicy, Transport
+from tests.support.proxy import Fault, RegistryProxy
+from tests.support.registry import Registry
+
+
+class FakeTime:
+    """A clock that moves only when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def make_client(fake: FakeTime, attempts: int = 4) -> RegistryClient:
+    transport = Transport(
+        urllib3.PoolManager(),
+        AddressPolicy(allow_private=True),
+        connect_timeout=2,
+        read_timeout=5,
+        retry=RetryPolicy(max_attempts=attempts, sleeper=fake.sleep, jitter=lambda: 0.5),
+    )
+    return RegistryClient(transport)
+
+
+@pytest.fixture
+def fake() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def proxy(anon_registry: Registry) -> Any:
+    front = RegistryProxy(anon_registry.host)
+    yield front
+    front.stop()
+
+
+def repo(
+    client: RegistryClient,
+    host: str,
+    repository: str,
+    fake: FakeTime,
+    budget: float = 20,
+    **kw: Any,
+) -> Any:
+    return client.repository(
+        host,
+        repository,
+        kw.get("credentials", []),
+        insecure=False,
+        deadline=Deadline(fake.now + budget, fake.clock),
+    )
+
+
+def test_retry_after_is_honoured(
+    fake: FakeTime, proxy: RegistryProxy, anon_registry: Registry, push_image: Any
+) -> None:
+    pushed = push_image(anon_registry)
+    proxy.rules.append(
+        lambda m, path, nth: (
+            Fault(429, {"Retry-After": "7"}) if "/manifests/" in path and nth == 1 else None
+        )
+    )
+
+    manifest = repo(make_client(fake), proxy.host, pushed.repository, fake).get_manifest(pushed.tag)
+
+    assert manifest.digest == pushed.digest
+    assert fake.sleeps == [7.0]
+
+
+def test_retry_after_beyond_the_budget_gives_up_at_once(
+    fake: FakeTime, proxy: RegistryProxy, anon_registry: Registry, push_image: Any
+) -> None:
+    pushed = push_image(anon_registry)
+    proxy.rules.append(
+        lambda m, path, nth: Fault(429, {"Retry-After": "120"}) if "/manifests/" in path else None
+    )
+
+    with pytest.raises(TooManyRequestsError) as caught:
+        repo(make_client(fake), proxy.host, pushed.repository, fake, budget=30).get_manifest(
+            pushed.tag
+        )
+
+    assert caught.value.retry_after == 120
+    assert fake.sleeps == []
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault(500), Fault(502), Fault(503), Fault(504), Fault(reset=True)],
+    ids=["500", "502", "503", "504", "reset"],
+)
+def test_transient_failures_are_retried_with_backoff(
+    fake: FakeTime, proxy: RegistryProxy, anon_registry: Registry, push_image: Any, fault: Fault
+) -> None:
+    pushed = push_image(anon_registry)
+    proxy.rules.append(lambda m, path, nth: fault if "/manifests/" in path and nth <= 2 else None)
+
+    manifest = repo(make_client(fake), proxy.host, pushed.repository, fake).get_manifest(pushed.tag)
+
+    assert manifest.digest == pushed.digest
+    assert fake.sleeps == [0.25, 0.5]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (
+            404,
+            b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}',
+            NotFoundError,
+        ),
+        (
+            401,
+            b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}',
+            UnauthorizedError,
+        ),
+        (
+            403,
+            b'{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}',
+            UnauthorizedError,
+        ),
+        (400, b"", Exception),
+    ],
+    ids=["404", "401", "403", "400"],
+)
+def test_client_errors_fail_fast(
+    fake: FakeTime,
+    proxy: RegistryProxy,
+    anon_registry: Registry,
+    push_image: Any,
+    status: int,
+    body: bytes,
+    error: type[Exception],
+) -> None:
+    pushed = push_image(anon_registry)
+    proxy.rules.append(
+        lambda m, path, nth: (
+            Fault(status, {"Content-Type": "application/json"}, body)
+            if "/manifests/" in path
+            else None
+        )
+    )
+
+    with pytest.raises(error):
+        repo(make_client(fake), proxy.host, pushed.repository, fake).get_manifest(pushed.tag)
+
+    assert fake.sleeps == []
+    assert proxy.count("GET", "/manifests/") == 1
+
+
+def test_dead_registry_stops_after_the_attempts(fake: FakeTime, stopped_registry_host: str) -> None:
+    with pytest.raises(UnavailableError, match="cannot reach"):
+        repo(make_client(fake, attempts=3), stopped_registry_host, "x/y", fake).get_manifest(
+            "latest"
+        )
+
+    assert fake.sleeps == [0.25, 0.5]
+
+
+def test_dead_registry_stops_at_the_deadline(fake: FakeTime, stopped_registry_host: str) -> None:
+    with pytest.raises(UnavailableError):
+        repo(
+            make_client(fake, attempts=10), stopped_registry_host, "x/y", fake, budget=1.0
+        ).get_manifest("latest")
+
+    assert sum(fake.sleeps) < 1.0
+
+
+def test_head_resolves_the_tag_without_a_body(
+    fake: FakeTime, proxy: RegistryProxy, anon_registry: Registry, push_image: Any
+) -> None:
+    pushed = push_image(anon_registry, fmt="v2s2")
+
+    descriptor = repo(make_client(fake), proxy.host, pushed.repository, fake).head_manifest(
+        pushed.tag
+    )
+
+    assert descriptor.digest == pushed.digest
+    assert descriptor.media_type == pushed.media_type
+    assert descriptor.size == len(pushed.manifest)
+    assert proxy.count("GET", "/manifests/") == 0
+
+
+def test_ping_and_token_are_shared_across_repositories(
+    fake: FakeTime, token_registry: Registry, push_image: Any, unique_repo: Any
+) -> None:
+    repository = unique_repo("shared")
+    pushed = push_image(token_registry, repository)
+    client = make_client(fake)
+    credential = Credential(*token_registry.credentials)
+    proxy = RegistryProxy(token_registry.host)
+    try:
+        token_registry.token_server.reset()
+        for _ in range(3):
+            repo(client, proxy.host, repository, fake, credentials=[credential]).get_manifest(
+                pushed.tag
+            )
+
+        assert proxy.count("GET", "/v2/") - proxy.count("GET", f"/v2/{repository}") == 1
+        assert len(token_registry.token_server.token_requests()) == 1
+        assert proxy.count("GET", "/manifests/") == 3
+    finally:
+        proxy.stop()

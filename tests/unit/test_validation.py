@@ -1,0 +1,204 @@
+"""Validation and defaulting of ImageStreamImport requests (DESIGN section 3)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from imagestreams.errors import BadRequestError, PayloadTooLargeError, ValidationError
+from imagestreams.responses import parse_import_request
+from imagestreams.validation import apply_defaults
+
+
+def body(images: list[dict[str, Any]] | None = None, **spec: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "kind": "ImageStreamImport",
+        "apiVersion": "image.openshift.io/v1",
+        "metadata": {"name": "app"},
+        "spec": {"import": False, **spec},
+    }
+    if images is not None:
+        document["spec"]["images"] = images
+    return document
+
+
+def docker(name: str, **extra: Any) -> dict[str, Any]:
+    return {"from": {"kind": "DockerImage", "name": name}, **extra}
+
+
+def parse(document: Any, namespace: str = "demo") -> Any:
+    return parse_import_request(json.dumps(document), namespace, is_base64=False, max_bytes=1 << 20)
+
+
+INVALID = [
+    (
+        "kind-not-docker",
+        body([{"from": {"kind": "ImageStreamTag", "name": "a:b"}}]),
+        "spec.images[0].from.kind",
+        'Invalid value: "ImageStreamTag": only DockerImage is supported',
+    ),
+    ("empty-name", body([docker("")]), "spec.images[0].from.name", "Required value"),
+    (
+        "uppercase",
+        body([docker("Foo/Bar:1")]),
+        "spec.images[0].from.name",
+        'Invalid value: "Foo/Bar:1": repository name must be lowercase',
+    ),
+    (
+        "bad-format",
+        body([docker("a:b:c")]),
+        "spec.images[0].from.name",
+        'Invalid value: "a:b:c": invalid reference format',
+    ),
+    (
+        "second-entry",
+        body([docker("busybox"), docker("bad tag")]),
+        "spec.images[1].from.name",
+        'Invalid value: "bad tag": invalid reference format',
+    ),
+    (
+        "empty-to",
+        body([docker("busybox", to={"name": ""})]),
+        "spec.images[0].to.name",
+        'Invalid value: "": the name of the target tag must be specified',
+    ),
+    (
+        "import-mode",
+        body([docker("busybox", importPolicy={"importMode": "Everything"})]),
+        "spec.images[0].importPolicy.importMode",
+        'Unsupported value: "Everything": supported values: "Legacy", "PreserveOriginal"',
+    ),
+    (
+        "reference-policy",
+        body([docker("busybox", referencePolicy={"type": "Remote"})]),
+        "spec.images[0].referencePolicy.type",
+        'Unsupported value: "Remote": supported values: "Source", "Local"',
+    ),
+    (
+        "scheduled-digest",
+        body([docker("busybox@sha256:" + "a" * 64, importPolicy={"scheduled": True})]),
+        "spec.images[0].from.name",
+        "only tags can be scheduled for import",
+    ),
+    (
+        "repository-with-tag",
+        body(repository={"from": {"kind": "DockerImage", "name": "busybox:1"}}),
+        "spec.repository.from.name",
+        'Invalid value: "busybox:1": you must specify an image repository, not a tag or ID',
+    ),
+    (
+        "repository-kind",
+        body(repository={"from": {"kind": "ImageStream", "name": "x"}}),
+        "spec.repository.from.kind",
+        "only DockerImage is supported",
+    ),
+    (
+        "nothing",
+        body([]),
+        "spec.images",
+        "you must specify at least one image or a repository import",
+    ),
+    ("no-name", {**body([docker("busybox")]), "metadata": {}}, "metadata.name", "Required value"),
+    (
+        "bad-name",
+        {**body([docker("busybox")]), "metadata": {"name": "Bad_Name"}},
+        "metadata.name",
+        "RFC 1123 subdomain",
+    ),
+    ("type-error", body("not-a-list"), "spec.images", "Invalid value"),  # type: ignore[arg-type]
+    (
+        "missing-from",
+        body([{"to": {"name": "x"}}]),
+        "spec.images[0].from.kind",
+        'Invalid value: "": only DockerImage is supported',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("document", "field", "message"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID]
+)
+def test_invalid_requests_name_the_field(
+    document: dict[str, Any], field: str, message: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse(document)
+    causes = {c.field: c.body for c in caught.value.causes}
+    assert field in causes, causes
+    assert message in causes[field]
+    assert str(caught.value).startswith('ImageStreamImport.image.openshift.io "')
+
+
+def test_every_invalid_field_is_listed() -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse(body([docker(""), {"from": {"kind": "Nope", "name": "x"}}]))
+    assert [c.field for c in caught.value.causes] == [
+        "spec.images[0].from.name",
+        "spec.images[1].from.kind",
+    ]
+    assert " is invalid: [" in str(caught.value)
+
+
+def test_invalid_namespace_is_refused() -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse(body([docker("busybox")]), namespace="Not_A_Namespace")
+    assert caught.value.causes[0].field == "metadata.namespace"
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        ("{not json", BadRequestError),
+        ("[1, 2]", BadRequestError),
+        ("", BadRequestError),
+        ('{"kind": "Pod"}', BadRequestError),
+        ('{"apiVersion": "apps/v1"}', BadRequestError),
+        ("{" + " " * (1 << 20) + "}", PayloadTooLargeError),
+    ],
+    ids=["not-json", "array", "empty", "wrong-kind", "wrong-version", "too-large"],
+)
+def test_bodies_that_are_not_an_import(raw: str, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        parse_import_request(raw, "demo", is_base64=False, max_bytes=1 << 20)
+
+
+def test_namespace_in_body_must_match_the_path() -> None:
+    document = body([docker("busybox")])
+    document["metadata"]["namespace"] = "other"
+    with pytest.raises(BadRequestError, match="does not match"):
+        parse(document)
+
+
+def test_unknown_fields_are_ignored() -> None:
+    document = body([docker("busybox", surprise=1)], extra={"a": 1})
+    document["unexpected"] = True
+    assert parse(document).spec.images[0].from_.name == "busybox"
+
+
+@pytest.mark.parametrize(
+    ("image", "to", "mode", "policy"),
+    [
+        (docker("mysql:8"), "8", "Legacy", "Source"),
+        (docker("mysql"), None, "Legacy", "Source"),
+        (docker("mysql@sha256:" + "b" * 64), None, "Legacy", "Source"),
+        (docker("mysql:8", to={"name": "stable"}), "stable", "Legacy", "Source"),
+        (
+            docker(
+                "mysql:8",
+                importPolicy={"importMode": "PreserveOriginal"},
+                referencePolicy={"type": "Local"},
+            ),
+            "8",
+            "PreserveOriginal",
+            "Local",
+        ),
+    ],
+    ids=["to-from-tag", "no-tag-no-to", "digest-no-to", "explicit-to", "explicit-policies"],
+)
+def test_defaults(image: dict[str, Any], to: str | None, mode: str, policy: str) -> None:
+    spec = apply_defaults(parse(body([image])), "Legacy").spec.images[0]
+    assert (spec.to.name if spec.to else None) == to
+    assert spec.import_policy.import_mode == mode
+    assert spec.reference_policy.type == policy
