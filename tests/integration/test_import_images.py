@@ -529,3 +529,113 @@ def test_unexpected_failure_is_a_500_without_internals(
     assert reply.request_id in reply.body["message"]
     assert "hunter2" not in str(reply.body)
     assert "Traceback" not in str(reply.body)
+
+
+# --- TLS -------------------------------------------------------------------------
+
+
+def test_untrusted_certificate_is_refused(
+    api: Api, tls_registry: Registry, push_image: Any
+) -> None:
+    pushed = push_image(tls_registry)
+
+    reply = api.post_import("demo", import_body(image_spec(pushed.pull_spec)))
+
+    status = reply.body["status"]["images"][0]["status"]
+    assert status["reason"] == "InternalError"
+    assert "certificate" in status["message"].lower()
+
+
+def test_insecure_policy_skips_certificate_verification(
+    api: Api, tls_registry: Registry, push_image: Any
+) -> None:
+    pushed = push_image(tls_registry)
+
+    image = only_image(
+        api.post_import(
+            "demo", import_body(image_spec(pushed.pull_spec, importPolicy={"insecure": True}))
+        )
+    )
+
+    assert image["metadata"]["name"] == pushed.digest
+
+
+def everything_logged(caplog: pytest.LogCaptureFixture) -> str:
+    """Every captured record with all its fields, and any traceback it carries."""
+    parts = []
+    for record in caplog.records:
+        parts.append(repr(vars(record)))
+        if record.exc_info:
+            parts.append("Traceback")
+    return "\n".join(parts)
+
+
+def test_unexpected_failure_logs_no_trace_and_no_message(
+    api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from imagestreams import service
+
+    def explode(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("token=Zk8-leaked-value")
+
+    monkeypatch.setattr(service.ImportService, "create", explode)
+
+    api.post_import("demo", import_body(image_spec("busybox")))
+
+    logged = everything_logged(caplog)
+    assert "unhandled error" in logged
+    assert "RuntimeError" in logged
+    assert "Zk8-leaked-value" not in logged
+    assert "Traceback" not in logged
+
+
+def test_credentials_never_reach_logs_or_response(
+    api: Api,
+    token_registry: Registry,
+    push_image: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+    api = Api()
+    pushed = push_image(token_registry)
+    username, password = token_registry.credentials
+    api.put_pull_secret("demo", {token_registry.host: (username, password)})
+    caplog.clear()
+
+    reply = api.post_import("demo", import_body(image_spec(pushed.pull_spec)))
+
+    logged = everything_logged(caplog)
+    assert "import finished" in logged
+    assert only_image(reply)["metadata"]["name"] == pushed.digest
+    encoded = base64.b64encode(f"{username}:{password}".encode()).decode()
+    for secret in (password, encoded, "Bearer ", "Authorization"):
+        assert secret not in logged
+        assert secret not in str(reply.body)
+
+
+def test_token_realm_at_a_refused_address_is_not_contacted(
+    anon_registry: Registry, push_image: Any, aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The registry is reachable by network; the realm it names is the metadata service.
+    pushed = push_image(anon_registry)
+    monkeypatch.setenv("ALLOW_PRIVATE_REGISTRIES", "false")
+    monkeypatch.setenv("ALLOWED_PRIVATE_CIDRS", "127.0.0.0/8")
+    api = Api()
+    challenge = 'Bearer realm="http://169.254.169.254/latest/meta-data",service="x"'
+    proxy = RegistryProxy(anon_registry.host)
+    proxy.rules.append(
+        lambda method, path, nth: (
+            Fault(401, {"WWW-Authenticate": challenge}) if path == "/v2/" else None
+        )
+    )
+    try:
+        reply = api.post_import(
+            "demo", import_body(image_spec(f"{proxy.host}/{pushed.repository}:{pushed.tag}"))
+        )
+    finally:
+        proxy.stop()
+
+    status = reply.body["status"]["images"][0]["status"]
+    assert (status["reason"], status["code"]) == ("Forbidden", 403)
+    assert "169.254.169.254" in status["message"]

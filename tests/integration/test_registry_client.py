@@ -230,3 +230,30 @@ def test_ping_and_token_are_shared_across_repositories(
         assert proxy.count("GET", "/manifests/") == 3
     finally:
         proxy.stop()
+
+
+def test_read_timeouts_are_retried_then_reported(
+    fake: FakeTime, anon_registry: Registry, push_image: Any
+) -> None:
+    pushed = push_image(anon_registry)
+    slow = RegistryProxy(anon_registry.host, delay=1.0)
+    transport = Transport(
+        urllib3.PoolManager(),
+        AddressPolicy(allow_private=True),
+        connect_timeout=1,
+        read_timeout=0.2,
+        retry=RetryPolicy(max_attempts=2, sleeper=fake.sleep, jitter=lambda: 0.5),
+    )
+    try:
+        with pytest.raises(UnavailableError, match="timed out"):
+            RegistryClient(transport).repository(
+                slow.host,
+                pushed.repository,
+                [],
+                insecure=False,
+                deadline=Deadline(fake.now + 20, fake.clock),
+            ).get_manifest(pushed.tag)
+    finally:
+        slow.stop()
+
+    assert fake.sleeps == [0.25]

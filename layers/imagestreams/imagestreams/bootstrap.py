@@ -31,6 +31,9 @@ def settings() -> Settings:
 def registry_client() -> RegistryClient:
     """One registry client (pool, tokens, endpoints) per process."""
     config = settings()
+    # Insecure imports are an explicit choice of the import policy; a warning per
+    # request would only bury the logs.
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     pool = urllib3.PoolManager(num_pools=64, maxsize=max(4, config.import_parallelism))
     policy = AddressPolicy.from_settings(config.allow_private_registries, config.private_cidrs())
     transport = Transport(

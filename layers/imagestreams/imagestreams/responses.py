@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
+import traceback
 from typing import Any
 
 import pydantic
@@ -66,6 +68,15 @@ def internal_error(request_id: str) -> Response[str]:
         "InternalError",
         f"Internal error occurred: the request could not be completed (request id {request_id})",
     )
+
+
+def origin_of(error: BaseException) -> str:
+    """Where ``error`` was raised (``file:line``), for logs that must not carry messages."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return "unknown"
+    last = frames[-1]
+    return f"{os.path.basename(last.filename)}:{last.lineno}"
 
 
 def parse_import_request(

@@ -182,16 +182,29 @@ class RegistryClient:
         self._endpoints.pop((host, insecure), None)
 
     def _ping(self, host: str, insecure: bool, deadline: Deadline) -> _Endpoint:
+        """Find the scheme: https, or plain http where that is allowed.
+
+        Plain http is tried only for an ``insecure`` import policy or a
+        registry on loopback (as Docker treats 127.0.0.0/8), after https
+        failed its handshake, or could not connect to the default port. When
+        the host does not speak plain http either, the https error is reported.
+        """
         try:
             return self._ping_scheme("https", host, insecure, deadline)
-        except TLSError:
+        except TLSError as tls_error:
             if not (insecure or self._is_loopback(host)):
                 raise
-        except UnavailableError:
+            first: RegistryError = tls_error
+        except UnavailableError as error:
             # Without an explicit port, http means another port (80): worth a try.
             if not (insecure and ":" not in host.rsplit("]", 1)[-1]):
                 raise
-        return self._ping_scheme("http", host, insecure, deadline)
+            first = error
+        try:
+            return self._ping_scheme("http", host, insecure, deadline)
+        except ProtocolError:
+            # Not a plain-http registry either: the https failure explains more.
+            raise first from None
 
     def _is_loopback(self, host: str) -> bool:
         parsed = parse_url(f"https://{host}")

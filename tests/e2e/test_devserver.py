@@ -1,0 +1,230 @@
+"""``python -m devserver`` end to end: a real process, real HTTP, the real handler.
+
+The server is started as a user would start it (``PORT`` in the
+environment; 0 lets it pick a free port and print the URL), asked over HTTP,
+and stopped with Ctrl-C (SIGINT).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from tests.support.events import body_of, load_event, with_images
+
+ROOT = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0
+URL_LINE = re.compile(r"listening on (http://\S+)")
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class RunningServer:
+    """A ``python -m devserver`` process and what it printed."""
+
+    process: subprocess.Popen[str]
+    stderr_path: Path
+    url: str = ""
+    lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
+    stdout: list[str] = field(default_factory=list)
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+    def stop(self) -> int:
+        """Ctrl-C, then wait for the process; its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            code = self.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+        self._drain(until_eof=True)
+        return code
+
+    def printed(self) -> str:
+        """Everything printed on stdout so far."""
+        self._drain(until_eof=False)
+        return "".join(self.stdout)
+
+    def _drain(self, *, until_eof: bool) -> None:
+        while True:
+            try:
+                line = self.lines.get(timeout=STOP_TIMEOUT if until_eof else 0.01)
+            except queue.Empty:
+                return
+            if line is None:
+                self.lines.put(None)  # later drains end at once
+                return
+            self.stdout.append(line)
+
+
+def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+def start_devserver(workdir: Path) -> RunningServer:
+    """Start the server on a free port and wait until it prints its URL."""
+    environ = {
+        **os.environ,
+        "PORT": "0",
+        "PYTHONUNBUFFERED": "1",
+        # Only moto may answer: a leaked real credential must not matter.
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    stderr_path = workdir / "devserver.stderr"
+    with stderr_path.open("w", encoding="utf-8") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devserver"],
+            cwd=ROOT,
+            env=environ,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    assert process.stdout is not None
+    server = RunningServer(process, stderr_path)
+    threading.Thread(target=_pump, args=(process.stdout, server.lines), daemon=True).start()
+    while True:
+        try:
+            line = server.lines.get(timeout=STARTUP_TIMEOUT)
+        except queue.Empty:
+            server.stop()
+            pytest.fail(f"devserver printed no URL in {STARTUP_TIMEOUT} s:\n{server.stderr()}")
+        if line is None:
+            code = process.wait()
+            pytest.fail(f"devserver exited with {code} before it was ready:\n{server.stderr()}")
+        server.stdout.append(line)
+        if found := URL_LINE.search(line):
+            server.url = found.group(1)
+            return server
+
+
+@pytest.fixture(scope="module")
+def devserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    server = start_devserver(tmp_path_factory.mktemp("devserver"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+def call(
+    server: RunningServer, method: str, path: str, body: str | None = None, **headers: str
+) -> Reply:
+    data = body.encode("utf-8") if body is not None else None
+    request = urllib.request.Request(server.url + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            status, raw, reply_headers = response.status, response.read(), response.headers
+    except urllib.error.HTTPError as error:
+        status, raw, reply_headers = error.code, error.read(), error.headers
+    parsed = json.loads(raw) if raw else None
+    return Reply(status, dict(reply_headers.items()), parsed)
+
+
+def call_event(server: RunningServer, event: dict[str, Any]) -> Reply:
+    """Send the request a sample event describes."""
+    content_type = (event.get("headers") or {}).get("Content-Type", "application/json")
+    return call(
+        server, event["httpMethod"], event["path"], event["body"], **{"Content-Type": content_type}
+    )
+
+
+def assert_status(reply: Reply, code: int, reason: str) -> None:
+    assert reply.status == code, reply.body
+    assert reply.headers["Content-Type"].startswith("application/json")
+    assert reply.body["kind"] == "Status"
+    assert reply.body["apiVersion"] == "v1"
+    assert reply.body["status"] == "Failure"
+    assert reply.body["reason"] == reason
+    assert reply.body["code"] == code
+    assert reply.body["message"]
+
+
+def test_prints_url_and_example_curl(devserver: RunningServer) -> None:
+    printed = devserver.printed()
+
+    assert devserver.url.startswith("http://127.0.0.1:")
+    assert "curl" in printed
+    assert "/apis/image.openshift.io/v1/namespaces/demo/imagestreamimports" in printed
+
+
+def test_body_that_is_not_json_is_400(devserver: RunningServer) -> None:
+    reply = call_event(devserver, load_event("api-import-not-json"))
+
+    assert_status(reply, 400, "BadRequest")
+
+
+def test_unknown_route_is_404_from_the_handler(devserver: RunningServer) -> None:
+    reply = call_event(devserver, load_event("api-unknown-route"))
+
+    assert_status(reply, 404, "NotFound")
+    assert "x-amzn-ErrorType" not in reply.headers
+
+
+def test_root_path_is_404_from_the_gateway(devserver: RunningServer) -> None:
+    reply = call(devserver, "GET", "/")
+
+    assert_status(reply, 404, "NotFound")
+    assert reply.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+
+
+def test_invalid_import_is_422(devserver: RunningServer) -> None:
+    reply = call_event(devserver, load_event("api-import-invalid"))
+
+    assert_status(reply, 422, "Invalid")
+
+
+def test_imports_an_image_from_a_registry_on_loopback(
+    devserver: RunningServer, anon_registry: Any, push_image: Any
+) -> None:
+    pushed = push_image(anon_registry)
+    event = with_images(load_event("api-import-single"), pushed.pull_spec)
+
+    reply = call_event(devserver, event)
+
+    assert reply.status == 201, reply.body
+    assert reply.body["kind"] == "ImageStreamImport"
+    assert reply.body["metadata"]["name"] == body_of(event)["metadata"]["name"]
+    (result,) = reply.body["status"]["images"]
+    assert result["status"]["status"] == "Success", result["status"]
+    assert result["image"]["metadata"]["name"] == pushed.digest
+
+
+def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path) -> None:
+    server = start_devserver(tmp_path)
+
+    code = server.stop()
+
+    assert code == 0, server.stderr()
+    assert "stopped" in server.printed()
