@@ -55,7 +55,9 @@ def request_error(error: RequestError) -> Response[str]:
 def unexpected(error: Exception) -> Response[str]:
     """Anything else is a 500 with the request id, never a stack trace."""
     request_id = app.lambda_context.aws_request_id
-    logger.error("unhandled error", error_type=type(error).__name__, where=responses.origin_of(error))
+    logger.error(
+        "unhandled error", error_type=type(error).__name__, where=responses.origin_of(error)
+    )
     return responses.internal_error(request_id)
 
 

@@ -145,7 +145,7 @@ def test_transient_failures_are_retried_with_backoff(
         ),
         (
             403,
-            b'{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}',
+            b'{"errors":[{"code":"DENIED","message":"access to the resource is denied"}]}',
             UnauthorizedError,
         ),
         (400, b"", Exception),

@@ -28,7 +28,8 @@ def load_function(name: str) -> ModuleType:
     """Load ``functions/<name>/app.py`` as a fresh module."""
     path = ROOT / "functions" / name / "app.py"
     spec = importlib.util.spec_from_file_location(f"function_{name}_{uuid.uuid4().hex}", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
