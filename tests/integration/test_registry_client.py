@@ -14,6 +14,7 @@ import urllib3
 from imagestreams.credentials import Credential
 from imagestreams.errors import (
     NotFoundError,
+    ProtocolError,
     TooManyRequestsError,
     UnauthorizedError,
     UnavailableError,
@@ -148,7 +149,7 @@ def test_transient_failures_are_retried_with_backoff(
             b'{"errors":[{"code":"DENIED","message":"access to the resource is denied"}]}',
             UnauthorizedError,
         ),
-        (400, b"", Exception),
+        (400, b"", ProtocolError),
     ],
     ids=["404", "401", "403", "400"],
 )
