@@ -221,6 +221,21 @@ def test_imports_an_image_from_a_registry_on_loopback(
     assert result["image"]["metadata"]["name"] == pushed.digest
 
 
+def test_dry_run_of_several_images_includes_manifests(
+    devserver: RunningServer, anon_registry: Any, push_image: Any
+) -> None:
+    first, second = push_image(anon_registry), push_image(anon_registry, tag="v2")
+    event = with_images(load_event("api-import-dry-run-many"), first.pull_spec, second.pull_spec)
+
+    reply = call_event(devserver, event)
+
+    assert reply.status == 201, reply.body
+    results = reply.body["status"]["images"]
+    assert [r["status"]["status"] for r in results] == ["Success", "Success"]
+    assert [r["image"]["metadata"]["name"] for r in results] == [first.digest, second.digest]
+    assert all(r["image"]["dockerImageManifest"] for r in results)
+
+
 def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path) -> None:
     server = start_devserver(tmp_path)
 

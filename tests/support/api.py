@@ -18,10 +18,9 @@ from typing import Any
 import boto3
 
 from imagestreams import bootstrap
-from tests.support.events import load_event, with_body
+from tests.support.events import load_event, with_body, with_namespace
 
 ROOT = Path(__file__).resolve().parents[2]
-IMPORTS_PATH = "/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamimports"
 
 
 def load_function(name: str) -> ModuleType:
@@ -86,10 +85,7 @@ class Api:
         remaining_ms: int = 29_000,
     ) -> Reply:
         """POST ``body`` (or the ``raw`` text) to the namespace's imagestreamimports."""
-        event = load_event("api-import-single.json")
-        path = IMPORTS_PATH.format(namespace=namespace)
-        event.update(path=path, pathParameters={"namespace": namespace})
-        event["requestContext"]["path"] = f"/v1{path}"
+        event = with_namespace(load_event("api-import-single.json"), namespace)
         if raw is None:
             event = with_body(event, body)
         else:

@@ -1,0 +1,47 @@
+# Developer entry points. `make run` serves the API locally, `make test` runs
+# the tests; both create the virtualenv and install the project on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Reinstalls only when pyproject.toml is newer than this file.
+STAMP := $(VENV)/.installed
+# Two workers for two cores; registry fixtures start per worker.
+PYTEST_ARGS ?= -n 2
+# e.g. SAM_BUILD_ARGS=--use-container where python3.12 is not installed.
+SAM_BUILD_ARGS ?=
+
+.PHONY: install run test lint build deploy bench
+
+install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/python -m devserver
+
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+build: $(STAMP)
+	$(BIN)/sam build $(SAM_BUILD_ARGS)
+
+deploy: build
+	$(BIN)/sam deploy --guided
+
+bench: $(STAMP)
+	@if [ -f bench/run.py ]; then \
+		$(BIN)/python bench/run.py; \
+	else \
+		echo "bench/run.py does not exist yet"; \
+	fi
