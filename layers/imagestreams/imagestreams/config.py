@@ -19,6 +19,10 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     image_cache_table: str = Field("", alias="IMAGE_CACHE_TABLE")
+    image_cache_ttl_days: int = Field(30, ge=1, alias="IMAGE_CACHE_TTL_DAYS")
+    streams_table: str = Field("", alias="STREAMS_TABLE")
+    max_repository_tags: int = Field(1000, ge=1, alias="MAX_REPOSITORY_TAGS")
+    max_tag_history: int = Field(100, ge=1, alias="MAX_TAG_HISTORY")
     pull_secret_prefix: str = Field("imagestreams", alias="PULL_SECRET_PREFIX")
     pull_secret_max_age: int = Field(60, alias="PULL_SECRET_MAX_AGE")
 
