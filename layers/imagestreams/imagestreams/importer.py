@@ -1,22 +1,34 @@
 """The import algorithm: an ImageStreamImport spec in, its status out.
 
-Owns how images are fetched for a request: parsing each reference, fetching
-every distinct manifest and config once per request (concurrently, with a
-bound), choosing a child of a manifest list in ``Legacy`` mode or importing
-every child in ``PreserveOriginal`` mode, and turning registry errors into
-the per-image ``Status`` OpenShift reports. It does not persist anything and
-does not know where credentials come from (a :class:`Keyring` is passed in).
+Owns how images are fetched for one request:
+
+1. every image and repository tag becomes a *target*; repository tags are
+   listed, prioritized as OpenShift does and cut at the deployment's limit;
+2. with an image cache, each target is resolved to a digest with a manifest
+   HEAD made with the caller's own credentials (so the cache never serves an
+   image the caller could not reach), then all digests are looked up in one
+   batch;
+3. what the cache lacks is fetched (manifest GET by digest, config blob GET)
+   and converted; manifest lists pick a child in ``Legacy`` mode or import
+   every child in ``PreserveOriginal`` mode;
+4. new conversions are written back to the cache in one batch.
+
+Every registry request is made at most once per request (a reference named
+twice, or by an image and a repository, is fetched once), concurrently with a
+bound. Registry errors become the per-image ``Status`` OpenShift reports. It
+persists nothing but cache entries and does not know where credentials come
+from (a :class:`Keyring` is passed in).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
-from imagestreams import images, reference
+from imagestreams import images, reference, tags
 from imagestreams.credentials import Keyring
 from imagestreams.errors import (
     ForbiddenRegistryError,
@@ -28,8 +40,9 @@ from imagestreams.errors import (
 )
 from imagestreams.models import (
     Image,
-    ImageImportSpec,
     ImageImportStatus,
+    ImageStreamImportSpec,
+    RepositoryImportStatus,
     Status,
     StatusCause,
     StatusDetails,
@@ -41,10 +54,19 @@ from imagestreams.registry.client import Manifest, RegistryClient, RepositoryCli
 from imagestreams.registry.transport import Deadline
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 PREFER_ARCH = "importer.image.openshift.io/prefer-arch"
 PREFER_OS = "importer.image.openshift.io/prefer-os"
 GROUP = "image.openshift.io"
+
+
+class ImageCache(Protocol):
+    """Converted images by manifest digest (content-addressed, shared safely)."""
+
+    def get_many(self, digests: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+
+    def put_many(self, entries: Mapping[str, dict[str, Any]]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -54,6 +76,41 @@ class ImportOptions:
     default_import_mode: str = "Legacy"
     default_platform: str = "linux/amd64"
     parallelism: int = 16
+    max_repository_tags: int = 1000
+
+
+@dataclass(frozen=True)
+class Target:
+    """One image to import: a tag or digest of a repository."""
+
+    ref: Reference
+    tag: str
+    insecure: bool
+    mode: str
+    include_manifest: bool
+
+
+@dataclass
+class Outcome:
+    """What importing one target gave."""
+
+    target: Target
+    image: Image | None = None
+    manifests: list[Image] = field(default_factory=list)
+    error: RegistryError | None = None
+
+    def status(self) -> ImageImportStatus:
+        if self.error is not None or self.image is None:
+            error = self.error or UnsupportedContentError(detail="no image")
+            return ImageImportStatus(
+                status=failure_status(self.target.ref.exact(), error), tag=self.target.tag
+            )
+        return ImageImportStatus(
+            status=Status.success(type_meta=False),
+            image=self.image,
+            tag=self.target.tag,
+            manifests=self.manifests or None,
+        )
 
 
 def failure_status(ref: str, error: RegistryError) -> Status:
@@ -82,12 +139,14 @@ def failure_status(ref: str, error: RegistryError) -> Status:
             "TooManyRequests",
             f"the registry is throttling the import of {ref}: {error}",
             details,
+            type_meta=False,
         )
     if isinstance(error, ForbiddenRegistryError):
         return Status.failure(
             403,
             "Forbidden",
             f"importing images from registry {ref.split('/')[0]!r} is forbidden: {error}",
+            type_meta=False,
         )
     message = f"{ref}: {error}"
     return Status.failure(
@@ -99,11 +158,26 @@ def failure_status(ref: str, error: RegistryError) -> Status:
     )
 
 
+def repository_status(outcomes: Sequence[Outcome]) -> Status:
+    """Success, or ``ImportFailed`` counting the failed tags as OpenShift words it."""
+    failures = sum(1 for o in outcomes if o.error is not None)
+    if failures == 0:
+        return Status.success(type_meta=False)
+    counted = "one" if failures == 1 else str(failures)
+    return Status(
+        status="Failure",
+        reason="ImportFailed",
+        message=f"{counted} of the images from this repository failed to import",
+        kind="",
+        api_version="",
+    )
+
+
 class _Once:
     """Runs each keyed computation once per request; concurrent callers share it."""
 
     def __init__(self) -> None:
-        self._futures: dict[object, Future[object]] = {}
+        self._futures: dict[object, Future[Any]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: object, compute: Callable[[], T]) -> T:
@@ -117,16 +191,89 @@ class _Once:
                 future.set_result(compute())
             except BaseException as exc:
                 future.set_exception(exc)
-        return future.result()  # type: ignore[return-value]
+        result: T = future.result()
+        return result
+
+
+class CacheView:
+    """The image cache as one request sees it: batched reads, one batched write."""
+
+    def __init__(self, cache: ImageCache | None) -> None:
+        self._cache = cache
+        self._known: dict[str, Image | None] = {}
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self._cache is not None
+
+    def prefetch(self, digests: Sequence[str]) -> None:
+        """Look up every digest not seen yet, in one batch."""
+        if self._cache is None:
+            return
+        with self._lock:
+            wanted = [d for d in dict.fromkeys(digests) if d not in self._known]
+        if not wanted:
+            return
+        found = self._cache.get_many(wanted)
+        parsed: dict[str, Image | None] = {}
+        for digest in wanted:
+            document = found.get(digest)
+            try:
+                parsed[digest] = Image.model_validate(document) if document else None
+            except ValueError:
+                logger.warning("unreadable cache entry ignored", digest=digest)
+                parsed[digest] = None
+        with self._lock:
+            self._known.update(parsed)
+
+    def get(self, digest: str) -> Image | None:
+        if self._cache is None:
+            return None
+        with self._lock:
+            seen = digest in self._known
+        if not seen:
+            self.prefetch([digest])
+        with self._lock:
+            image = self._known.get(digest)
+        return image.model_copy(deep=True) if image is not None else None
+
+    def add(self, digest: str, image: Image) -> None:
+        if self._cache is None:
+            return
+        with self._lock:
+            self._known[digest] = image
+            self._pending[digest] = image.to_json_dict()
+
+    def flush(self) -> None:
+        """Write what this request converted; a failed write costs only a later GET."""
+        if self._cache is None:
+            return
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        try:
+            self._cache.put_many(pending)
+        except Exception as error:  # noqa: BLE001 - the import itself succeeded
+            logger.warning("image cache write failed", error_type=type(error).__name__)
 
 
 class Fetcher:
     """The registry work of one request, deduplicated and shared by its threads."""
 
-    def __init__(self, registry: RegistryClient, keyring: Keyring, deadline: Deadline) -> None:
+    def __init__(
+        self,
+        registry: RegistryClient,
+        keyring: Keyring,
+        deadline: Deadline,
+        cache: ImageCache | None = None,
+    ) -> None:
         self._registry = registry
         self._keyring = keyring
         self.deadline = deadline
+        self.cache = CacheView(cache)
         self._once = _Once()
 
     def repository(self, ref: Reference, insecure: bool) -> RepositoryClient:
@@ -142,6 +289,14 @@ class Fetcher:
 
         return self._once.get(key, build)
 
+    def head(self, ref: Reference, insecure: bool, tag_or_digest: str) -> str | None:
+        """The digest a tag (or digest) resolves to, checked with the caller's credentials."""
+        key = ("head", ref.api_host, ref.repository, tag_or_digest, insecure)
+        descriptor = self._once.get(
+            key, lambda: self.repository(ref, insecure).head_manifest(tag_or_digest)
+        )
+        return descriptor.digest
+
     def manifest(self, ref: Reference, insecure: bool, tag_or_digest: str) -> Manifest:
         key = ("manifest", ref.api_host, ref.repository, tag_or_digest, insecure)
         return self._once.get(
@@ -152,124 +307,230 @@ class Fetcher:
         key = ("blob", ref.api_host, ref.repository, digest, insecure)
         return self._once.get(key, lambda: self.repository(ref, insecure).get_blob(digest))
 
+    def tags(self, ref: Reference, insecure: bool) -> list[str]:
+        key = ("tags", ref.api_host, ref.repository, insecure)
+        return self._once.get(key, lambda: self.repository(ref, insecure).list_tags())
+
+    def converted(self, key: object, convert: Callable[[], Image]) -> Image:
+        return self._once.get(("image", key), convert)
+
 
 class Importer:
-    """Imports ``spec.images`` (and, later, repositories) into statuses."""
+    """Imports ``spec.images`` and ``spec.repository`` into statuses."""
 
-    def __init__(self, registry: RegistryClient, options: ImportOptions) -> None:
+    def __init__(
+        self,
+        registry: RegistryClient,
+        options: ImportOptions,
+        cache: ImageCache | None = None,
+    ) -> None:
         self._registry = registry
         self._options = options
+        self._cache = cache
+
+    @property
+    def options(self) -> ImportOptions:
+        return self._options
 
     def fetcher(self, keyring: Keyring, deadline: Deadline) -> Fetcher:
-        return Fetcher(self._registry, keyring, deadline)
+        return Fetcher(self._registry, keyring, deadline, self._cache)
 
-    def import_images(
+    # --- whole specs -----------------------------------------------------
+
+    def import_spec(
         self,
-        specs: Sequence[ImageImportSpec],
+        spec: ImageStreamImportSpec,
         fetcher: Fetcher,
-        annotations: dict[str, str] | None = None,
-    ) -> list[ImageImportStatus]:
-        """Import every spec concurrently; the result is in spec order."""
-        annotations = annotations or {}
-        return self._map(lambda spec: self._import_one(spec, fetcher, annotations), specs)
+        annotations: Mapping[str, str] | None = None,
+    ) -> tuple[list[ImageImportStatus], RepositoryImportStatus | None]:
+        """Import ``spec.images`` and ``spec.repository`` together, sharing every fetch."""
+        image_targets = [self.image_target(s) for s in spec.images or []]
+        repo_targets: list[Target] = []
+        repository: RepositoryImportStatus | None = None
+        additional: list[str] = []
+        if spec.repository is not None:
+            listed = self.repository_targets(spec.repository, fetcher)
+            if isinstance(listed, RepositoryImportStatus):
+                repository = listed
+            else:
+                repo_targets, additional = listed
+        outcomes = self.run([*image_targets, *repo_targets], fetcher, annotations or {})
+        statuses = [o.status() for o in outcomes[: len(image_targets)]]
+        if spec.repository is not None and repository is None:
+            repo_outcomes = outcomes[len(image_targets) :]
+            repository = RepositoryImportStatus(
+                status=repository_status(repo_outcomes),
+                images=[o.status() for o in repo_outcomes] or None,
+                additional_tags=additional or None,
+            )
+        return statuses, repository
 
-    def _map(
-        self, work: Callable[[ImageImportSpec], T], specs: Sequence[ImageImportSpec]
-    ) -> list[T]:
-        if len(specs) <= 1:
-            return [work(spec) for spec in specs]
-        workers = min(self._options.parallelism, len(specs))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import") as pool:
-            return list(pool.map(work, specs))
+    def image_target(self, spec: Any) -> Target:
+        """A target for one (validated, defaulted) ``spec.images`` entry."""
+        ref = reference.parse(spec.from_.name)
+        policy = spec.import_policy
+        return Target(
+            ref=ref,
+            tag=spec.to.name if spec.to is not None else "",
+            insecure=bool(policy and policy.insecure),
+            mode=(policy and policy.import_mode) or self._options.default_import_mode,
+            include_manifest=bool(spec.include_manifest),
+        )
 
-    def _import_one(
-        self, spec: ImageImportSpec, fetcher: Fetcher, annotations: dict[str, str]
-    ) -> ImageImportStatus:
+    def repository_targets(
+        self, spec: Any, fetcher: Fetcher, limit: int | None = None
+    ) -> tuple[list[Target], list[str]] | RepositoryImportStatus:
+        """List the repository's tags: the targets to import now and the rest.
+
+        A listing failure is the repository's status (NotFound, Unauthorized,
+        InternalError), as OpenShift reports it.
+        """
         ref = reference.parse(spec.from_.name)
         policy = spec.import_policy
         insecure = bool(policy and policy.insecure)
-        mode = (policy and policy.import_mode) or self._options.default_import_mode
-        tag = spec.to.name if spec.to is not None else None
         try:
-            image, manifests = self._fetch_image(
-                ref, insecure, mode, bool(spec.include_manifest), fetcher, annotations
-            )
+            listed = fetcher.tags(ref, insecure)
         except RegistryError as error:
             logger.info(
-                "image import failed",
-                reference=ref.exact(),
-                error_type=type(error).__name__,
-                registry_code=error.registry_code,
+                "tag listing failed", repository=ref.exact(), error_type=type(error).__name__
             )
-            return ImageImportStatus(status=failure_status(ref.exact(), error), tag=tag or "")
-        logger.debug("imported image", reference=ref.exact(), digest=image.metadata.name)
-        return ImageImportStatus(
-            status=Status.success(type_meta=False),
-            image=image,
-            tag=tag or "",
-            manifests=manifests or None,
-        )
+            return RepositoryImportStatus(status=failure_status(ref.exact(), error))
+        ordered = tags.prioritize(listed)
+        cut = self._options.max_repository_tags if limit is None else limit
+        mode = (policy and policy.import_mode) or self._options.default_import_mode
+        targets = [
+            Target(ref.with_tag(tag), tag, insecure, mode, bool(spec.include_manifest))
+            for tag in ordered[:cut]
+        ]
+        return targets, ordered[cut:]
 
-    def _fetch_image(
+    # --- targets -----------------------------------------------------------
+
+    def run(
+        self, targets: Sequence[Target], fetcher: Fetcher, annotations: Mapping[str, str]
+    ) -> list[Outcome]:
+        """Import every target; outcomes are in target order."""
+        resolved = self._map(lambda t: self._resolve(t, fetcher), targets)
+        fetcher.cache.prefetch([d for d in resolved if isinstance(d, str)])
+        # Children of cached lists are looked up together too.
+        children: list[str] = []
+        for digest in resolved:
+            if isinstance(digest, str) and (image := fetcher.cache.get(digest)):
+                children.extend(m.digest for m in image.docker_image_manifests or [])
+        fetcher.cache.prefetch(children)
+        outcomes = self._map(
+            lambda pair: self._build(pair[0], pair[1], fetcher, annotations),
+            list(zip(targets, resolved, strict=True)),
+        )
+        fetcher.cache.flush()
+        return outcomes
+
+    def _map(self, work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        if len(items) <= 1:
+            return [work(item) for item in items]
+        workers = min(self._options.parallelism, len(items))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import") as pool:
+            return list(pool.map(work, items))
+
+    def _resolve(self, target: Target, fetcher: Fetcher) -> str | None | RegistryError:
+        """The digest to import; a HEAD with the caller's credentials when a cache is in use."""
+        ref = target.ref
+        if not fetcher.cache.enabled:
+            return ref.digest
+        try:
+            return fetcher.head(ref, target.insecure, ref.digest or ref.tag_or_latest) or ref.digest
+        except RegistryError as error:
+            return error
+
+    def _build(
         self,
-        ref: Reference,
-        insecure: bool,
-        mode: str,
-        include_manifest: bool,
+        target: Target,
+        resolved: str | None | RegistryError,
         fetcher: Fetcher,
-        annotations: dict[str, str],
-    ) -> tuple[Image, list[Image]]:
-        manifest = fetcher.manifest(ref, insecure, ref.digest or ref.tag_or_latest)
-        if not media.is_list(manifest.media_type):
-            return self._image(ref, insecure, manifest, include_manifest, fetcher), []
-        entries = images.children(manifest.raw, manifest.media_type)
-        if mode == "PreserveOriginal":
-            image = self._image(ref, insecure, manifest, include_manifest, fetcher)
-            children = [
-                self._image(
-                    ref,
-                    insecure,
-                    self._child(ref, insecure, entry.digest, fetcher),
-                    include_manifest,
-                    fetcher,
+        annotations: Mapping[str, str],
+    ) -> Outcome:
+        outcome = Outcome(target)
+        if isinstance(resolved, RegistryError):
+            outcome.error = resolved
+        else:
+            try:
+                outcome.image, outcome.manifests = self._fetch(
+                    target, resolved, fetcher, annotations
                 )
-                for entry in entries
-            ]
-            return image, children
+            except RegistryError as error:
+                outcome.error = error
+        if outcome.error is not None:
+            logger.info(
+                "image import failed",
+                reference=target.ref.exact(),
+                error_type=type(outcome.error).__name__,
+                registry_code=outcome.error.registry_code,
+            )
+        return outcome
+
+    def _fetch(
+        self,
+        target: Target,
+        digest: str | None,
+        fetcher: Fetcher,
+        annotations: Mapping[str, str],
+    ) -> tuple[Image, list[Image]]:
+        ref = target.ref
+        top = self._image(target, digest or ref.digest or ref.tag_or_latest, fetcher)
+        if not media.is_list(top.docker_image_manifest_media_type):
+            return self._present(top, target), []
+        entries = top.docker_image_manifests or []
+        if target.mode == "PreserveOriginal":
+            children = [self._child(target, entry.digest, fetcher) for entry in entries]
+            return self._present(top, target), [self._present(c, target) for c in children]
         chosen = images.select_child(
             entries,
             annotations.get(PREFER_ARCH) or None,
             annotations.get(PREFER_OS) or None,
             self._options.default_platform,
         )
-        child = self._child(ref, insecure, chosen.digest, fetcher)
-        return self._image(ref, insecure, child, include_manifest, fetcher), []
+        return self._present(self._child(target, chosen.digest, fetcher), target), []
 
-    def _child(self, ref: Reference, insecure: bool, digest: str, fetcher: Fetcher) -> Manifest:
-        child = fetcher.manifest(ref, insecure, digest)
-        if media.is_list(child.media_type):
+    def _child(self, target: Target, digest: str, fetcher: Fetcher) -> Image:
+        child = self._image(target, digest, fetcher)
+        if media.is_list(child.docker_image_manifest_media_type):
             raise UnsupportedContentError(detail=f"manifest list {digest} nests another list")
         return child
 
-    def _image(
-        self,
-        ref: Reference,
-        insecure: bool,
-        manifest: Manifest,
-        include_manifest: bool,
-        fetcher: Fetcher,
-    ) -> Image:
-        descriptor = images.config_descriptor(manifest.raw, manifest.media_type)
-        config = fetcher.blob(ref, insecure, descriptor[0]) if descriptor else None
-        image = images.image_from_manifest(
-            digest=manifest.digest,
-            raw=manifest.raw,
-            media_type=manifest.media_type,
-            config=config,
-            include_manifest=include_manifest,
-        )
-        image.docker_image_reference = ref.with_digest(manifest.digest).exact()
+    def _image(self, target: Target, tag_or_digest: str, fetcher: Fetcher) -> Image:
+        """The full converted Image (raw documents included), from the cache or the registry."""
+        is_digest = ":" in tag_or_digest
+        if is_digest and (cached := fetcher.cache.get(tag_or_digest)):
+            return cached
+        manifest = fetcher.manifest(target.ref, target.insecure, tag_or_digest)
+        if not is_digest and (cached := fetcher.cache.get(manifest.digest)):
+            return cached
+
+        def convert() -> Image:
+            descriptor = images.config_descriptor(manifest.raw, manifest.media_type)
+            config = (
+                fetcher.blob(target.ref, target.insecure, descriptor[0]) if descriptor else None
+            )
+            image = images.image_from_manifest(
+                digest=manifest.digest,
+                raw=manifest.raw,
+                media_type=manifest.media_type,
+                config=config,
+                include_manifest=True,
+            )
+            fetcher.cache.add(manifest.digest, image)
+            return image
+
+        return fetcher.converted(manifest.digest, convert).model_copy(deep=True)
+
+    def _present(self, image: Image, target: Target) -> Image:
+        """The Image as this request shows it: its reference, raw documents if asked."""
+        shown = image.model_copy(deep=True)
+        shown.docker_image_reference = target.ref.with_digest(image.metadata.name).exact()
+        if not target.include_manifest:
+            shown.docker_image_manifest = ""
+            shown.docker_image_config = ""
         # Nested objects carry no type meta in OpenShift's answers.
-        image.kind = ""
-        image.api_version = ""
-        return image
+        shown.kind = ""
+        shown.api_version = ""
+        return shown

@@ -64,13 +64,13 @@ class ImportService:
         deadline = Deadline.after(budget)
         keyring = self._pull_secrets.for_namespace(namespace)
         fetcher = self._importer.fetcher(keyring, deadline)
-        statuses = self._importer.import_images(
-            request.spec.images or [], fetcher, dict(request.metadata.annotations or {})
+        statuses, repository = self._importer.import_spec(
+            request.spec, fetcher, dict(request.metadata.annotations or {})
         )
         request.metadata.namespace = namespace
         request.metadata.uid = str(uuid.uuid4())
         request.metadata.creation_timestamp = datetime.now(UTC)
-        request.status = ImageStreamImportStatus(images=statuses)
+        request.status = ImageStreamImportStatus(images=statuses or None, repository=repository)
         failed = sum(1 for s in statuses if s.status.status != "Success")
         logger.info(
             "import finished",

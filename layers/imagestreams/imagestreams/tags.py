@@ -85,7 +85,7 @@ class _Descending:
     value: tuple[object, ...]
 
     def __lt__(self, other: _Descending) -> bool:
-        return self.value > other.value  # type: ignore[operator]
+        return self.value > other.value
 
 
 def prioritize(tags: Iterable[str]) -> list[str]:
