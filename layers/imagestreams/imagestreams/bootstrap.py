@@ -56,6 +56,7 @@ def import_service() -> ImportService:
             default_import_mode=config.default_import_mode,
             default_platform=config.default_platform,
             parallelism=config.import_parallelism,
+            max_repository_tags=config.max_repository_tags,
         ),
     )
     secrets = SecretsManagerPullSecrets(

@@ -55,10 +55,6 @@ class ImportService:
                 "spec.import: true (tagging the results into an ImageStream) is not served yet; "
                 "send spec.import: false to see the import results"
             )
-        if request.spec.repository is not None:
-            raise NotImplementedYetError(
-                "spec.repository (importing a whole repository) is not served yet"
-            )
         apply_defaults(request, self._default_import_mode)
         budget = max(0.5, min(self._time_budget, remaining_seconds - RESPONSE_RESERVE))
         deadline = Deadline.after(budget)
