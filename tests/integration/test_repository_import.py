@@ -88,13 +88,12 @@ def test_link_to_another_host_is_refused(api: Api, anon_registry: Registry, push
     pushed = push_tags(anon_registry, 3)
     repository = pushed[0].repository
     proxy = RegistryProxy(anon_registry.host)
+    elsewhere = f"http://{anon_registry.host}/v2/{repository}/tags/list?last=x"
     proxy.rules.append(
         lambda method, path, nth: (
             Fault(
                 200,
-                {
-                    "Link": f'<http://{anon_registry.host}/v2/{repository}/tags/list?last=x>; rel="next"'
-                },
+                {"Link": f'<{elsewhere}>; rel="next"'},
                 json.dumps({"tags": ["a"]}).encode(),
             )
             if "/tags/list" in path

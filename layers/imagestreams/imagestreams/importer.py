@@ -256,7 +256,7 @@ class CacheView:
             return
         try:
             self._cache.put_many(pending)
-        except Exception as error:  # noqa: BLE001 - the import itself succeeded
+        except Exception as error:
             logger.warning("image cache write failed", error_type=type(error).__name__)
 
 
@@ -432,7 +432,7 @@ class Importer:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import") as pool:
             return list(pool.map(work, items))
 
-    def _resolve(self, target: Target, fetcher: Fetcher) -> str | None | RegistryError:
+    def _resolve(self, target: Target, fetcher: Fetcher) -> str | RegistryError | None:
         """The digest to import; a HEAD with the caller's credentials when a cache is in use."""
         ref = target.ref
         if not fetcher.cache.enabled:
@@ -445,7 +445,7 @@ class Importer:
     def _build(
         self,
         target: Target,
-        resolved: str | None | RegistryError,
+        resolved: str | RegistryError | None,
         fetcher: Fetcher,
         annotations: Mapping[str, str],
     ) -> Outcome:
