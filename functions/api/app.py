@@ -16,7 +16,9 @@ from imagestreams import bootstrap, responses
 from imagestreams.errors import RequestError
 from imagestreams.observability import logger
 
-IMPORTS = "/apis/image.openshift.io/v1/namespaces/<namespace>/imagestreamimports"
+NAMESPACE = "/apis/image.openshift.io/v1/namespaces/<namespace>"
+IMPORTS = f"{NAMESPACE}/imagestreamimports"
+STREAMS = f"{NAMESPACE}/imagestreams"
 
 app = APIGatewayRestResolver()
 
@@ -33,6 +35,39 @@ def create_import(namespace: str) -> Response[str]:
     remaining_ms = app.lambda_context.get_remaining_time_in_millis()
     document = bootstrap.import_service().create(namespace, request, remaining_ms / 1000)
     return responses.document(201, document.to_json_dict())
+
+
+@app.get(f"{IMPORTS}/<name>")
+def get_import(namespace: str, name: str) -> Response[str]:
+    """The latest import document for ``name``."""
+    responses.check_path(namespace, name)
+    return responses.document(200, bootstrap.import_service().get_import(namespace, name))
+
+
+@app.get(STREAMS)
+def list_streams(namespace: str) -> Response[str]:
+    """Every ImageStream of the namespace, as an ``ImageStreamList``."""
+    responses.check_path(namespace)
+    items = bootstrap.import_service().list_streams(namespace)
+    return responses.document(200, responses.stream_list(items))
+
+
+@app.get(f"{STREAMS}/<name>")
+def get_stream(namespace: str, name: str) -> Response[str]:
+    """One ImageStream."""
+    responses.check_path(namespace, name)
+    return responses.document(
+        200, bootstrap.import_service().get_stream(namespace, name).to_json_dict()
+    )
+
+
+@app.delete(f"{STREAMS}/<name>")
+def delete_stream(namespace: str, name: str) -> Response[str]:
+    """Delete an ImageStream and all its tags; answers a ``Success`` Status."""
+    responses.check_path(namespace, name)
+    return responses.document(
+        200, bootstrap.import_service().delete_stream(namespace, name).to_json_dict()
+    )
 
 
 @app.not_found

@@ -62,8 +62,10 @@ class Reply:
 class Api:
     """The api function behind a minimal API Gateway."""
 
-    def __init__(self, secret_prefix: str = "imagestreams") -> None:
-        bootstrap.reset()
+    def __init__(self, secret_prefix: str = "imagestreams", *, reset: bool = True) -> None:
+        # A reset stands for a new Lambda process: nothing built in memory survives.
+        if reset:
+            bootstrap.reset()
         self.module = load_function("api")
         self.secret_prefix = secret_prefix
 

@@ -26,7 +26,13 @@ from imagestreams.errors import (
     RequestError,
     ValidationError,
 )
-from imagestreams.models import ImageStreamImport, Status, StatusCause, StatusDetails
+from imagestreams.models import (
+    ImageStream,
+    ImageStreamImport,
+    Status,
+    StatusCause,
+    StatusDetails,
+)
 
 JSON = "application/json"
 GROUP = "image.openshift.io"
@@ -68,6 +74,26 @@ def internal_error(request_id: str) -> Response[str]:
         "InternalError",
         f"Internal error occurred: the request could not be completed (request id {request_id})",
     )
+
+
+def check_path(namespace: str, name: str | None = None) -> None:
+    """Refuse path parameters that cannot name a namespace or an object (400)."""
+    if validation.namespace_problem(namespace):
+        raise BadRequestError(
+            f"invalid namespace {namespace!r}: {validation.namespace_problem(namespace)}"
+        )
+    if name is not None and validation.name_problem(name):
+        raise BadRequestError(f"invalid name {name!r}: {validation.name_problem(name)}")
+
+
+def stream_list(items: list[ImageStream]) -> dict[str, Any]:
+    """An ``ImageStreamList`` document."""
+    return {
+        "kind": "ImageStreamList",
+        "apiVersion": "image.openshift.io/v1",
+        "metadata": {},
+        "items": [item.to_json_dict() for item in items],
+    }
 
 
 def origin_of(error: BaseException) -> str:

@@ -45,7 +45,8 @@ def namespace_problem(namespace: str) -> str | None:
     return None
 
 
-def _name_problem(name: str) -> str | None:
+def name_problem(name: str) -> str | None:
+    """Why ``name`` is not a valid object name (DNS-1123 subdomain), or None."""
     if len(name) > 253:
         return "must be no more than 253 characters"
     if not DNS1123_SUBDOMAIN.match(name):
@@ -59,7 +60,7 @@ def validate(isi: ImageStreamImport, namespace: str) -> None:
     name = isi.metadata.name or ""
     if not name:
         causes.append(FieldCause.required("metadata.name", "name or generateName is required"))
-    elif problem := _name_problem(name):
+    elif problem := name_problem(name):
         causes.append(FieldCause.invalid("metadata.name", name, problem))
     if problem := namespace_problem(namespace):
         causes.append(FieldCause.invalid("metadata.namespace", namespace, problem))
