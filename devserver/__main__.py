@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from devserver.moto_support import local_aws
 from devserver.resources import create_resources
 from devserver.server import DevServer, HandlerLoadError, LocalGateway
 from devserver.template import LOCAL_REGION, Template, TemplateError, load_template
@@ -118,10 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     os.environ.pop("AWS_PROFILE", None)
     os.environ.update(FAKE_AWS_ENVIRONMENT)
-    from moto import mock_aws  # imported here: it is slow, and only the server needs it
-
-    mock = mock_aws()
-    mock.start()
+    aws = local_aws()
+    aws.__enter__()
     try:
         template = load_template(args.template)
         created = create_resources(template)
@@ -141,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("devserver: stopped", flush=True)
     finally:
-        mock.stop()
+        aws.__exit__(None, None, None)
     return 0
 
 

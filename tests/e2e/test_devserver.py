@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import pytest
 
-from tests.support.events import body_of, load_event, with_images
+from tests.support.events import body_of, load_event, with_images, with_name
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 60.0
@@ -234,6 +234,25 @@ def test_dry_run_of_several_images_includes_manifests(
     assert [r["status"]["status"] for r in results] == ["Success", "Success"]
     assert [r["image"]["metadata"]["name"] for r in results] == [first.digest, second.digest]
     assert all(r["image"]["dockerImageManifest"] for r in results)
+
+
+def test_import_into_a_stream_then_read_it_back(
+    devserver: RunningServer, anon_registry: Any, push_image: Any
+) -> None:
+    pushed = push_image(anon_registry)
+    event = with_images(load_event("api-import-with-import-true"), pushed.pull_spec)
+    name = body_of(event)["metadata"]["name"]
+
+    created = call_event(devserver, event)
+    stream = call_event(devserver, with_name(load_event("api-get-stream"), name))
+    listed = call_event(devserver, load_event("api-list-streams"))
+    latest = call_event(devserver, with_name(load_event("api-get-import"), name))
+
+    assert created.status == 201, created.body
+    assert stream.status == 200, stream.body
+    assert stream.body == created.body["status"]["import"]
+    assert name in [item["metadata"]["name"] for item in listed.body["items"]]
+    assert latest.body == created.body
 
 
 def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path) -> None:

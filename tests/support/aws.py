@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
-from moto import mock_aws
 
+from devserver.moto_support import local_aws
 from devserver.resources import CreatedResources, create_resources
 from devserver.template import LOCAL_REGION, Template, load_template
 
@@ -43,7 +43,7 @@ def mocked_aws() -> Iterator[boto3.Session]:
     Set the credentials first (:func:`fake_credentials`, or the ``aws``
     fixture that does both).
     """
-    with mock_aws():
+    with local_aws():
         yield boto3.Session(region_name=LOCAL_REGION)
 
 

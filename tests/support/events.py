@@ -106,6 +106,20 @@ def with_namespace(event: dict[str, Any], namespace: str) -> dict[str, Any]:
     return changed
 
 
+def with_name(event: dict[str, Any], name: str) -> dict[str, Any]:
+    """A copy of an event for one object (``{name}``) addressed to another name."""
+    changed = copy.deepcopy(event)
+    old = (changed.get("pathParameters") or {}).get("name")
+    if old is None:
+        raise ValueError("the event has no name path parameter")
+    changed["path"] = changed["path"].rsplit("/", 1)[0] + f"/{name}"
+    changed["pathParameters"]["name"] = name
+    context = changed.get("requestContext") or {}
+    if "path" in context:
+        context["path"] = context["path"].rsplit("/", 1)[0] + f"/{name}"
+    return changed
+
+
 def _set_header(event: dict[str, Any], name: str, value: str | None) -> None:
     for key in ("headers", "multiValueHeaders"):
         headers = event.get(key)

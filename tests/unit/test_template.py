@@ -83,6 +83,26 @@ def test_cache_table_matches_what_the_code_expects(template: Template) -> None:
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
+def test_streams_table_matches_what_the_stores_expect(template: Template) -> None:
+    props = template.properties("StreamsTable")
+    policies = template.properties("ApiFunction")["Policies"]
+
+    assert props["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert props["AttributeDefinitions"] == [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert "TimeToLiveSpecification" not in props
+    assert template.function_environment("ApiFunction")["STREAMS_TABLE"] == {"Ref": "StreamsTable"}
+    assert {"DynamoDBCrudPolicy": {"TableName": {"Ref": "StreamsTable"}}} in policies
+
+
 def test_api_function_environment_names_settings_the_code_reads(template: Template) -> None:
     variables = template.function_environment("ApiFunction")
     known = {field.alias for field in Settings.model_fields.values() if field.alias}

@@ -9,16 +9,21 @@ changing the environment, or build their own objects from the parts.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import urllib3
 
+from imagestreams.adapters.cache import ImageCache
+from imagestreams.adapters.dynamo import default_client
+from imagestreams.adapters.imports_store import ImportRecords
 from imagestreams.adapters.secrets import SecretsManagerPullSecrets
+from imagestreams.adapters.streams_store import StreamStore
 from imagestreams.config import Settings, load_settings
 from imagestreams.importer import Importer, ImportOptions
 from imagestreams.registry.addresses import AddressPolicy
 from imagestreams.registry.client import RegistryClient
 from imagestreams.registry.transport import RetryPolicy, Transport
-from imagestreams.service import ImportService
+from imagestreams.service import ImportService, ServiceOptions
 
 
 @functools.cache
@@ -47,9 +52,20 @@ def registry_client() -> RegistryClient:
 
 
 @functools.cache
+def dynamodb() -> Any:
+    """One DynamoDB client per process, built on first use."""
+    return default_client()
+
+
+@functools.cache
 def import_service() -> ImportService:
     """The import use case wired with the deployment's adapters."""
     config = settings()
+    cache = ImageCache(
+        config.image_cache_table,
+        ttl_seconds=config.image_cache_ttl_days * 86400,
+        client_factory=dynamodb,
+    )
     importer = Importer(
         registry_client(),
         ImportOptions(
@@ -58,6 +74,7 @@ def import_service() -> ImportService:
             parallelism=config.import_parallelism,
             max_repository_tags=config.max_repository_tags,
         ),
+        cache,
     )
     secrets = SecretsManagerPullSecrets(
         config.pull_secret_prefix, max_age=config.pull_secret_max_age
@@ -65,12 +82,17 @@ def import_service() -> ImportService:
     return ImportService(
         importer,
         secrets,
-        time_budget=config.import_time_budget,
-        default_import_mode=config.default_import_mode,
+        StreamStore(config.streams_table, client_factory=dynamodb),
+        ImportRecords(config.streams_table, client_factory=dynamodb),
+        ServiceOptions(
+            time_budget=config.import_time_budget,
+            default_import_mode=config.default_import_mode,
+            max_tag_history=config.max_tag_history,
+        ),
     )
 
 
 def reset() -> None:
     """Forget everything built so far (tests, or a changed environment)."""
-    for built in (settings, registry_client, import_service):
+    for built in (settings, registry_client, dynamodb, import_service):
         built.cache_clear()

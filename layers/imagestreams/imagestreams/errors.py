@@ -99,6 +99,27 @@ class ValidationError(RequestError):
         super().__init__(f'{qualified_kind} "{name}" is invalid: {summary}')
 
 
+class NotFoundRequestError(RequestError):
+    """The object the request names does not exist."""
+
+    code = 404
+    reason = "NotFound"
+
+
+class ConflictError(RequestError):
+    """The request lost a race or named a stale ``resourceVersion``."""
+
+    code = 409
+    reason = "Conflict"
+
+
+class ServiceUnavailableError(RequestError):
+    """A store stayed too busy to finish the request; the client may retry."""
+
+    code = 503
+    reason = "ServiceUnavailable"
+
+
 # --- registry ----------------------------------------------------------------
 
 

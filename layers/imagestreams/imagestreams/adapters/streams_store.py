@@ -1,0 +1,414 @@
+"""Image streams in DynamoDB: one meta item per stream, one item per tag.
+
+This adapter owns the stream and tag items of the streams table and the
+concurrency rules around them:
+
+- meta: ``pk = ns#<namespace>``, ``sk = stream#<name>``; ``doc`` (S) is the
+  JSON of :class:`~imagestreams.streams.StreamMeta` without the fields kept
+  as attributes of their own so that one ``UpdateItem`` can change them
+  atomically: ``uid`` (S), ``resourceVersion`` (N), ``generation`` (N) and
+  ``annotations`` (M of S);
+- tag: ``pk = stream#<namespace>#<name>``, ``sk = tag#<tag>``; ``doc`` (S) is
+  the JSON of a tag state (``streams.to_item``), ``version`` (N) counts its
+  writes.
+
+Each tag is its own item, so a stream with thousands of tags never meets the
+400 KB item limit and imports of different tags never contend. Every import
+takes a distinct generation from one atomic ``UpdateItem``; tag states are
+written read-modify-write with a condition on ``version`` and retried.
+
+Tag states are opaque JSON-able dicts here; what they mean is
+``imagestreams.streams``'s business. Import documents live in
+``imports_store``. Logs name streams and tags, never item contents.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+
+from imagestreams.adapters.dynamo import (
+    Backoff,
+    ClientFactory,
+    DynamoDBClient,
+    Item,
+    LazyClient,
+    Sleeper,
+    batch_get,
+    batch_write,
+    is_condition_failure,
+    query_all,
+)
+from imagestreams.errors import ConflictError, NotFoundRequestError
+from imagestreams.streams import StreamMeta, meta_from_item, meta_to_item
+
+__all__ = ["RESOURCE", "StreamStore", "TagMutation"]
+
+logger = Logger(child=True)
+
+RESOURCE = "imagestream.image.openshift.io"
+# Fields of ``meta_to_item`` stored as attributes of their own, not in ``doc``.
+_OWN_ATTRIBUTES = ("uid", "resourceVersion", "generation", "annotations")
+# A stream deleted between our create and our increment (each retry recreates it).
+_BEGIN_ROUNDS = 3
+# Contention on one tag clears in milliseconds: retry soon, with jitter.
+_TAG_BACKOFF = Backoff(base=0.01, cap=0.25)
+_MODIFIED = (
+    "the object has been modified; please apply your changes to the latest version and try again"
+)
+
+TagMutation = Callable[[dict[str, Any] | None], dict[str, Any] | None]
+
+
+def _meta_key(namespace: str, name: str) -> Item:
+    return {"pk": {"S": f"ns#{namespace}"}, "sk": {"S": f"stream#{name}"}}
+
+
+def _tags_pk(namespace: str, name: str) -> str:
+    return f"stream#{namespace}#{name}"
+
+
+def _tag_key(namespace: str, name: str, tag: str) -> Item:
+    return {"pk": {"S": _tags_pk(namespace, name)}, "sk": {"S": f"tag#{tag}"}}
+
+
+def not_found(name: str) -> NotFoundRequestError:
+    return NotFoundRequestError(f'{RESOURCE} "{name}" not found')
+
+
+def conflict(name: str, detail: str) -> ConflictError:
+    return ConflictError(f'Operation cannot be fulfilled on {RESOURCE} "{name}": {detail}')
+
+
+def _stale(name: str, expected: str, actual: str) -> ConflictError:
+    return conflict(name, f'the image stream was updated from "{expected}" to "{actual}"')
+
+
+def _meta_from_attributes(item: Item) -> StreamMeta:
+    data: dict[str, Any] = json.loads(item["doc"]["S"])
+    data["uid"] = item["uid"]["S"]
+    data["resourceVersion"] = str(int(item["resourceVersion"]["N"]))
+    data["generation"] = int(item["generation"]["N"])
+    data["annotations"] = {
+        key: value["S"] for key, value in item.get("annotations", {}).get("M", {}).items()
+    }
+    return meta_from_item(data)
+
+
+def _is_resource_version(value: str) -> bool:
+    return value.isascii() and value.isdigit() and len(value) <= 38
+
+
+class StreamStore:
+    """Stream meta and tag states in the streams table.
+
+    ``client_factory`` builds the DynamoDB client on first use; ``sleep`` is
+    what retries wait with, and ``max_attempts`` bounds the optimistic
+    retries of :meth:`update_tag`.
+    """
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        client_factory: ClientFactory | None = None,
+        sleep: Sleeper = time.sleep,
+        max_attempts: int = 20,
+        backoff: Backoff = _TAG_BACKOFF,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._table = table_name
+        self._client = LazyClient(client_factory)
+        self._sleep = sleep
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+
+    def _db(self) -> DynamoDBClient:
+        # Checked on use, not construction: a deployment without the table
+        # still serves dry runs.
+        if not self._table:
+            raise ValueError("the stream store has no table name")
+        return self._client()
+
+    # --- streams -------------------------------------------------------------
+
+    def begin_import(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        expected_resource_version: str | None,
+        expected_uid: str | None,
+        now: datetime,
+        annotation: tuple[str, str] | None,
+    ) -> StreamMeta:
+        """Take the stream's next generation for an import; create the stream if missing.
+
+        Increments ``generation`` and ``resourceVersion`` by one in one atomic
+        update (concurrent callers get distinct generations) and sets
+        ``annotation``. With ``expected_resource_version`` (an empty string
+        is no precondition, as in Kubernetes) or ``expected_uid`` the stream
+        must exist and match: a stale version raises :class:`ConflictError`,
+        a missing stream or another uid :class:`NotFoundRequestError`.
+        Returns the stream as updated.
+        """
+        expected_rv = expected_resource_version or None
+        expected_uid = expected_uid or None
+        if expected_rv is not None and not _is_resource_version(expected_rv):
+            # No stored version can equal it; report what is there.
+            current = self.get_meta(namespace, name)
+            if current is None or (expected_uid is not None and current.uid != expected_uid):
+                raise not_found(name)
+            raise _stale(name, expected_rv, current.resource_version)
+
+        for _ in range(_BEGIN_ROUNDS):
+            try:
+                return self._increment(namespace, name, expected_rv, expected_uid, annotation)
+            except ClientError as exc:
+                if not is_condition_failure(exc):
+                    raise
+                # The item as it was, from ReturnValuesOnConditionCheckFailure.
+                response: Mapping[str, Any] = exc.response
+                old: Item | None = response.get("Item")
+            if old:
+                # It exists, so a precondition failed.
+                if expected_uid is not None and old.get("uid", {}).get("S") != expected_uid:
+                    raise not_found(name)
+                actual = str(int(old["resourceVersion"]["N"]))
+                raise _stale(name, expected_rv or "", actual)
+            if expected_rv is not None or expected_uid is not None:
+                raise not_found(name)
+            self._create(namespace, name, now)
+        raise conflict(name, "the image stream was deleted while it was being imported into")
+
+    def _increment(
+        self,
+        namespace: str,
+        name: str,
+        expected_rv: str | None,
+        expected_uid: str | None,
+        annotation: tuple[str, str] | None,
+    ) -> StreamMeta:
+        names = {"#pk": "pk", "#gen": "generation", "#rv": "resourceVersion"}
+        values: dict[str, Any] = {":one": {"N": "1"}}
+        update = "ADD #gen :one, #rv :one"
+        if annotation is not None:
+            names.update({"#ann": "annotations", "#key": annotation[0]})
+            values[":value"] = {"S": annotation[1]}
+            update += " SET #ann.#key = :value"
+        condition = "attribute_exists(#pk)"
+        if expected_rv is not None:
+            condition += " AND #rv = :rv"
+            values[":rv"] = {"N": expected_rv}
+        if expected_uid is not None:
+            names["#uid"] = "uid"
+            condition += " AND #uid = :uid"
+            values[":uid"] = {"S": expected_uid}
+        response = self._db().update_item(
+            TableName=self._table,
+            Key=_meta_key(namespace, name),
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        return _meta_from_attributes(response["Attributes"])
+
+    def _create(self, namespace: str, name: str, now: datetime) -> None:
+        """Create the stream at generation 0 unless someone else just did."""
+        meta = StreamMeta(
+            namespace=namespace,
+            name=name,
+            uid=str(uuid.uuid4()),
+            resource_version="0",
+            generation=0,
+            creation_timestamp=now,
+        )
+        doc = {k: v for k, v in meta_to_item(meta).items() if k not in _OWN_ATTRIBUTES}
+        item = {
+            **_meta_key(namespace, name),
+            "doc": {"S": json.dumps(doc, separators=(",", ":"))},
+            "uid": {"S": meta.uid},
+            "resourceVersion": {"N": "0"},
+            "generation": {"N": "0"},
+            "annotations": {"M": {}},
+        }
+        try:
+            self._db().put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": "pk"},
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            return
+        logger.info("image stream created", namespace=namespace, stream=name)
+
+    def get_meta(self, namespace: str, name: str) -> StreamMeta | None:
+        """The stream's meta (a consistent read), or None when it does not exist."""
+        response = self._db().get_item(
+            TableName=self._table, Key=_meta_key(namespace, name), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return _meta_from_attributes(item) if item else None
+
+    def list_meta(self, namespace: str) -> list[StreamMeta]:
+        """Every stream of ``namespace``, ordered by name."""
+        items = query_all(
+            self._db(),
+            TableName=self._table,
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            ExpressionAttributeNames={"#pk": "pk", "#sk": "sk"},
+            ExpressionAttributeValues={
+                ":pk": {"S": f"ns#{namespace}"},
+                ":prefix": {"S": "stream#"},
+            },
+            ConsistentRead=True,
+        )
+        return [_meta_from_attributes(item) for item in items]
+
+    def delete_stream(self, namespace: str, name: str) -> bool:
+        """Delete the stream and its tags; False when the stream did not exist.
+
+        Tags left behind by an interrupted delete go with the next one.
+        """
+        response = self._db().delete_item(
+            TableName=self._table, Key=_meta_key(namespace, name), ReturnValues="ALL_OLD"
+        )
+        existed = bool(response.get("Attributes"))
+        keys = query_all(
+            self._db(),
+            TableName=self._table,
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            ExpressionAttributeNames={"#pk": "pk", "#sk": "sk"},
+            ExpressionAttributeValues={
+                ":pk": {"S": _tags_pk(namespace, name)},
+                ":prefix": {"S": "tag#"},
+            },
+            ProjectionExpression="#pk, #sk",
+            ConsistentRead=True,
+        )
+        deletes = [{"DeleteRequest": {"Key": {"pk": k["pk"], "sk": k["sk"]}}} for k in keys]
+        batch_write(self._db(), self._table, deletes, sleep=self._sleep)
+        if existed:
+            logger.info("image stream deleted", namespace=namespace, stream=name, tags=len(deletes))
+        return existed
+
+    # --- tags ----------------------------------------------------------------
+
+    def get_tags(
+        self, namespace: str, name: str, tags: Sequence[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Tag states by tag, in tag order: all of the stream's, or the named ones that exist."""
+        names = {"#sk": "sk", "#doc": "doc"}
+        if tags is None:
+            items: Any = query_all(
+                self._db(),
+                TableName=self._table,
+                KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+                ExpressionAttributeNames={"#pk": "pk", **names},
+                ExpressionAttributeValues={
+                    ":pk": {"S": _tags_pk(namespace, name)},
+                    ":prefix": {"S": "tag#"},
+                },
+                ProjectionExpression="#sk, #doc",
+                ConsistentRead=True,
+            )
+        else:
+            wanted = list(dict.fromkeys(tags))
+            items = batch_get(
+                self._db(),
+                self._table,
+                [_tag_key(namespace, name, tag) for tag in wanted],
+                projection="#sk, #doc",
+                names=names,
+                consistent=True,
+                sleep=self._sleep,
+            )
+        states = {
+            item["sk"]["S"].removeprefix("tag#"): json.loads(item["doc"]["S"]) for item in items
+        }
+        return dict(sorted(states.items()))
+
+    def update_tag(
+        self, namespace: str, name: str, tag: str, mutate: TagMutation
+    ) -> dict[str, Any] | None:
+        """Read-modify-write one tag state without losing concurrent writes.
+
+        ``mutate`` gets the current state (None when the tag has none) and
+        returns the new one; returning None, or a state equal to the one it
+        got, writes nothing. It may run several times (once per attempt), so
+        it must not have side effects. Returns the state as stored
+        afterwards. Raises :class:`ConflictError` when the attempts run out.
+        """
+        key = _tag_key(namespace, name, tag)
+        for attempt in range(self._max_attempts):
+            response = self._db().get_item(
+                TableName=self._table,
+                Key=key,
+                ConsistentRead=True,
+                ProjectionExpression="#doc, #version",
+                ExpressionAttributeNames={"#doc": "doc", "#version": "version"},
+            )
+            item = response.get("Item")
+            text = item["doc"]["S"] if item else None
+            version = int(item["version"]["N"]) if item else None
+            # Two parses: ``mutate`` may change its argument in place.
+            proposed = mutate(json.loads(text) if text is not None else None)
+            before = json.loads(text) if text is not None else None
+            if proposed is None or proposed == before:
+                return before
+            if self._write_tag(key, proposed, version):
+                return proposed
+            self._sleep(self._backoff.delay(attempt))
+        logger.warning(
+            "tag update gave up",
+            namespace=namespace,
+            stream=name,
+            tag=tag,
+            attempts=self._max_attempts,
+        )
+        raise conflict(name, _MODIFIED)
+
+    def _write_tag(self, key: Item, state: dict[str, Any], version: int | None) -> bool:
+        """Write ``state`` if the tag is still at ``version``; False if it moved on."""
+        values: dict[str, Any] = {}
+        if version is None:
+            names = {"#pk": "pk"}
+            condition = "attribute_not_exists(#pk)"
+        else:
+            names = {"#version": "version"}
+            condition = "#version = :version"
+            values[":version"] = {"N": str(version)}
+        item = {
+            **key,
+            "doc": {"S": json.dumps(state, separators=(",", ":"))},
+            "version": {"N": str((version or 0) + 1)},
+        }
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": item,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        try:
+            self._db().put_item(**request)
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True

@@ -1,0 +1,845 @@
+"""The DynamoDB stores (image cache, streams, import records) on tables built from template.yaml.
+
+Tables come from the template through the ``api_environment`` fixture, and
+the stores are given the table names the api function's settings hold, so
+keys, names and environment cannot drift apart. moto stands in for DynamoDB.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+
+from imagestreams.adapters.cache import ImageCache
+from imagestreams.adapters.imports_store import ImportRecords
+from imagestreams.adapters.streams_store import StreamStore
+from imagestreams.config import Settings, load_settings
+from imagestreams.errors import ConflictError, NotFoundRequestError, ServiceUnavailableError
+from imagestreams.streams import StreamMeta
+
+TTL = 30 * 24 * 3600
+T0 = 1_750_000_000.0
+NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
+CHECK = "openshift.io/image.dockerRepositoryCheck"
+
+
+# --- fixtures and helpers ---------------------------------------------------------
+
+
+@pytest.fixture
+def settings(api_environment: dict[str, str]) -> Settings:
+    """The api function's settings, naming the tables created from the template."""
+    return load_settings(api_environment)
+
+
+class Calls:
+    """Clients that record each DynamoDB operation and its parameters."""
+
+    def __init__(self, session: boto3.Session) -> None:
+        self.session = session
+        self.made: list[tuple[str, dict[str, Any]]] = []
+
+    def factory(self) -> Any:
+        client = self.session.client("dynamodb")
+        client.meta.events.register("provide-client-params.dynamodb", self._record)
+        return client
+
+    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.made.append((model.name, params))
+
+    def of(self, operation: str) -> list[dict[str, Any]]:
+        return [params for name, params in self.made if name == operation]
+
+    def clear(self) -> None:
+        self.made.clear()
+
+
+@pytest.fixture
+def calls(aws: boto3.Session) -> Calls:
+    return Calls(aws)
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+class Unprocessed:
+    """A client that leaves part of its first ``times`` batch requests unprocessed.
+
+    ``progress=True`` processes the first half of the keys (as when a
+    response reaches its size cap); ``False`` processes nothing (throttling).
+    """
+
+    def __init__(self, client: Any, *, times: int, progress: bool) -> None:
+        self._client = client
+        self.remaining = times
+        self.progress = progress
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> Any:
+        if self.remaining <= 0:
+            return self._client.batch_get_item(RequestItems=RequestItems)
+        self.remaining -= 1
+        ((table, request),) = RequestItems.items()
+        keys = request["Keys"]
+        cut = len(keys) // 2 if self.progress else 0
+        if cut:
+            response = self._client.batch_get_item(
+                RequestItems={table: {**request, "Keys": keys[:cut]}}
+            )
+        else:
+            response = {"Responses": {table: []}}
+        response["UnprocessedKeys"] = {table: {**request, "Keys": keys[cut:]}}
+        return response
+
+    def batch_write_item(self, RequestItems: dict[str, Any]) -> Any:
+        if self.remaining <= 0:
+            return self._client.batch_write_item(RequestItems=RequestItems)
+        self.remaining -= 1
+        ((table, requests),) = RequestItems.items()
+        cut = len(requests) // 2 if self.progress else 0
+        if cut:
+            self._client.batch_write_item(RequestItems={table: requests[:cut]})
+        return {"UnprocessedItems": {table: requests[cut:]}}
+
+
+def digest(n: int) -> str:
+    return "sha256:" + f"{n:064x}"
+
+
+def image_doc(n: int, **extra: Any) -> dict[str, Any]:
+    """A cached document shaped like a converted image with its sub-manifests."""
+    return {
+        "image": {
+            "metadata": {"name": digest(n)},
+            "dockerImageReference": f"quay.io/ns/app@{digest(n)}",
+            "dockerImageMetadata": {"Size": 123456789012345678, "Architecture": "amd64"},
+            "dockerImageLayers": [{"name": digest(n + 1), "size": 2**53 + 1}],
+            **extra,
+        },
+        "manifests": [],
+    }
+
+
+def noise(size: int) -> str:
+    """Text that does not compress well (base64 of random bytes)."""
+    return base64.b64encode(os.urandom(size * 3 // 4)).decode()
+
+
+def raw_item(session: boto3.Session, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    item: dict[str, Any] | None = (
+        session.client("dynamodb").get_item(TableName=table, Key=key).get("Item")
+    )
+    return item
+
+
+def items_under(session: boto3.Session, table: str, pk: str) -> list[str]:
+    """The sort keys stored under ``pk``."""
+    client = session.client("dynamodb")
+    keys: list[str] = []
+    params: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": pk}},
+    }
+    while True:
+        page = client.query(**params)
+        keys += [item["sk"]["S"] for item in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            return keys
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+# --- image cache ------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def cache(settings: Settings, calls: Calls, clock: Clock) -> ImageCache:
+    return ImageCache(
+        settings.image_cache_table,
+        ttl_seconds=settings.image_cache_ttl_days * 86400,
+        client_factory=calls.factory,
+        clock=clock,
+        sleep=Sleeps(),
+    )
+
+
+def test_cache_constructs_no_client_until_used(settings: Settings) -> None:
+    built: list[int] = []
+
+    def factory() -> Any:
+        built.append(1)
+        raise AssertionError("no client may be built")
+
+    ImageCache(settings.image_cache_table, ttl_seconds=TTL, client_factory=factory)
+    StreamStore(settings.streams_table, client_factory=factory)
+    ImportRecords(settings.streams_table, client_factory=factory)
+
+    assert built == []
+
+
+def test_without_a_table_the_cache_is_empty_and_the_stores_refuse_on_use() -> None:
+    def factory() -> Any:
+        raise AssertionError("no client may be built")
+
+    cache = ImageCache("", ttl_seconds=TTL, client_factory=factory)
+    cache.put_many({digest(1): image_doc(1)})
+    assert cache.get_many([digest(1)]) == {}
+    with pytest.raises(ValueError, match="no table name"):
+        StreamStore("", client_factory=factory).get_meta("team-a", "app")
+    with pytest.raises(ValueError, match="no table name"):
+        ImportRecords("", client_factory=factory).load("team-a", "app")
+
+
+def test_cache_round_trip_keeps_documents_and_exact_numbers(cache: ImageCache) -> None:
+    # Given
+    entries = {digest(n): image_doc(n) for n in range(3)}
+    # When
+    cache.put_many(entries)
+    found = cache.get_many([digest(0), digest(1), digest(1), digest(2), digest(99)])
+    # Then
+    assert found == entries
+    assert found[digest(0)]["image"]["dockerImageLayers"][0]["size"] == 2**53 + 1
+
+
+def test_cache_stores_gzip_binary_with_ttl(
+    cache: ImageCache, settings: Settings, aws: boto3.Session
+) -> None:
+    cache.put_many({digest(1): image_doc(1)})
+
+    item = raw_item(aws, settings.image_cache_table, {"digest": {"S": digest(1)}})
+
+    assert item is not None
+    assert item["doc"]["B"][:2] == b"\x1f\x8b"
+    assert item["expiresAt"] == {"N": str(int(T0) + TTL)}
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "hit"),
+    [(0, True), (TTL - 1, True), (TTL, True), (TTL + 1, False), (10 * TTL, False)],
+    ids=["fresh", "last-second", "expires-now", "expired", "long-expired"],
+)
+def test_cache_treats_expired_entries_as_misses(
+    cache: ImageCache, clock: Clock, elapsed: int, hit: bool
+) -> None:
+    cache.put_many({digest(1): image_doc(1)})
+    clock.now = T0 + elapsed
+
+    found = cache.get_many([digest(1)])
+
+    assert (digest(1) in found) is hit
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "refreshed"),
+    [(0, False), (TTL // 2 - 1, False), (TTL // 2 + 1, True), (TTL - 1, True)],
+    ids=["fresh", "before-half-life", "after-half-life", "about-to-expire"],
+)
+def test_cache_refreshes_ttl_only_after_half_life(
+    cache: ImageCache,
+    clock: Clock,
+    calls: Calls,
+    settings: Settings,
+    aws: boto3.Session,
+    elapsed: int,
+    refreshed: bool,
+) -> None:
+    # Given an entry written at T0
+    cache.put_many({digest(1): image_doc(1)})
+    calls.clear()
+    clock.now = T0 + elapsed
+    # When it is read
+    assert digest(1) in cache.get_many([digest(1)])
+    # Then it is rewritten only in the second half of its life
+    item = raw_item(aws, settings.image_cache_table, {"digest": {"S": digest(1)}})
+    assert item is not None
+    expected = int(T0 + elapsed) + TTL if refreshed else int(T0) + TTL
+    assert item["expiresAt"] == {"N": str(expected)}
+    assert len(calls.of("UpdateItem")) == (1 if refreshed else 0)
+
+
+def test_cache_batches_hundreds_of_digests(cache: ImageCache, calls: Calls) -> None:
+    # Given 250 cached images
+    entries = {digest(n): image_doc(n) for n in range(250)}
+    cache.put_many(entries)
+    writes = calls.of("BatchWriteItem")
+    calls.clear()
+    # When 260 are asked for, with repeats
+    wanted = [digest(n) for n in range(260)] + [digest(5), digest(7)]
+    found = cache.get_many(wanted)
+    # Then every cached one is found, in requests of at most 100 keys
+    reads = calls.of("BatchGetItem")
+    assert found == entries
+    assert [len(r["RequestItems"][cache._table]["Keys"]) for r in reads] == [100, 100, 60]
+    assert len(writes) == 10
+    assert all(len(w["RequestItems"][cache._table]) <= 25 for w in writes)
+
+
+def test_cache_trims_raw_manifest_and_config_when_too_large(cache: ImageCache) -> None:
+    # Given an image whose raw manifest and config do not fit, inside and in a child
+    raw = {"dockerImageManifest": noise(300_000), "dockerImageConfig": noise(300_000)}
+    document = image_doc(1, **raw)
+    document["manifests"] = [{"metadata": {"name": digest(2)}, **raw}]
+    # When it is cached
+    cache.put_many({digest(1): document, digest(3): image_doc(3, **raw)})
+    found = cache.get_many([digest(1), digest(3)])
+    # Then both are cached without the raw strings, everything else intact
+    assert found[digest(1)]["image"] == image_doc(1)["image"]
+    assert found[digest(1)]["manifests"] == [{"metadata": {"name": digest(2)}}]
+    assert found[digest(3)] == image_doc(3)
+
+
+def test_cache_skips_documents_too_large_even_when_trimmed(
+    cache: ImageCache, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret_looking = noise(600_000)
+    document = image_doc(1)
+    document["image"]["dockerImageMetadata"]["Config"] = {"Env": [f"BLOB={secret_looking}"]}
+
+    with caplog.at_level(logging.WARNING):
+        cache.put_many({digest(1): document, digest(2): image_doc(2)})
+
+    assert set(cache.get_many([digest(1), digest(2)])) == {digest(2)}
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.__dict__.get("digest") for r in warnings] == [digest(1)]
+    assert secret_looking[:100] not in caplog.text
+
+
+@pytest.mark.parametrize("progress", [True, False], ids=["partial", "throttled"])
+def test_cache_retries_unprocessed_keys_and_items(
+    settings: Settings, aws: boto3.Session, progress: bool
+) -> None:
+    # Given a table that leaves part of each of the first three batches unprocessed
+    flaky = Unprocessed(aws.client("dynamodb"), times=3, progress=progress)
+    sleeps = Sleeps()
+    cache = ImageCache(
+        settings.image_cache_table,
+        ttl_seconds=TTL,
+        client_factory=lambda: flaky,
+        clock=Clock(),
+        sleep=sleeps,
+    )
+    entries = {digest(n): image_doc(n) for n in range(40)}
+    # When
+    cache.put_many(entries)
+    flaky.remaining = 3
+    found = cache.get_many(list(entries))
+    # Then nothing is lost, and only requests that made no progress waited
+    assert found == entries
+    assert flaky.remaining == 0
+    assert (len(sleeps.waits) > 0) is not progress
+
+
+def test_cache_failures_read_as_misses(settings: Settings, aws: boto3.Session) -> None:
+    flaky = Unprocessed(aws.client("dynamodb"), times=1000, progress=False)
+    cache = ImageCache(
+        settings.image_cache_table, ttl_seconds=TTL, client_factory=lambda: flaky, sleep=Sleeps()
+    )
+
+    cache.put_many({digest(1): image_doc(1)})
+    assert cache.get_many([digest(1)]) == {}
+
+    missing = ImageCache(
+        "no-such-table", ttl_seconds=TTL, client_factory=lambda: aws.client("dynamodb")
+    )
+    missing.put_many({digest(1): image_doc(1)})
+    assert missing.get_many([digest(1)]) == {}
+
+
+# --- image streams ----------------------------------------------------------------
+
+
+@pytest.fixture
+def streams(settings: Settings, calls: Calls) -> StreamStore:
+    return StreamStore(settings.streams_table, client_factory=calls.factory, sleep=Sleeps())
+
+
+def begin(
+    store: StreamStore,
+    name: str = "app",
+    *,
+    namespace: str = "team-a",
+    rv: str | None = None,
+    uid: str | None = None,
+    now: datetime = NOW,
+    annotation: tuple[str, str] | None = (CHECK, "2025-06-01T12:00:00Z"),
+) -> StreamMeta:
+    return store.begin_import(
+        namespace,
+        name,
+        expected_resource_version=rv,
+        expected_uid=uid,
+        now=now,
+        annotation=annotation,
+    )
+
+
+def test_begin_import_creates_then_increments(streams: StreamStore) -> None:
+    # When a stream is imported into twice
+    first = begin(streams)
+    later = datetime(2025, 6, 2, tzinfo=UTC)
+    second = begin(streams, now=later, annotation=(CHECK, "2025-06-02T00:00:00Z"))
+    # Then it was created once and each import took the next generation
+    assert (first.generation, first.resource_version) == (1, "1")
+    assert (second.generation, second.resource_version) == (2, "2")
+    assert first.uid
+    assert second.uid == first.uid
+    assert second.creation_timestamp == NOW
+    assert (second.namespace, second.name) == ("team-a", "app")
+    assert second.annotations == {CHECK: "2025-06-02T00:00:00Z"}
+    assert streams.get_meta("team-a", "app") == second
+
+
+def test_begin_import_keeps_other_annotations_and_may_set_none(streams: StreamStore) -> None:
+    begin(streams, annotation=("a.example.com/one", "1"))
+    begin(streams, annotation=("b.example.com/two", "2"))
+    meta = begin(streams, annotation=None)
+
+    assert meta.generation == 3
+    assert meta.annotations == {"a.example.com/one": "1", "b.example.com/two": "2"}
+
+
+def test_begin_import_with_matching_preconditions(streams: StreamStore) -> None:
+    created = begin(streams)
+
+    meta = begin(streams, rv=created.resource_version, uid=created.uid)
+
+    assert meta.generation == 2
+
+
+@pytest.mark.parametrize("expected", ["1", "7", "not-a-number"], ids=["stale", "future", "garbage"])
+def test_begin_import_with_another_resource_version_conflicts(
+    streams: StreamStore, expected: str
+) -> None:
+    begin(streams)
+    begin(streams)
+
+    with pytest.raises(ConflictError) as raised:
+        begin(streams, rv=expected)
+
+    assert raised.value.code == 409
+    assert raised.value.reason == "Conflict"
+    assert raised.value.message == (
+        'Operation cannot be fulfilled on imagestream.image.openshift.io "app": '
+        f'the image stream was updated from "{expected}" to "2"'
+    )
+    assert streams.get_meta("team-a", "app") is not None
+    assert streams.get_meta("team-a", "app").generation == 2  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("exists", "rv", "uid"),
+    [
+        (True, None, "other-uid"),
+        (True, "1", "other-uid"),
+        (False, "1", None),
+        (False, None, "some-uid"),
+        (False, "not-a-number", None),
+    ],
+    ids=[
+        "uid-mismatch",
+        "uid-mismatch-with-rv",
+        "missing-with-rv",
+        "missing-with-uid",
+        "missing-garbage-rv",
+    ],
+)
+def test_begin_import_not_found(
+    streams: StreamStore, exists: bool, rv: str | None, uid: str | None
+) -> None:
+    if exists:
+        begin(streams)
+
+    with pytest.raises(NotFoundRequestError) as raised:
+        begin(streams, rv=rv, uid=uid)
+
+    assert raised.value.code == 404
+    assert raised.value.reason == "NotFound"
+    assert raised.value.message == 'imagestream.image.openshift.io "app" not found'
+    assert (streams.get_meta("team-a", "app") is not None) is exists
+
+
+def test_empty_preconditions_are_none(streams: StreamStore) -> None:
+    assert begin(streams, rv="", uid="").generation == 1
+
+
+def test_concurrent_imports_get_distinct_generations_and_keep_every_tag(
+    settings: Settings, aws: boto3.Session
+) -> None:
+    # Given one store shared by 20 threads, each importing its own tag
+    store = StreamStore(settings.streams_table, client_factory=lambda: aws.client("dynamodb"))
+    start = threading.Barrier(20)
+
+    def import_tag(n: int) -> int:
+        start.wait()
+        meta = begin(store)
+        store.update_tag(
+            "team-a", "app", f"v{n}", lambda _: {"name": f"v{n}", "generation": meta.generation}
+        )
+        return meta.generation
+
+    # When they run at once
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        generations = list(pool.map(import_tag, range(20)))
+    # Then no generation is shared and no tag is lost
+    assert sorted(generations) == list(range(1, 21))
+    tags = store.get_tags("team-a", "app")
+    assert set(tags) == {f"v{n}" for n in range(20)}
+    assert store.get_meta("team-a", "app").generation == 20  # type: ignore[union-attr]
+
+
+def test_concurrent_updates_of_one_tag_lose_nothing(settings: Settings, aws: boto3.Session) -> None:
+    # Given 10 threads appending to the history of the same tag
+    store = StreamStore(settings.streams_table, client_factory=lambda: aws.client("dynamodb"))
+    start = threading.Barrier(10)
+
+    def append(n: int) -> None:
+        start.wait()
+
+        def mutate(state: dict[str, Any] | None) -> dict[str, Any]:
+            state = state or {"name": "latest", "items": []}
+            state["items"].append(n)
+            return state
+
+        store.update_tag("team-a", "app", "latest", mutate)
+
+    # When
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        list(pool.map(append, range(10)))
+    # Then every append is there, each written once
+    state = store.get_tags("team-a", "app", ["latest"])["latest"]
+    assert sorted(state["items"]) == list(range(10))
+    item = raw_item(
+        aws,
+        settings.streams_table,
+        {"pk": {"S": "stream#team-a#app"}, "sk": {"S": "tag#latest"}},
+    )
+    assert item is not None
+    assert item["version"] == {"N": "10"}
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [lambda state: None, lambda state: state, lambda state: dict(state or {"name": "v1"})],
+    ids=["none", "same-object", "equal-copy"],
+)
+def test_update_tag_without_change_writes_nothing(
+    streams: StreamStore, calls: Calls, mutate: Callable[[Any], Any]
+) -> None:
+    streams.update_tag("team-a", "app", "v1", lambda _: {"name": "v1"})
+    calls.clear()
+
+    result = streams.update_tag("team-a", "app", "v1", mutate)
+
+    assert result == {"name": "v1"}
+    assert calls.of("PutItem") == []
+
+
+def test_update_tag_on_a_new_tag_that_stays_absent(streams: StreamStore) -> None:
+    assert streams.update_tag("team-a", "app", "v1", lambda state: state) is None
+    assert streams.get_tags("team-a", "app") == {}
+
+
+def test_update_tag_in_place_mutation_is_written(streams: StreamStore) -> None:
+    streams.update_tag("team-a", "app", "v1", lambda _: {"name": "v1", "items": []})
+
+    def add(state: dict[str, Any] | None) -> dict[str, Any] | None:
+        assert state is not None
+        state["items"].append("x")
+        return state
+
+    assert streams.update_tag("team-a", "app", "v1", add) == {"name": "v1", "items": ["x"]}
+    assert streams.get_tags("team-a", "app") == {"v1": {"name": "v1", "items": ["x"]}}
+
+
+def test_update_tag_gives_up_with_a_conflict(settings: Settings, aws: boto3.Session) -> None:
+    # Given a tag that another writer changes between every read and write
+    factory = lambda: aws.client("dynamodb")  # noqa: E731
+    other = StreamStore(settings.streams_table, client_factory=factory)
+    sleeps = Sleeps()
+    store = StreamStore(
+        settings.streams_table, client_factory=factory, sleep=sleeps, max_attempts=4
+    )
+    other.update_tag("team-a", "app", "v1", lambda _: {"n": 0})
+
+    def racing(state: dict[str, Any] | None) -> dict[str, Any]:
+        other.update_tag("team-a", "app", "v1", lambda s: {"n": (s or {"n": 0})["n"] + 1})
+        return {"n": -1}
+
+    # When / Then
+    with pytest.raises(ConflictError) as raised:
+        store.update_tag("team-a", "app", "v1", racing)
+    assert "the object has been modified" in raised.value.message
+    assert len(sleeps.waits) == 4
+    assert other.get_tags("team-a", "app") == {"v1": {"n": 4}}
+
+
+def test_get_tags_all_paged_or_by_name(streams: StreamStore, calls: Calls) -> None:
+    # Given 150 tags of about 10 KB each: more than one 1 MB query page
+    for n in range(150):
+        streams.update_tag(
+            "team-a", "app", f"t{n:03d}", lambda _, n=n: {"n": n, "pad": noise(10_000)}
+        )
+    streams.update_tag("team-a", "other", "t000", lambda _: {"other": True})
+    calls.clear()
+    # When
+    every = streams.get_tags("team-a", "app")
+    queries = len(calls.of("Query"))
+    named = streams.get_tags(
+        "team-a", "app", [f"t{n:03d}" for n in range(120)] + ["absent", "t001"]
+    )
+    # Then
+    assert list(every) == [f"t{n:03d}" for n in range(150)]
+    assert [state["n"] for state in every.values()] == list(range(150))
+    assert queries > 1
+    assert set(named) == {f"t{n:03d}" for n in range(120)}
+    assert [len(r["RequestItems"][streams._table]["Keys"]) for r in calls.of("BatchGetItem")] == [
+        100,
+        21,
+    ]
+
+
+def test_get_tags_gives_up_when_always_unprocessed(settings: Settings, aws: boto3.Session) -> None:
+    flaky = Unprocessed(aws.client("dynamodb"), times=1000, progress=False)
+    store = StreamStore(settings.streams_table, client_factory=lambda: flaky, sleep=Sleeps())
+
+    with pytest.raises(ServiceUnavailableError):
+        store.get_tags("team-a", "app", ["v1"])
+
+
+def test_list_and_delete_streams(
+    streams: StreamStore, settings: Settings, aws: boto3.Session
+) -> None:
+    # Given three streams in one namespace (one with 30 tags) and one in another
+    for name in ("web", "app", "db"):
+        begin(streams, name)
+    begin(streams, "app", namespace="team-b")
+    for n in range(30):
+        streams.update_tag("team-a", "app", f"v{n}", lambda _, n=n: {"n": n})
+    streams.update_tag("team-b", "app", "v1", lambda _: {"n": 1})
+    # When / Then
+    assert [m.name for m in streams.list_meta("team-a")] == ["app", "db", "web"]
+    assert streams.delete_stream("team-a", "app") is True
+    assert streams.delete_stream("team-a", "app") is False
+    assert streams.get_meta("team-a", "app") is None
+    assert streams.get_tags("team-a", "app") == {}
+    assert items_under(aws, settings.streams_table, "stream#team-a#app") == []
+    assert [m.name for m in streams.list_meta("team-a")] == ["db", "web"]
+    assert streams.get_tags("team-b", "app") == {"v1": {"n": 1}}
+    assert streams.list_meta("team-c") == []
+
+
+def test_recreated_stream_starts_over(streams: StreamStore) -> None:
+    old = begin(streams)
+    begin(streams)
+    streams.delete_stream("team-a", "app")
+
+    new = begin(streams)
+
+    assert new.generation == 1
+    assert new.uid != old.uid
+
+
+# --- import records ---------------------------------------------------------------
+
+
+@pytest.fixture
+def records(settings: Settings, calls: Calls) -> ImportRecords:
+    return ImportRecords(settings.streams_table, client_factory=calls.factory, sleep=Sleeps())
+
+
+def image_status(n: int) -> dict[str, Any]:
+    """An ImageImportStatus as the API writes it, with incompressible digests."""
+    layers = [{"name": "sha256:" + secrets.token_hex(32), "size": 2**40 + n} for _ in range(10)]
+    return {
+        "status": {"metadata": {}, "status": "Success"},
+        "tag": f"v{n}",
+        "image": {
+            "metadata": {"name": "sha256:" + secrets.token_hex(32)},
+            "dockerImageLayers": layers,
+        },
+    }
+
+
+def import_document(
+    name: str = "app", *, images: int = 0, repository: int | None = None
+) -> dict[str, Any]:
+    status: dict[str, Any] = {"import": {"metadata": {"name": name}, "status": {"tags": []}}}
+    if images:
+        status["images"] = [image_status(n) for n in range(images)]
+    if repository is not None:
+        status["repository"] = {
+            "status": {"metadata": {}, "status": "Success"},
+            "images": [image_status(n) for n in range(repository)],
+            "additionalTags": ["old"],
+        }
+    return {
+        "kind": "ImageStreamImport",
+        "apiVersion": "image.openshift.io/v1",
+        "metadata": {"name": name, "namespace": "team-a"},
+        "spec": {"import": True, "repository": {"from": {"kind": "DockerImage", "name": "x/y"}}},
+        "status": status,
+    }
+
+
+def test_import_record_round_trip_and_smaller_resave(
+    records: ImportRecords, calls: Calls, settings: Settings, aws: boto3.Session
+) -> None:
+    # Given a document of 2,500 image statuses (several 1 MB query pages)
+    big = import_document(images=500, repository=2000)
+    records.save("team-a", "app", big)
+    calls.clear()
+    # When it is read back
+    assert records.load("team-a", "app") == big
+    assert len(calls.of("Query")) > 1
+    # And replaced by a smaller one
+    small = import_document(images=2, repository=1)
+    records.save("team-a", "app", small)
+    # Then only the new record is left
+    assert records.load("team-a", "app") == small
+    keys = items_under(aws, settings.streams_table, "import#team-a#app")
+    assert len(keys) == 1 + 1 + 2 + 1  # head pointer, document head, entries
+    assert len({key.split("#")[1] for key in keys if key != "head"}) == 1
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"kind": "ImageStreamImport", "metadata": {"name": "app"}},
+        {"metadata": {"name": "app"}, "status": {}},
+        {"metadata": {"name": "app"}, "status": {"images": []}},
+        {"metadata": {"name": "app"}, "status": {"repository": {"status": {}}}},
+        {"metadata": {"name": "app"}, "status": {"repository": {"images": []}, "images": None}},
+        {"metadata": {"name": "app"}, "status": {"images": [{"tag": "a"}, {}, {"tag": "c"}]}},
+    ],
+    ids=[
+        "no-status",
+        "empty-status",
+        "empty-images",
+        "repository-no-images",
+        "empty-and-null",
+        "three",
+    ],
+)
+def test_import_record_keeps_absent_and_empty_lists_apart(
+    records: ImportRecords, document: dict[str, Any]
+) -> None:
+    records.save("team-a", "app", document)
+
+    assert records.load("team-a", "app") == document
+
+
+@pytest.mark.parametrize("part_bytes", [1_000, 350 * 1024], ids=["small-parts", "default-parts"])
+def test_import_record_splits_values_larger_than_an_item(
+    settings: Settings, aws: boto3.Session, part_bytes: int
+) -> None:
+    # Given image statuses whose compressed form exceeds one part
+    records = ImportRecords(
+        settings.streams_table,
+        client_factory=lambda: aws.client("dynamodb"),
+        part_bytes=part_bytes,
+    )
+    document = import_document(images=3)
+    document["status"]["images"][1]["image"]["dockerImageConfig"] = noise(2 * part_bytes + 10)
+    document["spec"]["images"] = [{"from": {"kind": "DockerImage", "name": noise(part_bytes)}}]
+    # When
+    records.save("team-a", "app", document)
+    # Then it comes back whole
+    assert records.load("team-a", "app") == document
+    keys = items_under(aws, settings.streams_table, "import#team-a#app")
+    assert any(key.count("#") == 4 for key in keys)
+
+
+def test_import_record_save_does_not_change_its_argument(records: ImportRecords) -> None:
+    document = import_document(images=2, repository=2)
+    before = json.loads(json.dumps(document))
+
+    records.save("team-a", "app", document)
+
+    assert document == before
+
+
+def test_import_record_load_follows_a_concurrent_save(
+    settings: Settings, aws: boto3.Session
+) -> None:
+    # Given a reader whose first entry query comes after another save replaced the record
+    client = aws.client("dynamodb")
+    writer = ImportRecords(settings.streams_table, client_factory=lambda: client)
+    first = import_document(images=3)
+    second = import_document(images=4)
+    writer.save("team-a", "app", first)
+
+    class SaveBeforeFirstQuery:
+        def __init__(self) -> None:
+            self.saved = False
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(client, name)
+
+        def query(self, **params: Any) -> Any:
+            if not self.saved:
+                self.saved = True
+                writer.save("team-a", "app", second)
+            return client.query(**params)
+
+    reader = ImportRecords(settings.streams_table, client_factory=SaveBeforeFirstQuery)
+    # When / Then it reads the new document, never a mix
+    assert reader.load("team-a", "app") == second
+
+
+def test_import_record_missing_and_delete(
+    records: ImportRecords, settings: Settings, aws: boto3.Session
+) -> None:
+    other = import_document("other", images=1)
+    assert records.load("team-a", "app") is None
+    records.save("team-a", "app", import_document(images=30))
+    records.save("team-a", "other", other)
+
+    assert records.delete("team-a", "app") is True
+    assert records.delete("team-a", "app") is False
+    assert records.load("team-a", "app") is None
+    assert items_under(aws, settings.streams_table, "import#team-a#app") == []
+    assert records.load("team-a", "other") == other
+
+
+def test_import_records_and_streams_share_the_table_without_colliding(
+    records: ImportRecords, streams: StreamStore
+) -> None:
+    begin(streams)
+    streams.update_tag("team-a", "app", "v1", lambda _: {"n": 1})
+    records.save("team-a", "app", import_document(images=1))
+
+    assert [m.name for m in streams.list_meta("team-a")] == ["app"]
+    assert streams.get_tags("team-a", "app") == {"v1": {"n": 1}}
+    assert streams.delete_stream("team-a", "app") is True
+    assert records.load("team-a", "app") is not None
