@@ -25,7 +25,7 @@ app = APIGatewayRestResolver()
 
 @app.post(IMPORTS)
 def create_import(namespace: str) -> Response[str]:
-    """POST an ImageStreamImport: import now, answer 201 with the status."""
+    """POST an ImageStreamImport: 201 with the status, or 202 while a job finishes it."""
     request = responses.parse_import_request(
         app.current_event.body,
         namespace,
@@ -33,8 +33,8 @@ def create_import(namespace: str) -> Response[str]:
         max_bytes=bootstrap.settings().max_body_bytes,
     )
     remaining_ms = app.lambda_context.get_remaining_time_in_millis()
-    document = bootstrap.import_service().create(namespace, request, remaining_ms / 1000)
-    return responses.document(201, document.to_json_dict())
+    created = bootstrap.import_service().create(namespace, request, remaining_ms / 1000)
+    return responses.document(202 if created.accepted else 201, created.document)
 
 
 @app.get(f"{IMPORTS}/<name>")

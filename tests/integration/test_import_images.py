@@ -601,7 +601,7 @@ def test_credentials_never_reach_logs_or_response(
     reply = api.post_import("demo", import_body(image_spec(pushed.pull_spec)))
 
     logged = everything_logged(caplog)
-    assert "import finished" in logged
+    assert "import answered" in logged
     assert only_image(reply)["metadata"]["name"] == pushed.digest
     encoded = base64.b64encode(f"{username}:{password}".encode()).decode()
     for secret in (password, encoded, "Bearer ", "Authorization"):

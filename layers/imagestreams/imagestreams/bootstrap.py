@@ -16,6 +16,8 @@ import urllib3
 from imagestreams.adapters.cache import ImageCache
 from imagestreams.adapters.dynamo import default_client
 from imagestreams.adapters.imports_store import ImportRecords
+from imagestreams.adapters.jobs_store import JobStore
+from imagestreams.adapters.queue import ImportQueue, default_sqs_client
 from imagestreams.adapters.secrets import SecretsManagerPullSecrets
 from imagestreams.adapters.streams_store import StreamStore
 from imagestreams.config import Settings, load_settings
@@ -58,6 +60,12 @@ def dynamodb() -> Any:
 
 
 @functools.cache
+def sqs() -> Any:
+    """One SQS client per process, built on first use."""
+    return default_sqs_client()
+
+
+@functools.cache
 def import_service() -> ImportService:
     """The import use case wired with the deployment's adapters."""
     config = settings()
@@ -94,5 +102,5 @@ def import_service() -> ImportService:
 
 def reset() -> None:
     """Forget everything built so far (tests, or a changed environment)."""
-    for built in (settings, registry_client, dynamodb, import_service):
+    for built in (settings, registry_client, dynamodb, sqs, import_service):
         built.cache_clear()

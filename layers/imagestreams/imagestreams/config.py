@@ -44,6 +44,15 @@ class Settings(BaseModel):
     import_time_budget: float = Field(20.0, gt=0, alias="IMPORT_TIME_BUDGET")
     max_body_bytes: int = Field(1024 * 1024, alias="MAX_BODY_BYTES")
 
+    # Repository imports that do not fit inline: the api function imports for
+    # ``inline_fraction`` of its time budget and queues the remaining tags.
+    import_queue_url: str = Field("", alias="IMPORT_QUEUE_URL")
+    inline_fraction: float = Field(0.6, gt=0, le=1, alias="INLINE_FRACTION")
+    worker_time_budget: float = Field(600, gt=0, alias="WORKER_TIME_BUDGET")
+    # Equal to the import queue's redrive ``maxReceiveCount``: on that receive
+    # the worker records a chunk's tags as failed before SQS dead-letters it.
+    chunk_max_receives: int = Field(3, ge=1, alias="CHUNK_MAX_RECEIVES")
+
     def private_cidrs(self) -> list[str]:
         """The CIDRs explicitly allowed although they are not global."""
         return [c.strip() for c in self.allowed_private_cidrs.split(",") if c.strip()]

@@ -194,3 +194,7 @@ class ForbiddenRegistryError(RegistryError):
 @dataclass
 class ProtocolError(RegistryError):
     """The registry answered something that is not the distribution API."""
+
+
+class ChunkRetryError(ImageStreamsError):
+    """Some tags of a queued chunk met retryable errors: deliver the chunk again."""

@@ -36,12 +36,14 @@ from imagestreams.errors import (
     RegistryError,
     TooManyRequestsError,
     UnauthorizedError,
+    UnavailableError,
     UnsupportedContentError,
 )
 from imagestreams.models import (
     Image,
     ImageImportStatus,
     ImageStreamImportSpec,
+    RepositoryImportSpec,
     RepositoryImportStatus,
     Status,
     StatusCause,
@@ -98,6 +100,7 @@ class Outcome:
     image: Image | None = None
     manifests: list[Image] = field(default_factory=list)
     error: RegistryError | None = None
+    deferred: bool = False
 
     def status(self) -> ImageImportStatus:
         if self.error is not None or self.image is None:
@@ -158,9 +161,18 @@ def failure_status(ref: str, error: RegistryError) -> Status:
     )
 
 
-def repository_status(outcomes: Sequence[Outcome]) -> Status:
+def is_retryable(error: RegistryError | None) -> bool:
+    """Errors another attempt later may not meet: throttling, outages, timeouts."""
+    return isinstance(error, UnavailableError | TooManyRequestsError)
+
+
+def repository_status(statuses: Sequence[ImageImportStatus]) -> Status:
     """Success, or ``ImportFailed`` counting the failed tags as OpenShift words it."""
-    failures = sum(1 for o in outcomes if o.error is not None)
+    return repository_status_for(sum(1 for s in statuses if s.status.status != "Success"))
+
+
+def repository_status_for(failures: int) -> Status:
+    """The repository's status when ``failures`` of its tags failed."""
     if failures == 0:
         return Status.success(type_meta=False)
     counted = "one" if failures == 1 else str(failures)
@@ -171,6 +183,30 @@ def repository_status(outcomes: Sequence[Outcome]) -> Status:
         kind="",
         api_version="",
     )
+
+
+class _Deferred:
+    """Marks a target left for later."""
+
+
+_DEFERRED = _Deferred()
+
+
+@dataclass
+class SpecResult:
+    """What importing a spec gave, and what it left for the import queue.
+
+    ``ordered`` is every repository tag to import, in import order;
+    ``finished`` the statuses of those imported now, by tag; ``deferred`` the
+    tags left for later, in order.
+    """
+
+    images: list[ImageImportStatus] = field(default_factory=list)
+    repository: RepositoryImportStatus | None = None
+    ordered: list[str] = field(default_factory=list)
+    finished: dict[str, ImageImportStatus] = field(default_factory=dict)
+    deferred: list[str] = field(default_factory=list)
+    additional: list[str] = field(default_factory=list)
 
 
 class _Once:
@@ -342,28 +378,43 @@ class Importer:
         spec: ImageStreamImportSpec,
         fetcher: Fetcher,
         annotations: Mapping[str, str] | None = None,
-    ) -> tuple[list[ImageImportStatus], RepositoryImportStatus | None]:
-        """Import ``spec.images`` and ``spec.repository`` together, sharing every fetch."""
+        defer_after: Deadline | None = None,
+    ) -> SpecResult:
+        """Import ``spec.images`` and ``spec.repository`` together, sharing every fetch.
+
+        With ``defer_after``, repository tags not finished by then are left for
+        the import queue (:attr:`SpecResult.deferred`); images are always
+        imported inline.
+        """
         image_targets = [self.image_target(s) for s in spec.images or []]
+        result = SpecResult()
         repo_targets: list[Target] = []
-        repository: RepositoryImportStatus | None = None
-        additional: list[str] = []
         if spec.repository is not None:
             listed = self.repository_targets(spec.repository, fetcher)
             if isinstance(listed, RepositoryImportStatus):
-                repository = listed
+                result.repository = listed
             else:
-                repo_targets, additional = listed
-        outcomes = self.run([*image_targets, *repo_targets], fetcher, annotations or {})
-        statuses = [o.status() for o in outcomes[: len(image_targets)]]
-        if spec.repository is not None and repository is None:
-            repo_outcomes = outcomes[len(image_targets) :]
-            repository = RepositoryImportStatus(
-                status=repository_status(repo_outcomes),
-                images=[o.status() for o in repo_outcomes] or None,
-                additional_tags=additional or None,
+                repo_targets, result.additional = listed
+                result.ordered = [t.tag for t in repo_targets]
+        outcomes = self.run(
+            [*image_targets, *repo_targets],
+            fetcher,
+            annotations or {},
+            defer_after=defer_after,
+            deferrable=len(image_targets),
+        )
+        result.images = [o.status() for o in outcomes[: len(image_targets)]]
+        if spec.repository is not None and result.repository is None:
+            finished = [o for o in outcomes[len(image_targets) :] if not o.deferred]
+            result.deferred = [o.target.tag for o in outcomes[len(image_targets) :] if o.deferred]
+            result.finished = {o.target.tag: o.status() for o in finished}
+            statuses = [result.finished[tag] for tag in result.ordered if tag in result.finished]
+            result.repository = RepositoryImportStatus(
+                status=repository_status(statuses),
+                images=statuses or None,
+                additional_tags=result.additional or None,
             )
-        return statuses, repository
+        return result
 
     def image_target(self, spec: Any) -> Target:
         """A target for one (validated, defaulted) ``spec.images`` entry."""
@@ -378,39 +429,67 @@ class Importer:
         )
 
     def repository_targets(
-        self, spec: Any, fetcher: Fetcher, limit: int | None = None
+        self, spec: RepositoryImportSpec, fetcher: Fetcher
     ) -> tuple[list[Target], list[str]] | RepositoryImportStatus:
-        """List the repository's tags: the targets to import now and the rest.
+        """List the repository's tags: the targets to import and the tags beyond the limit.
 
         A listing failure is the repository's status (NotFound, Unauthorized,
         InternalError), as OpenShift reports it.
         """
         ref = reference.parse(spec.from_.name)
         policy = spec.import_policy
-        insecure = bool(policy and policy.insecure)
         try:
-            listed = fetcher.tags(ref, insecure)
+            listed = fetcher.tags(ref, bool(policy and policy.insecure))
         except RegistryError as error:
             logger.info(
                 "tag listing failed", repository=ref.exact(), error_type=type(error).__name__
             )
             return RepositoryImportStatus(status=failure_status(ref.exact(), error))
         ordered = tags.prioritize(listed)
-        cut = self._options.max_repository_tags if limit is None else limit
+        cut = self._options.max_repository_tags
+        return self.tag_targets(spec, ordered[:cut]), ordered[cut:]
+
+    def tag_targets(self, spec: RepositoryImportSpec, names: Sequence[str]) -> list[Target]:
+        """Targets for the tags ``names`` of the repository ``spec`` names."""
+        ref = reference.parse(spec.from_.name)
+        policy = spec.import_policy
+        insecure = bool(policy and policy.insecure)
         mode = (policy and policy.import_mode) or self._options.default_import_mode
-        targets = [
+        return [
             Target(ref.with_tag(tag), tag, insecure, mode, bool(spec.include_manifest))
-            for tag in ordered[:cut]
+            for tag in names
         ]
-        return targets, ordered[cut:]
 
     # --- targets -----------------------------------------------------------
 
     def run(
-        self, targets: Sequence[Target], fetcher: Fetcher, annotations: Mapping[str, str]
+        self,
+        targets: Sequence[Target],
+        fetcher: Fetcher,
+        annotations: Mapping[str, str],
+        *,
+        defer_after: Deadline | None = None,
+        deferrable: int | None = None,
     ) -> list[Outcome]:
-        """Import every target; outcomes are in target order."""
-        resolved = self._map(lambda t: self._resolve(t, fetcher), targets)
+        """Import every target; outcomes are in target order.
+
+        Targets from index ``deferrable`` on may be deferred: once
+        ``defer_after`` has passed they are not started, and one that meets a
+        retryable error after it is deferred rather than failed.
+        """
+        first_deferrable = len(targets) if deferrable is None else deferrable
+
+        def may_defer(index: int) -> bool:
+            return (
+                defer_after is not None
+                and index >= first_deferrable
+                and defer_after.remaining() <= 0
+            )
+
+        resolved = self._map(
+            lambda pair: _DEFERRED if may_defer(pair[0]) else self._resolve(pair[1], fetcher),
+            list(enumerate(targets)),
+        )
         fetcher.cache.prefetch([d for d in resolved if isinstance(d, str)])
         # Children of cached lists are looked up together too.
         children: list[str] = []
@@ -418,10 +497,17 @@ class Importer:
             if isinstance(digest, str) and (image := fetcher.cache.get(digest)):
                 children.extend(m.digest for m in image.docker_image_manifests or [])
         fetcher.cache.prefetch(children)
-        outcomes = self._map(
-            lambda pair: self._build(pair[0], pair[1], fetcher, annotations),
-            list(zip(targets, resolved, strict=True)),
-        )
+
+        def build(index: int) -> Outcome:
+            target, digest = targets[index], resolved[index]
+            if isinstance(digest, _Deferred) or may_defer(index):
+                return Outcome(target, deferred=True)
+            outcome = self._build(target, digest, fetcher, annotations)
+            if is_retryable(outcome.error) and may_defer(index):
+                return Outcome(target, deferred=True)
+            return outcome
+
+        outcomes = self._map(build, list(range(len(targets))))
         fetcher.cache.flush()
         return outcomes
 

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from imagestreams import streams
+from imagestreams import jobs, streams
 from imagestreams.credentials import Keyring
-from imagestreams.errors import ConflictError, NotFoundRequestError
-from imagestreams.importer import Importer
+from imagestreams.errors import ChunkRetryError, ConflictError, NotFoundRequestError
+from imagestreams.importer import Importer, SpecResult, is_retryable, repository_status_for
+from imagestreams.jobs import ChunkMessage, Job
 from imagestreams.models import (
     DOCKER_REPOSITORY_CHECK_ANNOTATION,
     ImageImportSpec,
@@ -92,11 +93,42 @@ class ImportRecords(Protocol):
     def load(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
 
+class JobStore(Protocol):
+    """Asynchronous repository imports: counters and per-tag results."""
+
+    def create(self, job: Job, results: Mapping[str, dict[str, Any]]) -> None: ...
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def record(self, job_id: str, results: Mapping[str, dict[str, Any]]) -> Job: ...
+
+    def complete(self, job_id: str) -> bool: ...
+
+    def results(self, job_id: str) -> dict[str, dict[str, Any]]: ...
+
+
+class ImportQueue(Protocol):
+    """Where the tags an import could not finish inline are sent."""
+
+    def send(self, messages: Sequence[ChunkMessage]) -> None: ...
+
+
 @dataclass(frozen=True)
 class ServiceOptions:
     time_budget: float = 20.0
     default_import_mode: str = "Legacy"
     max_tag_history: int = streams.DEFAULT_MAX_HISTORY
+    inline_fraction: float = 0.6
+    worker_time_budget: float = 600.0
+    chunk_max_receives: int = 3
+
+
+@dataclass(frozen=True)
+class Created:
+    """A POST's answer: the document, and whether work goes on asynchronously (202)."""
+
+    document: dict[str, Any]
+    accepted: bool = False
 
 
 def not_found(resource: str, name: str) -> NotFoundRequestError:
@@ -114,6 +146,8 @@ class ImportService:
         streams_store: StreamStore,
         records: ImportRecords,
         options: ServiceOptions,
+        job_store: JobStore | None = None,
+        queue: ImportQueue | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._importer = importer
@@ -121,14 +155,21 @@ class ImportService:
         self._streams = streams_store
         self._records = records
         self._options = options
+        self._jobs = job_store
+        self._queue = queue
         self._clock = clock
 
     # --- POST imagestreamimports ------------------------------------------
 
     def create(
         self, namespace: str, request: ImageStreamImport, remaining_seconds: float
-    ) -> ImageStreamImport:
-        """Import what ``request`` names; the returned document has ``status`` filled."""
+    ) -> Created:
+        """Import what ``request`` names.
+
+        What fits in the time budget is imported inline; repository tags left
+        over become an import job on the queue, and the answer is accepted
+        (202) with the progress so far.
+        """
         apply_defaults(request, self._options.default_import_mode)
         name = request.metadata.name
         expected_rv = request.metadata.resource_version or None
@@ -137,33 +178,212 @@ class ImportService:
             # Fail on a stale resourceVersion before any registry work.
             self._check_preconditions(namespace, name, expected_rv, expected_uid)
         budget = max(0.5, min(self._options.time_budget, remaining_seconds - RESPONSE_RESERVE))
+        fans_out = request.spec.repository is not None and self._jobs is not None
+        defer_after = Deadline.after(budget * self._options.inline_fraction) if fans_out else None
         fetcher = self._importer.fetcher(
             self._pull_secrets.for_namespace(namespace), Deadline.after(budget)
         )
-        statuses, repository = self._importer.import_spec(
-            request.spec, fetcher, dict(request.metadata.annotations or {})
-        )
+        annotations = dict(request.metadata.annotations or {})
+        result = self._importer.import_spec(request.spec, fetcher, annotations, defer_after)
         now = self._clock()
         request.metadata.namespace = namespace
         request.metadata.uid = str(uuid.uuid4())
         request.metadata.creation_timestamp = now
-        request.status = ImageStreamImportStatus(images=statuses or None, repository=repository)
+        request.status = ImageStreamImportStatus(
+            images=result.images or None, repository=result.repository
+        )
+        meta = None
         if request.spec.import_:
-            request.status.import_ = self._tag_into_stream(
-                namespace, request, now, expected_rv, expected_uid
+            meta = self._streams.begin_import(
+                namespace,
+                name,
+                expected_resource_version=expected_rv,
+                expected_uid=expected_uid,
+                now=now,
+                annotation=(DOCKER_REPOSITORY_CHECK_ANNOTATION, format_time(now) or ""),
             )
-        self._records.save(namespace, name, request.to_json_dict())
-        failed = sum(1 for s in statuses if s.status.status != "Success")
+            self.apply_mutations(namespace, name, self._mutations(request, meta.generation, now))
+        job = self._start_job(namespace, request, result, meta, now) if result.deferred else None
+        if meta is not None:
+            request.status.import_ = self._assemble(meta, self._streams.get_tags(namespace, name))
+        document = request.to_json_dict()
+        self._records.save(namespace, name, document)
+        if job is not None:
+            assert self._queue is not None
+            self._queue.send(jobs.chunk_messages(job, result.deferred))
         logger.info(
-            "import finished",
+            "import answered",
             namespace=namespace,
             stream=name,
-            images=len(statuses),
-            repository_images=len(repository.images or []) if repository else 0,
-            failed=failed,
+            images=len(result.images),
+            repository_tags=len(result.ordered),
+            deferred=len(result.deferred),
             tagged=bool(request.spec.import_),
         )
-        return request
+        return Created(document, accepted=job is not None)
+
+    def _start_job(
+        self,
+        namespace: str,
+        request: ImageStreamImport,
+        result: SpecResult,
+        meta: streams.StreamMeta | None,
+        now: datetime,
+    ) -> Job:
+        """Record the job for the deferred tags and show its progress on ``request``."""
+        assert self._jobs is not None
+        assert request.spec.repository is not None
+        assert request.status is not None
+        assert request.status.repository is not None
+        job = Job(
+            job_id=uuid.uuid4().hex,
+            namespace=namespace,
+            name=request.metadata.name,
+            total=len(result.ordered),
+            created=now,
+            context={
+                "spec": request.spec.repository.to_json_dict(),
+                "import": bool(request.spec.import_),
+                "generation": meta.generation if meta is not None else 0,
+                "annotations": dict(request.metadata.annotations or {}),
+                "order": result.ordered,
+            },
+        )
+        finished = {tag: status.to_json_dict() for tag, status in result.finished.items()}
+        self._jobs.create(job, finished)
+        job.done = len(finished)
+        job.failed = sum(1 for s in result.finished.values() if s.status.status != "Success")
+        request.metadata.annotations = {**(request.metadata.annotations or {}), **job.annotations()}
+        request.status.repository.status = Status(
+            kind="",
+            api_version="",
+            reason="Importing",
+            message=(
+                f"{len(result.deferred)} of {job.total} tags are being imported asynchronously"
+            ),
+        )
+        logger.info(
+            "import job started", job=job.job_id, total=job.total, deferred=len(result.deferred)
+        )
+        return job
+
+    # --- the worker's side -------------------------------------------------
+
+    def process_chunk(
+        self, message: ChunkMessage, receive_count: int, remaining_seconds: float
+    ) -> None:
+        """Import one chunk of a job's tags, record and tag the results, finish the job.
+
+        Retryable registry errors make the chunk fail (``ChunkRetryError``) so
+        the queue delivers it again; on its last delivery those tags are
+        recorded as failed instead, so the job still completes, and the chunk
+        still fails so the queue moves it to the dead-letter queue. Every step
+        is idempotent: a redelivered or duplicated chunk changes nothing twice.
+        """
+        assert self._jobs is not None
+        job = self._jobs.get(message.job_id)
+        if job is None:
+            logger.warning("chunk of an unknown job dropped", job=message.job_id)
+            return
+        if job.state == jobs.COMPLETE:
+            return
+        last = receive_count >= self._options.chunk_max_receives
+        try:
+            retry = self._import_chunk(job, message, last, remaining_seconds)
+        except Exception as error:
+            if last and not isinstance(error, ChunkRetryError):
+                self._record_chunk_failed(job, message, error)
+            raise
+        if retry:
+            raise ChunkRetryError(f"{retry} tags of chunk {message.chunk} will be tried again")
+
+    def _import_chunk(
+        self, job: Job, message: ChunkMessage, last: bool, remaining_seconds: float
+    ) -> int:
+        spec = RepositoryImportSpec.model_validate(job.context["spec"])
+        budget = max(
+            0.5, min(self._options.worker_time_budget, remaining_seconds - RESPONSE_RESERVE)
+        )
+        fetcher = self._importer.fetcher(
+            self._pull_secrets.for_namespace(job.namespace), Deadline.after(budget)
+        )
+        targets = self._importer.tag_targets(spec, message.tags)
+        outcomes = self._importer.run(targets, fetcher, job.context.get("annotations") or {})
+        retry = 0 if last else sum(1 for o in outcomes if is_retryable(o.error))
+        kept = [o for o in outcomes if last or not is_retryable(o.error)]
+        statuses = {o.target.tag: o.status() for o in kept}
+        self._record(job, spec, statuses)
+        return retry
+
+    def _record_chunk_failed(self, job: Job, message: ChunkMessage, error: Exception) -> None:
+        """On a chunk's last delivery, a failure that is not a registry's is every tag's."""
+        spec = RepositoryImportSpec.model_validate(job.context["spec"])
+        statuses = {
+            tag: ImageImportStatus(
+                tag=tag,
+                status=Status.failure(
+                    500,
+                    "InternalError",
+                    f"Internal error occurred: the import of tag {tag} failed repeatedly "
+                    f"({type(error).__name__})",
+                    type_meta=False,
+                ),
+            )
+            for tag in message.tags
+        }
+        try:
+            self._record(job, spec, statuses)
+        except Exception as second:  # the original error is re-raised below
+            logger.error(
+                "chunk failure not recorded", job=job.job_id, error_type=type(second).__name__
+            )
+
+    def _record(
+        self, job: Job, spec: RepositoryImportSpec, statuses: Mapping[str, ImageImportStatus]
+    ) -> None:
+        """Tag the results into the stream, then count them; the last one finishes the job."""
+        assert self._jobs is not None
+        if not statuses:
+            return
+        if job.context.get("import"):
+            now = self._clock()
+            generation = int(job.context.get("generation") or 0)
+            history = self._options.max_tag_history
+            mutations = {
+                tag: [_mutation(status, tag, spec, None, generation, now, history)]
+                for tag, status in statuses.items()
+                if tag
+            }
+            self.apply_mutations(job.namespace, job.name, mutations)
+        updated = self._jobs.record(job.job_id, {t: s.to_json_dict() for t, s in statuses.items()})
+        if updated.finished and self._jobs.complete(job.job_id):
+            self._finish(updated)
+
+    def _finish(self, job: Job) -> None:
+        """Write the final document: what a synchronous import would have answered."""
+        assert self._jobs is not None
+        document = self._records.load(job.namespace, job.name)
+        metadata = (document or {}).get("metadata") or {}
+        if (
+            document is None
+            or (metadata.get("annotations") or {}).get(jobs.JOB_ANNOTATION) != job.job_id
+        ):
+            logger.info("job finished after a newer import", job=job.job_id)
+            return
+        results = self._jobs.results(job.job_id)
+        ordered = [results[tag] for tag in job.context.get("order", []) if tag in results]
+        failures = sum(1 for s in ordered if (s.get("status") or {}).get("status") != "Success")
+        status = document.setdefault("status", {})
+        repository = status.setdefault("repository", {})
+        repository["status"] = repository_status_for(failures).to_json_dict()
+        repository["images"] = ordered
+        if job.context.get("import"):
+            status["import"] = self.get_stream(job.namespace, job.name).to_json_dict()
+        job.state = jobs.COMPLETE
+        job.done, job.failed = len(ordered), failures
+        metadata["annotations"] = {**(metadata.get("annotations") or {}), **job.annotations()}
+        self._records.save(job.namespace, job.name, document)
+        logger.info("import job complete", job=job.job_id, total=job.total, failed=failures)
 
     def _check_preconditions(
         self, namespace: str, name: str, expected_rv: str | None, expected_uid: str | None
@@ -285,9 +505,16 @@ class ImportService:
         )
 
     def get_import(self, namespace: str, name: str) -> dict[str, Any]:
+        """The latest import document, with a running job's progress brought up to date."""
         document = self._records.load(namespace, name)
         if document is None:
             raise not_found("imagestreamimports", name)
+        annotations = (document.get("metadata") or {}).get("annotations") or {}
+        job_id = annotations.get(jobs.JOB_ANNOTATION)
+        if job_id and annotations.get(jobs.STATE_ANNOTATION) == jobs.RUNNING and self._jobs:
+            job = self._jobs.get(job_id)
+            if job is not None and job.state == jobs.RUNNING:
+                annotations.update(job.annotations())
         return document
 
 

@@ -1,0 +1,51 @@
+"""SQS entry point: import the chunks of tags an API request queued.
+
+Thin by design: Powertools batch processing parses each record into a
+:class:`ChunkMessage` and reports failed records back to SQS
+(``ReportBatchItemFailures``), so only those are delivered again; the work
+itself is ``ImportService.process_chunk``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Json
+
+from imagestreams import bootstrap
+from imagestreams.jobs import ChunkMessage
+from imagestreams.observability import logger
+
+
+class ChunkRecord(SqsRecordModel):
+    """An SQS record whose body is a chunk of an import job."""
+
+    body: Json[ChunkMessage]
+
+
+processor = BatchProcessor(event_type=EventType.SQS, model=ChunkRecord)
+
+
+def record_handler(record: ChunkRecord, lambda_context: LambdaContext) -> None:
+    """Import one chunk; raising marks the record failed so SQS delivers it again."""
+    receive_count = int(record.attributes.ApproximateReceiveCount)
+    logger.append_keys(job=record.body.job_id, chunk=record.body.chunk)
+    bootstrap.import_service().process_chunk(
+        record.body, receive_count, lambda_context.get_remaining_time_in_millis() / 1000
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    """Process a batch of import-queue records, reporting partial failures."""
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,142 @@
+"""The import queue in SQS: chunks of an import job, sent in batches.
+
+This adapter owns how :class:`~imagestreams.jobs.ChunkMessage` bodies reach
+the queue: ``SendMessageBatch`` calls of at most
+:data:`~imagestreams.jobs.MAX_BATCH_ENTRIES` entries (entry id = the chunk
+number), entries SQS fails for its own reasons sent again with jittered
+backoff, and :class:`~imagestreams.errors.ServiceUnavailableError` when some
+still fail. Entries SQS refuses as the sender's fault are never retried.
+
+The client is built on first use, never at import or construction time.
+What a message means, and who receives it, is the worker's business. Logs
+name jobs and counts, never message bodies.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from botocore.config import Config
+
+from imagestreams.adapters.dynamo import Backoff, Sleeper
+from imagestreams.errors import ServiceUnavailableError
+from imagestreams.jobs import MAX_BATCH_ENTRIES, ChunkMessage
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.client import SQSClient
+else:
+    SQSClient = Any
+
+__all__ = ["ImportQueue", "QueueClientFactory", "default_sqs_client"]
+
+logger = Logger(child=True)
+
+QueueClientFactory = Callable[[], "SQSClient"]
+# A send happens while an API request waits: a few quick retries only.
+_SEND_BACKOFF = Backoff(base=0.05, cap=1.0, attempts=4)
+
+
+def default_sqs_client() -> SQSClient:
+    """An SQS client with short timeouts and the SDK's standard retries."""
+    config = Config(
+        connect_timeout=2,
+        read_timeout=5,
+        retries={"max_attempts": 3, "mode": "standard"},
+    )
+    return boto3.session.Session().client("sqs", config=config)
+
+
+def _batches(messages: Sequence[ChunkMessage]) -> Iterator[list[ChunkMessage]]:
+    """At most ten messages per batch, no entry id twice in one batch."""
+    batch: list[ChunkMessage] = []
+    ids: set[int] = set()
+    for message in messages:
+        if len(batch) >= MAX_BATCH_ENTRIES or message.chunk in ids:
+            yield batch
+            batch, ids = [], set()
+        batch.append(message)
+        ids.add(message.chunk)
+    if batch:
+        yield batch
+
+
+class ImportQueue:
+    """Sends chunks of import jobs to the queue at ``queue_url``.
+
+    ``client_factory`` builds the SQS client on first use; ``sleep`` is what
+    retries wait with.
+    """
+
+    def __init__(
+        self,
+        queue_url: str,
+        *,
+        client_factory: QueueClientFactory | None = None,
+        sleep: Sleeper = time.sleep,
+        backoff: Backoff = _SEND_BACKOFF,
+    ) -> None:
+        self._url = queue_url
+        self._factory = client_factory or default_sqs_client
+        self._client: SQSClient | None = None
+        self._lock = threading.Lock()
+        self._sleep = sleep
+        self._backoff = backoff
+
+    def _sqs(self) -> SQSClient:
+        # Checked on use, not construction: a deployment without the queue
+        # still serves imports that fit inline.
+        if not self._url:
+            raise ValueError("the import queue has no URL")
+        with self._lock:
+            if self._client is None:
+                self._client = self._factory()
+            return self._client
+
+    def send(self, messages: Sequence[ChunkMessage]) -> None:
+        """Send every message, ten per call.
+
+        Raises :class:`ServiceUnavailableError` when SQS keeps failing some
+        entries, and ``ValueError`` when it refuses one as invalid (too
+        large, say): neither is retried by the caller with any hope.
+        """
+        for batch in _batches(messages):
+            self._send_batch(batch)
+        if messages:
+            logger.debug("import chunks queued", job=messages[0].job_id, chunks=len(messages))
+
+    def _send_batch(self, batch: list[ChunkMessage]) -> None:
+        pending = {str(message.chunk): message for message in batch}
+        attempt = 0
+        while True:
+            response = self._sqs().send_message_batch(
+                QueueUrl=self._url,
+                Entries=[
+                    {"Id": entry_id, "MessageBody": message.body()}
+                    for entry_id, message in pending.items()
+                ],
+            )
+            failed = response.get("Failed") or []
+            if not failed:
+                return
+            refused = [entry for entry in failed if entry.get("SenderFault")]
+            if refused:
+                entry = refused[0]
+                raise ValueError(
+                    f"the import queue refused chunk {entry['Id']} of job "
+                    f"{pending[entry['Id']].job_id}: {entry.get('Code')}"
+                )
+            progress = len(failed) < len(pending)
+            pending = {entry["Id"]: pending[entry["Id"]] for entry in failed}
+            attempt = 0 if progress else attempt + 1
+            if attempt >= self._backoff.attempts:
+                job = next(iter(pending.values())).job_id
+                logger.warning("import chunks not queued", job=job, chunks=len(pending))
+                raise ServiceUnavailableError(
+                    "the import queue is not accepting messages; try again later"
+                )
+            self._sleep(self._backoff.delay(attempt))
