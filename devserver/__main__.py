@@ -5,6 +5,10 @@ Options: ``--host`` (default 127.0.0.1), ``--port`` (default ``$PORT`` or
 (default the project's ``template.yaml``), ``--concurrency`` (handler copies
 per function). The first line printed names the URL once the server is
 listening; Ctrl-C (or SIGTERM) stops it cleanly.
+
+Functions with SQS events are fed from their queues in the background
+(:mod:`devserver.queues`), and every function sees its own environment
+(:mod:`devserver.environment`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from devserver.environment import FunctionEnvironments, isolated_loader, split_environments
 from devserver.moto_support import local_aws
+from devserver.queues import QueuePoller
 from devserver.resources import create_resources
 from devserver.server import DevServer, HandlerLoadError, LocalGateway
 from devserver.template import LOCAL_REGION, Template, TemplateError, load_template
@@ -32,6 +38,12 @@ EXAMPLE_BODY = (
 # Settings the local server changes from the template's: it exists for
 # development, and must reach registries on loopback.
 LOCAL_OVERRIDES = {"ALLOW_PRIVATE_REGISTRIES": "true"}
+# Modules each loaded handler gets a copy of, as each Lambda execution
+# environment has: the composition root caches settings and clients.
+PER_ENVIRONMENT_MODULES = ("imagestreams.bootstrap",)
+# Seconds before a record a function failed is delivered again (the deployed
+# queue waits out its visibility timeout).
+LOCAL_RETRY_AFTER = 2
 
 # Credentials that only moto accepts, so nothing here can reach a real account.
 FAKE_AWS_ENVIRONMENT = {
@@ -63,30 +75,32 @@ def _add_layers_to_path(template: Template) -> None:
                 sys.path.append(directory)
 
 
-def _merged_environment(values: dict[str, dict[str, str]]) -> dict[str, str]:
-    """One process serves every function: their variables must agree."""
-    merged: dict[str, str] = {}
-    for function_id, variables in values.items():
-        for name, value in variables.items():
-            if name in merged and merged[name] != value:
-                print(
-                    f"warning: {function_id} sets {name}={value!r}, another function "
-                    f"{merged[name]!r}; using the first",
-                    file=sys.stderr,
-                )
-                continue
-            merged[name] = value
-    merged.update(LOCAL_OVERRIDES)
-    return merged
+def _function_environments(values: dict[str, dict[str, str]]) -> FunctionEnvironments:
+    """Each function's variables, as deployed but for :data:`LOCAL_OVERRIDES`.
+
+    Variables every function sets alike go into the process environment;
+    the others are seen only by their function's threads.
+    """
+    shared, own = split_environments(
+        {function_id: {**variables, **LOCAL_OVERRIDES} for function_id, variables in values.items()}
+    )
+    os.environ.update(shared)
+    return FunctionEnvironments(os.environ, own)
 
 
-def _banner(server: DevServer, template: Template, names: dict[str, str]) -> str:
+def _banner(
+    server: DevServer, template: Template, names: dict[str, str], poller: QueuePoller
+) -> str:
     example_path = IMPORTS_PATH.format(namespace="demo")
     lines = [
         f"ImageStreamImport API listening on {server.url}",
         f"  template: {template.path}",
     ]
     lines += [f"  {logical_id}: {name} (moto, in memory)" for logical_id, name in names.items()]
+    lines += [
+        f"  {s.function_id} consumes {s.queue_id} (batches of {s.target.batch_size})"
+        for s in poller.subscriptions
+    ]
     lines += [
         "",
         "Try:",
@@ -121,18 +135,30 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(FAKE_AWS_ENVIRONMENT)
     aws = local_aws()
     aws.__enter__()
+    environments: FunctionEnvironments | None = None
+    poller: QueuePoller | None = None
     try:
         template = load_template(args.template)
         created = create_resources(template)
         _add_layers_to_path(template)
-        environments = {
-            spec.logical_id: created.environment(spec.logical_id) for spec in template.functions()
-        }
-        os.environ.update(_merged_environment(environments))
-        gateway = LocalGateway.from_template(template, concurrency=args.concurrency)
+        environments = _function_environments(
+            {spec.logical_id: created.environment(spec.logical_id) for spec in template.functions()}
+        )
+        environments.install()
+        loader = isolated_loader(environments, PER_ENVIRONMENT_MODULES)
+        gateway = LocalGateway.from_template(template, concurrency=args.concurrency, loader=loader)
         gateway.warm()
+        poller = QueuePoller.from_template(
+            template,
+            created,
+            concurrency=args.concurrency,
+            loader=loader,
+            retry_after=LOCAL_RETRY_AFTER,
+        )
+        poller.warm()
         with DevServer((args.host, args.port), gateway) as server:
-            print(_banner(server, template, created.names), flush=True)
+            poller.start()
+            print(_banner(server, template, created.names, poller), flush=True)
             server.serve_forever()
     except (TemplateError, HandlerLoadError, OSError) as error:
         print(f"devserver: {error}", file=sys.stderr, flush=True)
@@ -140,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("devserver: stopped", flush=True)
     finally:
+        if poller is not None:
+            poller.stop()
+        if environments is not None:
+            environments.uninstall()
         aws.__exit__(None, None, None)
     return 0
 

@@ -109,6 +109,24 @@ class Route:
 
 
 @dataclass(frozen=True)
+class QueueEvent:
+    """One ``Type: SQS`` event of a function: a queue whose messages invoke it.
+
+    ``queue`` is the ``Queue`` property as written (usually
+    ``!GetAtt SomeQueue.Arn``); it resolves once the queue exists. The other
+    fields are resolved, with SAM's defaults.
+    """
+
+    name: str
+    function_id: str
+    queue: Any
+    batch_size: int = 10
+    report_batch_item_failures: bool = False
+    maximum_concurrency: int | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     """What running one ``AWS::Serverless::Function`` locally needs."""
 
@@ -119,6 +137,7 @@ class FunctionSpec:
     memory_size: int
     environment: Mapping[str, Any]
     routes: tuple[Route, ...] = ()
+    queue_events: tuple[QueueEvent, ...] = ()
 
     @property
     def module_file(self) -> Path:
@@ -233,9 +252,30 @@ class Template:
                     ),
                     environment=self.function_environment(logical_id),
                     routes=tuple(self._routes_of(logical_id)),
+                    queue_events=tuple(self._queue_events_of(logical_id, values)),
                 )
             )
         return specs
+
+    def _queue_events_of(self, logical_id: str, values: Intrinsics) -> Iterator[QueueEvent]:
+        for name, event in (self.properties(logical_id).get("Events") or {}).items():
+            if not isinstance(event, dict) or event.get("Type") != "SQS":
+                continue
+            props = event.get("Properties") or {}
+            # Everything but the queue is known before any resource exists.
+            known = values.resolve({key: value for key, value in props.items() if key != "Queue"})
+            scaling = known.get("ScalingConfig") or {}
+            maximum = scaling.get("MaximumConcurrency")
+            yield QueueEvent(
+                name=str(name),
+                function_id=logical_id,
+                queue=props["Queue"],
+                batch_size=int(known.get("BatchSize", 10)),
+                report_batch_item_failures="ReportBatchItemFailures"
+                in (known.get("FunctionResponseTypes") or []),
+                maximum_concurrency=int(maximum) if maximum is not None else None,
+                enabled=_scalar_text(known.get("Enabled", True)).lower() != "false",
+            )
 
     def _routes_of(self, logical_id: str) -> Iterator[Route]:
         for event in (self.properties(logical_id).get("Events") or {}).values():

@@ -6,8 +6,9 @@ Thin by design: Powertools batch processing parses each record into a
 itself is ``ImportService.process_chunk``.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: pydantic must see the
+# record model's types when the class is created, and Lambda (like the local
+# server) loads this file as a module that is not importable by name.
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (

@@ -142,8 +142,11 @@ def test_routes_include_imports_and_catch_all(template: Template) -> None:
     assert ("ANY", "/{proxy+}") in routes
 
 
-def test_function_defaults_fit_api_gateway(template: Template) -> None:
-    for spec in template.functions():
+def test_functions_behind_api_gateway_fit_its_timeout(template: Template) -> None:
+    behind_api = [spec for spec in template.functions() if spec.routes]
+
+    assert behind_api
+    for spec in behind_api:
         # API Gateway gives up after 29 s; a longer function would be cut off unseen.
         assert spec.timeout <= 29, spec.logical_id
 
@@ -170,3 +173,177 @@ def test_gateway_responses_are_kubernetes_statuses(template: Template) -> None:
         assert status["message"], response_type
         if expected_code is not None:
             assert status["code"] == expected_code, response_type
+
+
+# --- The import queue and the worker -------------------------------------------
+
+WORKER = "WorkerFunction"
+QUEUE = "ImportQueue"
+DEAD_LETTERS = "ImportDeadLetterQueue"
+SECRETS_POLICY = {
+    "AWSSecretsManagerGetSecretValuePolicy": {
+        "SecretArn": {
+            "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
+            "${AWS::AccountId}:secret:${PullSecretPrefix}/*"
+        }
+    }
+}
+
+
+def _resolved(template: Template, value: Any) -> Any:
+    """``value`` with parameters (at their defaults) and pseudo parameters resolved."""
+    return template.intrinsics().resolve(value)
+
+
+def _sqs_events(template: Template, function_id: str) -> dict[str, dict[str, Any]]:
+    events = template.properties(function_id).get("Events") or {}
+    return {name: event for name, event in events.items() if event.get("Type") == "SQS"}
+
+
+def _spec(template: Template, function_id: str) -> Any:
+    return next(spec for spec in template.functions() if spec.logical_id == function_id)
+
+
+@pytest.fixture(scope="module")
+def transformed() -> dict[str, Any]:
+    """The template as CloudFormation gets it after the SAM transform (offline).
+
+    Code locations become S3 URIs, as ``sam package`` makes them; nothing
+    else changes. The translator needs a region, never credentials.
+    """
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+    from samtranslator.yaml_helper import yaml_parse
+
+    document = yaml_parse(TEMPLATE.read_text(encoding="utf-8"))
+    for resource in document["Resources"].values():
+        props = resource.get("Properties") or {}
+        for key in ("CodeUri", "ContentUri"):
+            if key in props:
+                props[key] = "s3://bucket/key"
+    translator = Translator({}, Parser(), boto_session=boto3.Session(region_name="us-east-1"))
+    result: dict[str, Any] = translator.translate(document, parameter_values={})
+    return result
+
+
+def test_worker_consumes_the_import_queue_with_partial_batch_failures(
+    template: Template,
+) -> None:
+    (event,) = _sqs_events(template, WORKER).values()
+    props = event["Properties"]
+
+    assert props["Queue"] == {"Fn::GetAtt": [QUEUE, "Arn"]}
+    assert 1 <= props["BatchSize"] <= 10
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert int(_resolved(template, props["ScalingConfig"]["MaximumConcurrency"])) >= 2
+    assert props["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "WorkerMaxConcurrency"}
+
+
+def test_import_queue_visibility_is_six_times_the_worker_timeout(template: Template) -> None:
+    timeout = _spec(template, WORKER).timeout  # the function's own, else Globals'
+    visibility = int(_resolved(template, template.properties(QUEUE)["VisibilityTimeout"]))
+
+    assert timeout <= 900
+    assert visibility >= 6 * timeout
+
+
+def test_transformed_template_keeps_visibility_six_times_the_worker_timeout(
+    transformed: dict[str, Any],
+) -> None:
+    resources = transformed["Resources"]
+    mappings = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+        and r["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [QUEUE, "Arn"]}
+    ]
+
+    assert len(mappings) == 1
+    mapping = mappings[0]
+    function = resources[mapping["FunctionName"]["Ref"]]["Properties"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert "MaximumConcurrency" in mapping["ScalingConfig"]
+    assert resources[QUEUE]["Properties"]["VisibilityTimeout"] >= 6 * function["Timeout"]
+
+
+def test_redrive_receive_count_equals_the_workers_chunk_max_receives(template: Template) -> None:
+    redrive = template.properties(QUEUE)["RedrivePolicy"]
+    variables = template.function_environment(WORKER)
+    default = Settings.model_validate({}).chunk_max_receives
+
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": [DEAD_LETTERS, "Arn"]}
+    assert int(redrive["maxReceiveCount"]) == int(variables["CHUNK_MAX_RECEIVES"]) == default
+
+
+@pytest.mark.parametrize("queue", [QUEUE, DEAD_LETTERS])
+def test_queues_are_encrypted(template: Template, queue: str) -> None:
+    assert template.properties(queue)["SqsManagedSseEnabled"] is True
+
+
+def test_dead_letters_outlive_the_messages_they_came_from(template: Template) -> None:
+    # A standard queue's message keeps its first enqueue time in the DLQ.
+    source = int(template.properties(QUEUE).get("MessageRetentionPeriod", 345600))
+    dead = int(template.properties(DEAD_LETTERS)["MessageRetentionPeriod"])
+
+    assert dead == 14 * 24 * 3600
+    assert dead > source
+
+
+def test_api_function_may_send_to_the_import_queue_only(template: Template) -> None:
+    policies = template.properties("ApiFunction")["Policies"]
+    sqs = [p for p in policies if any(name.startswith("SQS") for name in p)]
+
+    assert sqs == [{"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": [QUEUE, "QueueName"]}}}]
+    assert template.function_environment("ApiFunction")["IMPORT_QUEUE_URL"] == {"Ref": QUEUE}
+
+
+def test_worker_policies_are_the_tables_and_pull_secrets_only(template: Template) -> None:
+    policies = template.properties(WORKER)["Policies"]
+    api_policies = template.properties("ApiFunction")["Policies"]
+
+    assert policies == [
+        {"DynamoDBCrudPolicy": {"TableName": {"Ref": "ImageCacheTable"}}},
+        {"DynamoDBCrudPolicy": {"TableName": {"Ref": "StreamsTable"}}},
+        SECRETS_POLICY,
+    ]
+    assert SECRETS_POLICY in api_policies
+
+
+def test_worker_environment(template: Template) -> None:
+    variables = template.function_environment(WORKER)
+    literal = {name: value for name, value in variables.items() if isinstance(value, str)}
+    settings = Settings.model_validate(literal)
+
+    assert variables["IMAGE_CACHE_TABLE"] == {"Ref": "ImageCacheTable"}
+    assert variables["STREAMS_TABLE"] == {"Ref": "StreamsTable"}
+    assert variables["PULL_SECRET_PREFIX"] == {"Ref": "PullSecretPrefix"}
+    assert variables["ALLOW_PRIVATE_REGISTRIES"] == "false"
+    assert "IMPORT_QUEUE_URL" not in variables
+    assert settings.worker_time_budget < _spec(template, WORKER).timeout
+
+
+@pytest.mark.parametrize("function_id", ["ApiFunction", WORKER])
+def test_function_environment_names_settings_the_code_reads(
+    template: Template, function_id: str
+) -> None:
+    variables = template.function_environment(function_id)
+    known = {field.alias for field in Settings.model_fields.values() if field.alias}
+    powertools = {name for name in variables if name.startswith("POWERTOOLS_")}
+
+    assert set(variables) - powertools <= known
+
+
+@pytest.mark.parametrize("function_id", ["ApiFunction", WORKER])
+def test_functions_have_their_own_log_group(template: Template, function_id: str) -> None:
+    group = template.properties(f"{function_id}LogGroup")
+
+    assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{function_id}}}"}
+    assert group["RetentionInDays"] == 30
+
+
+def test_outputs_name_the_queues(template: Template) -> None:
+    outputs = template.document["Outputs"]
+
+    assert outputs["ImportQueueUrl"]["Value"] == {"Ref": QUEUE}
+    assert outputs["ImportDeadLetterQueueUrl"]["Value"] == {"Ref": DEAD_LETTERS}

@@ -87,6 +87,8 @@ def import_service() -> ImportService:
     secrets = SecretsManagerPullSecrets(
         config.pull_secret_prefix, max_age=config.pull_secret_max_age
     )
+    # Without a queue (a deployment that has none) every import runs inline.
+    fans_out = bool(config.import_queue_url)
     return ImportService(
         importer,
         secrets,
@@ -96,7 +98,12 @@ def import_service() -> ImportService:
             time_budget=config.import_time_budget,
             default_import_mode=config.default_import_mode,
             max_tag_history=config.max_tag_history,
+            inline_fraction=config.inline_fraction,
+            worker_time_budget=config.worker_time_budget,
+            chunk_max_receives=config.chunk_max_receives,
         ),
+        job_store=JobStore(config.streams_table, client_factory=dynamodb) if fans_out else None,
+        queue=ImportQueue(config.import_queue_url, client_factory=sqs) if fans_out else None,
     )
 
 

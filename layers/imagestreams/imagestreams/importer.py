@@ -473,18 +473,18 @@ class Importer:
     ) -> list[Outcome]:
         """Import every target; outcomes are in target order.
 
-        Targets from index ``deferrable`` on may be deferred: once
-        ``defer_after`` has passed they are not started, and one that meets a
-        retryable error after it is deferred rather than failed.
+        With ``defer_after``, targets from index ``deferrable`` on may be left
+        for the import queue: once ``defer_after`` has passed they are not
+        started, and one that meets a retryable error (throttling, an outage)
+        is deferred rather than failed, so a worker tries it again later.
         """
         first_deferrable = len(targets) if deferrable is None else deferrable
 
+        def can_defer(index: int) -> bool:
+            return defer_after is not None and index >= first_deferrable
+
         def may_defer(index: int) -> bool:
-            return (
-                defer_after is not None
-                and index >= first_deferrable
-                and defer_after.remaining() <= 0
-            )
+            return can_defer(index) and defer_after is not None and defer_after.remaining() <= 0
 
         resolved = self._map(
             lambda pair: _DEFERRED if may_defer(pair[0]) else self._resolve(pair[1], fetcher),
@@ -503,7 +503,7 @@ class Importer:
             if isinstance(digest, _Deferred) or may_defer(index):
                 return Outcome(target, deferred=True)
             outcome = self._build(target, digest, fetcher, annotations)
-            if is_retryable(outcome.error) and may_defer(index):
+            if is_retryable(outcome.error) and can_defer(index):
                 return Outcome(target, deferred=True)
             return outcome
 

@@ -295,7 +295,9 @@ class ImportService:
                 self._record_chunk_failed(job, message, error)
             raise
         if retry:
-            raise ChunkRetryError(f"{retry} tags of chunk {message.chunk} will be tried again")
+            # On the last delivery the tags are already recorded as failed; failing
+            # the chunk once more moves it to the dead-letter queue for inspection.
+            raise ChunkRetryError(f"{retry} tags of chunk {message.chunk} met retryable errors")
 
     def _import_chunk(
         self, job: Job, message: ChunkMessage, last: bool, remaining_seconds: float
@@ -309,7 +311,7 @@ class ImportService:
         )
         targets = self._importer.tag_targets(spec, message.tags)
         outcomes = self._importer.run(targets, fetcher, job.context.get("annotations") or {})
-        retry = 0 if last else sum(1 for o in outcomes if is_retryable(o.error))
+        retry = sum(1 for o in outcomes if is_retryable(o.error))
         kept = [o for o in outcomes if last or not is_retryable(o.error)]
         statuses = {o.target.tag: o.status() for o in kept}
         self._record(job, spec, statuses)
