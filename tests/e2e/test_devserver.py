@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from typing import IO, Any
 
 import pytest
 
-from tests.support.events import body_of, load_event, with_images, with_name
+from tests.support.events import body_of, load_event, with_body, with_images, with_name
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 60.0
@@ -83,10 +84,11 @@ def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
-def start_devserver(workdir: Path) -> RunningServer:
+def start_devserver(workdir: Path, **extra: str) -> RunningServer:
     """Start the server on a free port and wait until it prints its URL."""
     environ = {
         **os.environ,
+        **extra,
         "PORT": "0",
         "PYTHONUNBUFFERED": "1",
         # Only moto may answer: a leaked real credential must not matter.
@@ -253,6 +255,35 @@ def test_import_into_a_stream_then_read_it_back(
     assert stream.body == created.body["status"]["import"]
     assert name in [item["metadata"]["name"] for item in listed.body["items"]]
     assert latest.body == created.body
+
+
+def test_a_large_repository_import_completes_through_the_local_queue(
+    tmp_path: Path, anon_registry: Any, push_tags: Any
+) -> None:
+    # A tiny inline budget: almost every tag goes through the queue and the worker.
+    server = start_devserver(tmp_path, IMPORT_TIME_BUDGET="1", INLINE_FRACTION="0.1")
+    try:
+        pushed = push_tags(anon_registry, 200)
+        event = load_event("api-import-repository")
+        body = body_of(event)
+        body["metadata"]["name"] = "fanned"
+        body["spec"]["repository"]["from"]["name"] = f"{anon_registry.host}/{pushed[0].repository}"
+        accepted = call_event(server, with_body(event, body))
+        assert accepted.status == 202, accepted.body
+
+        deadline = time.monotonic() + 120
+        latest = call_event(server, with_name(load_event("api-get-import"), "fanned"))
+        while latest.body["metadata"]["annotations"]["imagestreams.io/import-state"] != "Complete":
+            assert time.monotonic() < deadline, latest.body["metadata"]["annotations"]
+            time.sleep(0.5)
+            latest = call_event(server, with_name(load_event("api-get-import"), "fanned"))
+    finally:
+        server.stop()
+
+    repository = latest.body["status"]["repository"]
+    assert repository["status"]["status"] == "Success"
+    assert len(repository["images"]) == 200
+    assert len(latest.body["status"]["import"]["status"]["tags"]) == 200
 
 
 def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path) -> None:

@@ -87,8 +87,6 @@ def import_service() -> ImportService:
     secrets = SecretsManagerPullSecrets(
         config.pull_secret_prefix, max_age=config.pull_secret_max_age
     )
-    # Without a queue (a deployment that has none) every import runs inline.
-    fans_out = bool(config.import_queue_url)
     return ImportService(
         importer,
         secrets,
@@ -102,8 +100,11 @@ def import_service() -> ImportService:
             worker_time_budget=config.worker_time_budget,
             chunk_max_receives=config.chunk_max_receives,
         ),
-        job_store=JobStore(config.streams_table, client_factory=dynamodb) if fans_out else None,
-        queue=ImportQueue(config.import_queue_url, client_factory=sqs) if fans_out else None,
+        job_store=JobStore(config.streams_table, client_factory=dynamodb),
+        # The worker has no queue to send to; without one, every import runs inline.
+        queue=ImportQueue(config.import_queue_url, client_factory=sqs)
+        if config.import_queue_url
+        else None,
     )
 
 

@@ -178,7 +178,11 @@ class ImportService:
             # Fail on a stale resourceVersion before any registry work.
             self._check_preconditions(namespace, name, expected_rv, expected_uid)
         budget = max(0.5, min(self._options.time_budget, remaining_seconds - RESPONSE_RESERVE))
-        fans_out = request.spec.repository is not None and self._jobs is not None
+        fans_out = (
+            request.spec.repository is not None
+            and self._jobs is not None
+            and self._queue is not None
+        )
         defer_after = Deadline.after(budget * self._options.inline_fraction) if fans_out else None
         fetcher = self._importer.fetcher(
             self._pull_secrets.for_namespace(namespace), Deadline.after(budget)
