@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestreams import bootstrap, responses
+from imagestreams import access, bootstrap, responses
 from imagestreams.errors import RequestError
 from imagestreams.observability import logger
 
@@ -23,14 +23,23 @@ STREAMS = f"{NAMESPACE}/imagestreams"
 app = APIGatewayRestResolver()
 
 
+def allow(namespace: str, verb: str, resource: str) -> None:
+    """Check the authorizer's grant again before any work (401 or 403 Status)."""
+    context = app.current_event.raw_event.get("requestContext") or {}
+    subject = access.check(context.get("authorizer"), namespace, verb, resource)
+    logger.append_keys(subject=subject, namespace=namespace)
+
+
 @app.post(IMPORTS)
 def create_import(namespace: str) -> Response[str]:
     """POST an ImageStreamImport: 201 with the status, or 202 while a job finishes it."""
+    allow(namespace, "create", "imagestreamimports")
     request = responses.parse_import_request(
         app.current_event.body,
         namespace,
         is_base64=bool(app.current_event.is_base64_encoded),
         max_bytes=bootstrap.settings().max_body_bytes,
+        rules=bootstrap.registry_rules(),
     )
     remaining_ms = app.lambda_context.get_remaining_time_in_millis()
     created = bootstrap.import_service().create(namespace, request, remaining_ms / 1000)
@@ -41,6 +50,7 @@ def create_import(namespace: str) -> Response[str]:
 def get_import(namespace: str, name: str) -> Response[str]:
     """The latest import document for ``name``."""
     responses.check_path(namespace, name)
+    allow(namespace, "get", "imagestreamimports")
     return responses.document(200, bootstrap.import_service().get_import(namespace, name))
 
 
@@ -48,6 +58,7 @@ def get_import(namespace: str, name: str) -> Response[str]:
 def list_streams(namespace: str) -> Response[str]:
     """Every ImageStream of the namespace, as an ``ImageStreamList``."""
     responses.check_path(namespace)
+    allow(namespace, "list", "imagestreams")
     items = bootstrap.import_service().list_streams(namespace)
     return responses.document(200, responses.stream_list(items))
 
@@ -56,6 +67,7 @@ def list_streams(namespace: str) -> Response[str]:
 def get_stream(namespace: str, name: str) -> Response[str]:
     """One ImageStream."""
     responses.check_path(namespace, name)
+    allow(namespace, "get", "imagestreams")
     return responses.document(
         200, bootstrap.import_service().get_stream(namespace, name).to_json_dict()
     )
@@ -65,6 +77,7 @@ def get_stream(namespace: str, name: str) -> Response[str]:
 def delete_stream(namespace: str, name: str) -> Response[str]:
     """Delete an ImageStream and all its tags; answers a ``Success`` Status."""
     responses.check_path(namespace, name)
+    allow(namespace, "delete", "imagestreams")
     return responses.document(
         200, bootstrap.import_service().delete_stream(namespace, name).to_json_dict()
     )

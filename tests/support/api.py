@@ -7,6 +7,7 @@ settings come from the environment the test sets, through ``bootstrap``.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import uuid
@@ -69,7 +70,26 @@ class Api:
         self.module = load_function("api")
         self.secret_prefix = secret_prefix
 
-    def invoke(self, event: dict[str, Any], remaining_ms: int = 29_000) -> Reply:
+    def invoke(
+        self, event: dict[str, Any], remaining_ms: int = 29_000, grant: str | None = "path"
+    ) -> Reply:
+        """Invoke the handler as API Gateway would after the token authorizer.
+
+        ``grant`` is the namespaces the caller's token grants: by default the
+        namespace the event addresses; None sends no authorizer context.
+        """
+        event = copy.deepcopy(event)
+        context_of_request = event.setdefault("requestContext", {})
+        if grant is None:
+            context_of_request.pop("authorizer", None)
+        else:
+            namespace = (event.get("pathParameters") or {}).get("namespace", "")
+            namespaces = namespace if grant == "path" else grant
+            context_of_request["authorizer"] = {
+                "principalId": "tester",
+                "subject": "tester",
+                "namespaces": namespaces,
+            }
         context = FakeContext(remaining_ms)
         response = self.module.lambda_handler(event, context)
         body = json.loads(response["body"]) if response.get("body") else {}
@@ -85,6 +105,7 @@ class Api:
         raw: str | None = None,
         base64_body: bool = False,
         remaining_ms: int = 29_000,
+        grant: str | None = "path",
     ) -> Reply:
         """POST ``body`` (or the ``raw`` text) to the namespace's imagestreamimports."""
         event = with_namespace(load_event("api-import-single.json"), namespace)
@@ -92,7 +113,7 @@ class Api:
             event = with_body(event, body)
         else:
             event.update(body=raw, isBase64Encoded=base64_body)
-        return self.invoke(event, remaining_ms=remaining_ms)
+        return self.invoke(event, remaining_ms=remaining_ms, grant=grant)
 
     def put_pull_secret(self, namespace: str, auths: dict[str, tuple[str, str]]) -> None:
         """Store a ``.dockerconfigjson`` pull secret for ``namespace``."""

@@ -137,6 +137,11 @@ VALID = [
     ),
     pytest.param("[::1]:5000/repo", at("[::1]:5000", "repo"), id="ipv6-loopback-port"),
     pytest.param(
+        "[::ffff:169.254.169.254]:5000/repo",
+        at("[::ffff:169.254.169.254]:5000", "repo"),
+        id="ipv6-mixed-notation",
+    ),
+    pytest.param(
         f"[2001:db8::1]:5000/repo:tag@{SHA256}",
         at("[2001:db8::1]:5000", "repo", "tag", SHA256),
         id="ipv6-port-tag-digest",
@@ -220,6 +225,7 @@ INVALID = [
     pytest.param("[2001:db8::1]:5000", "invalid reference format", id="ipv6-port-alone"),
     pytest.param("[2001:db8::1]:tag", "invalid reference format", id="ipv6-tag-no-path"),
     pytest.param("[fe80::1%eth0]:5000/repo", "invalid reference format", id="ipv6-zone"),
+    pytest.param("[::ffff:1.2.3]:5000/repo", "invalid reference format", id="ipv6-short-ipv4-tail"),
     pytest.param(
         "[fe80::1%@invalidzone]:5000/repo", "invalid reference format", id="ipv6-bad-zone"
     ),

@@ -22,6 +22,7 @@ from imagestreams.adapters.secrets import SecretsManagerPullSecrets
 from imagestreams.adapters.streams_store import StreamStore
 from imagestreams.config import Settings, load_settings
 from imagestreams.importer import Importer, ImportOptions
+from imagestreams.registries import RegistryRules
 from imagestreams.registry.addresses import AddressPolicy
 from imagestreams.registry.client import RegistryClient
 from imagestreams.registry.transport import RetryPolicy, Transport
@@ -32,6 +33,15 @@ from imagestreams.service import ImportService, ServiceOptions
 def settings() -> Settings:
     """The deployment's settings, read once."""
     return load_settings()
+
+
+@functools.cache
+def registry_rules() -> RegistryRules:
+    """The deployment's allowed, blocked and insecure registries."""
+    config = settings()
+    return RegistryRules.from_settings(
+        config.allowed_registries, config.blocked_registries, config.insecure_registries
+    )
 
 
 @functools.cache
@@ -81,6 +91,7 @@ def import_service() -> ImportService:
             default_platform=config.default_platform,
             parallelism=config.import_parallelism,
             max_repository_tags=config.max_repository_tags,
+            rules=registry_rules(),
         ),
         cache,
     )
@@ -110,5 +121,5 @@ def import_service() -> ImportService:
 
 def reset() -> None:
     """Forget everything built so far (tests, or a changed environment)."""
-    for built in (settings, registry_client, dynamodb, sqs, import_service):
+    for built in (settings, registry_rules, registry_client, dynamodb, sqs, import_service):
         built.cache_clear()

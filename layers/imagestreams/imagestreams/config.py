@@ -35,6 +35,11 @@ class Settings(BaseModel):
     # unless allowed here (the local development server allows them).
     allow_private_registries: bool = Field(False, alias="ALLOW_PRIVATE_REGISTRIES")
     allowed_private_cidrs: str = Field("", alias="ALLOWED_PRIVATE_CIDRS")
+    # Registry lists (comma-separated host[:port] globs, as OpenShift's
+    # allowedRegistriesForImport): empty allowed list = every registry.
+    allowed_registries: str = Field("", alias="ALLOWED_REGISTRIES")
+    blocked_registries: str = Field("", alias="BLOCKED_REGISTRIES")
+    insecure_registries: str = Field("", alias="INSECURE_REGISTRIES")
 
     # Budgets and bounds.
     import_parallelism: int = Field(16, ge=1, le=256, alias="IMPORT_PARALLELISM")

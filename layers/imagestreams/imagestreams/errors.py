@@ -38,6 +38,10 @@ class FieldCause:
         return cls(path, "FieldValueRequired", body)
 
     @classmethod
+    def forbidden(cls, path: str, detail: str) -> FieldCause:
+        return cls(path, "FieldValueForbidden", f"Forbidden: {detail}")
+
+    @classmethod
     def not_supported(cls, path: str, value: object, supported: list[str]) -> FieldCause:
         choices = ", ".join(f'"{s}"' for s in supported)
         return cls(
@@ -198,3 +202,17 @@ class ProtocolError(RegistryError):
 
 class ChunkRetryError(ImageStreamsError):
     """Some tags of a queued chunk met retryable errors: deliver the chunk again."""
+
+
+class UnauthenticatedError(RequestError):
+    """No valid credentials came with the request."""
+
+    code = 401
+    reason = "Unauthorized"
+
+
+class ForbiddenError(RequestError):
+    """The caller may not act in this namespace."""
+
+    code = 403
+    reason = "Forbidden"

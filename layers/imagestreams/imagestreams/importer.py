@@ -51,6 +51,7 @@ from imagestreams.models import (
 )
 from imagestreams.observability import logger
 from imagestreams.reference import Reference
+from imagestreams.registries import RegistryRules
 from imagestreams.registry import media
 from imagestreams.registry.client import Manifest, RegistryClient, RepositoryClient
 from imagestreams.registry.transport import Deadline
@@ -79,6 +80,7 @@ class ImportOptions:
     default_platform: str = "linux/amd64"
     parallelism: int = 16
     max_repository_tags: int = 1000
+    rules: RegistryRules = field(default_factory=RegistryRules)
 
 
 @dataclass(frozen=True)
@@ -423,7 +425,7 @@ class Importer:
         return Target(
             ref=ref,
             tag=spec.to.name if spec.to is not None else "",
-            insecure=bool(policy and policy.insecure),
+            insecure=bool(policy and policy.insecure) or self._options.rules.is_insecure(ref),
             mode=(policy and policy.import_mode) or self._options.default_import_mode,
             include_manifest=bool(spec.include_manifest),
         )
@@ -438,8 +440,9 @@ class Importer:
         """
         ref = reference.parse(spec.from_.name)
         policy = spec.import_policy
+        insecure = bool(policy and policy.insecure) or self._options.rules.is_insecure(ref)
         try:
-            listed = fetcher.tags(ref, bool(policy and policy.insecure))
+            listed = fetcher.tags(ref, insecure)
         except RegistryError as error:
             logger.info(
                 "tag listing failed", repository=ref.exact(), error_type=type(error).__name__
@@ -453,7 +456,7 @@ class Importer:
         """Targets for the tags ``names`` of the repository ``spec`` names."""
         ref = reference.parse(spec.from_.name)
         policy = spec.import_policy
-        insecure = bool(policy and policy.insecure)
+        insecure = bool(policy and policy.insecure) or self._options.rules.is_insecure(ref)
         mode = (policy and policy.import_mode) or self._options.default_import_mode
         return [
             Target(ref.with_tag(tag), tag, insecure, mode, bool(spec.include_manifest))

@@ -13,7 +13,8 @@ Grammar (the distribution/reference grammar; ``?`` optional, ``*`` repeated)::
     host            := domain-name | "[" ipv6-address "]"
     domain-name     := domain-label ( "." domain-label )*
     domain-label    := /[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]/
-    ipv6-address    := /[a-fA-F0-9:]+/       ; no zone ids, no IPv4-mapped form
+    ipv6-address    := /[a-fA-F0-9:]+/ [ipv4-tail]   ; no zone ids
+    ipv4-tail       := /\\d{1,3}(\\.\\d{1,3}){3}/   ; RFC 4291 mixed notation, e.g. ::ffff:10.0.0.1
     port            := /[0-9]+/
     path            := path-component ( "/" path-component )*
     path-component  := alphanumeric ( separator alphanumeric )*
@@ -105,7 +106,10 @@ _PATH: Final = rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
 
 _DOMAIN_LABEL: Final = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN_NAME: Final = rf"{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*"
-_IPV6_ADDRESS: Final = r"\[[a-fA-F0-9:]+\]"
+# Mixed notation (``::ffff:169.254.169.254``) is accepted, unlike distribution's
+# grammar, so that such a registry is refused by address policy with a clear
+# per-image error rather than as a malformed reference.
+_IPV6_ADDRESS: Final = r"\[[a-fA-F0-9:]+(?:\d{1,3}(?:\.\d{1,3}){3})?\]"
 _HOST: Final = rf"(?:{_DOMAIN_NAME}|{_IPV6_ADDRESS})"
 _PORT: Final = r"[0-9]+"
 _REGISTRY: Final = rf"{_HOST}(?::{_PORT})?"

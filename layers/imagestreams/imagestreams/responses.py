@@ -33,6 +33,7 @@ from imagestreams.models import (
     StatusCause,
     StatusDetails,
 )
+from imagestreams.registries import RegistryRules
 
 JSON = "application/json"
 GROUP = "image.openshift.io"
@@ -106,7 +107,12 @@ def origin_of(error: BaseException) -> str:
 
 
 def parse_import_request(
-    body: str | None, namespace: str, *, is_base64: bool, max_bytes: int
+    body: str | None,
+    namespace: str,
+    *,
+    is_base64: bool,
+    max_bytes: int,
+    rules: RegistryRules | None = None,
 ) -> ImageStreamImport:
     """Decode, validate and default an ImageStreamImport request body."""
     raw = _body_bytes(body, is_base64)
@@ -143,7 +149,7 @@ def parse_import_request(
         raise BadRequestError(
             "the namespace of the provided object does not match the namespace sent on the request"
         )
-    validation.validate(isi, namespace)
+    validation.validate(isi, namespace, rules)
     return isi
 
 

@@ -18,6 +18,7 @@ from imagestreams.models import (
     TagImportPolicy,
     TagReferencePolicy,
 )
+from imagestreams.registries import RegistryRules
 
 QUALIFIED_KIND = "ImageStreamImport.image.openshift.io"
 IMPORT_MODES = ["Legacy", "PreserveOriginal"]
@@ -54,8 +55,12 @@ def name_problem(name: str) -> str | None:
     return None
 
 
-def validate(isi: ImageStreamImport, namespace: str) -> None:
-    """Raise :class:`ValidationError` listing every invalid field of ``isi``."""
+def validate(isi: ImageStreamImport, namespace: str, rules: RegistryRules | None = None) -> None:
+    """Raise :class:`ValidationError` listing every invalid field of ``isi``.
+
+    With ``rules``, a registry the deployment blocks (or does not allow) is a
+    ``Forbidden`` cause on the reference's field, as OpenShift reports it.
+    """
     causes: list[FieldCause] = []
     name = isi.metadata.name or ""
     if not name:
@@ -82,6 +87,7 @@ def validate(isi: ImageStreamImport, namespace: str) -> None:
             )
         parsed = _reference(f"{path}.from.name", spec.from_.name, causes)
         policy = spec.import_policy
+        _registry_allowed(f"{path}.from.name", parsed, policy, rules, causes)
         if parsed and parsed.digest and policy is not None and policy.scheduled:
             causes.append(
                 FieldCause.invalid(
@@ -101,6 +107,7 @@ def validate(isi: ImageStreamImport, namespace: str) -> None:
             )
         else:
             parsed = _reference(f"{path}.from.name", repository.from_.name, causes)
+            _registry_allowed(f"{path}.from.name", parsed, repository.import_policy, rules, causes)
             if parsed and (parsed.tag or parsed.digest):
                 causes.append(
                     FieldCause.invalid(
@@ -130,6 +137,19 @@ def _reference(path: str, name: str, causes: list[FieldCause]) -> reference.Refe
     except InvalidReferenceError as error:
         causes.append(FieldCause.invalid(path, name, str(error)))
         return None
+
+
+def _registry_allowed(
+    path: str,
+    parsed: reference.Reference | None,
+    policy: TagImportPolicy | None,
+    rules: RegistryRules | None,
+    causes: list[FieldCause],
+) -> None:
+    if parsed is None or rules is None:
+        return
+    if problem := rules.forbidden(parsed, bool(policy and policy.insecure)):
+        causes.append(FieldCause.forbidden(path, problem))
 
 
 def _policies(

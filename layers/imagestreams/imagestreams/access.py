@@ -1,0 +1,46 @@
+"""Which namespaces a caller may act in (pure).
+
+The token authorizer puts the caller's subject and granted namespaces into
+the request's authorizer context; API Gateway already refuses other
+namespaces by policy. Every route checks again here, before any registry call
+or store access, so a mistake in a policy or a cached decision cannot open a
+namespace. Messages follow Kubernetes' RBAC denials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from imagestreams.errors import ForbiddenError, UnauthenticatedError
+
+GROUP = "image.openshift.io"
+EVERY_NAMESPACE = "*"
+
+
+def granted_namespaces(authorizer: Mapping[str, Any] | None) -> frozenset[str]:
+    """The namespaces the authorizer context grants (``*`` for every one)."""
+    if not authorizer:
+        return frozenset()
+    raw = authorizer.get("namespaces")
+    if not isinstance(raw, str):
+        return frozenset()
+    return frozenset(n.strip() for n in raw.split(",") if n.strip())
+
+
+def check(authorizer: Mapping[str, Any] | None, namespace: str, verb: str, resource: str) -> str:
+    """The caller's subject if it may ``verb`` ``resource`` in ``namespace``; else raise.
+
+    No authorizer context at all is a 401 (the request was not authenticated);
+    a context without this namespace is a 403.
+    """
+    if not authorizer or "namespaces" not in authorizer:
+        raise UnauthenticatedError("Unauthorized")
+    subject = str(authorizer.get("subject") or authorizer.get("principalId") or "")
+    granted = granted_namespaces(authorizer)
+    if EVERY_NAMESPACE in granted or namespace in granted:
+        return subject
+    raise ForbiddenError(
+        f'{resource}.{GROUP} is forbidden: User "{subject}" cannot {verb} resource '
+        f'"{resource}" in API group "{GROUP}" in the namespace "{namespace}"'
+    )
