@@ -67,12 +67,20 @@ class RegistryRules:
         return None
 
     def is_insecure(self, ref: Reference) -> bool:
-        """Whether the deployment lets ``ref``'s registry use plain http or unverified TLS."""
+        """Whether the deployment lets ``ref``'s registry use plain http or unverified TLS.
+
+        A pattern without a port names the host on every port.
+        """
         registry = registry_of(ref)
+        host, _ = _split(registry, "443")
         return any(
-            _matches(registry, p, False) or fnmatchcase(ref.domain.lower(), p)
+            _matches(registry, p, False) if _has_port(p) else fnmatchcase(host, p)
             for p in self.insecure
         )
+
+
+def _has_port(pattern: str) -> bool:
+    return ":" in pattern.rsplit("]", 1)[-1]
 
 
 def _with_port(pattern: str, insecure: bool) -> str:
