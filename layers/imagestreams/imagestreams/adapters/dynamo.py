@@ -49,6 +49,7 @@ __all__ = [
     "Item",
     "LazyClient",
     "Sleeper",
+    "TableStore",
     "batch_get",
     "batch_write",
     "chunked",
@@ -97,6 +98,29 @@ class LazyClient:
                     self._client = self._factory()
                 client = self._client
         return client
+
+
+class TableStore:
+    """Base of the stores kept in one table: its name, checked on use, and a lazy client.
+
+    The name is checked when the store is used, not when it is built, so a
+    deployment without the table still serves what does not need it.
+    """
+
+    #: How error messages name the store.
+    what = "store"
+
+    def __init__(
+        self, table_name: str, client_factory: ClientFactory | None, sleep: Sleeper
+    ) -> None:
+        self._table = table_name
+        self._client = LazyClient(client_factory)
+        self._sleep = sleep
+
+    def _db(self) -> DynamoDBClient:
+        if not self._table:
+            raise ValueError(f"the {self.what} has no table name")
+        return self._client()
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,9 @@ from aws_lambda_powertools import Logger
 
 from imagestreams.adapters.dynamo import (
     ClientFactory,
-    DynamoDBClient,
     Item,
-    LazyClient,
     Sleeper,
+    TableStore,
     batch_write,
     compress_json,
     decompress_json,
@@ -82,12 +81,14 @@ def _split(
     return head, images, repository_images
 
 
-class ImportRecords:
+class ImportRecords(TableStore):
     """The latest import document per namespace and name.
 
     ``client_factory`` builds the DynamoDB client on first use; ``sleep`` is
     what batch retries wait with.
     """
+
+    what = "import records"
 
     def __init__(
         self,
@@ -99,17 +100,8 @@ class ImportRecords:
     ) -> None:
         if part_bytes < 1:
             raise ValueError("part_bytes must be positive")
-        self._table = table_name
-        self._client = LazyClient(client_factory)
-        self._sleep = sleep
+        super().__init__(table_name, client_factory, sleep)
         self._part_bytes = part_bytes
-
-    def _db(self) -> DynamoDBClient:
-        # Checked on use, not construction: a deployment without the table
-        # still serves dry runs.
-        if not self._table:
-            raise ValueError("the import records have no table name")
-        return self._client()
 
     def save(self, namespace: str, name: str, document: Mapping[str, Any]) -> None:
         """Replace the stored document of ``name`` with ``document``."""

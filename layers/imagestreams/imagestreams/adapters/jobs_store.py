@@ -36,10 +36,9 @@ from botocore.exceptions import ClientError
 from imagestreams.adapters.dynamo import (
     Backoff,
     ClientFactory,
-    DynamoDBClient,
     Item,
-    LazyClient,
     Sleeper,
+    TableStore,
     batch_write,
     compress_json,
     decompress_json,
@@ -166,12 +165,14 @@ def _job_from_item(job_id: str, item: Item) -> Job:
     )
 
 
-class JobStore:
+class JobStore(TableStore):
     """Import jobs: their counters, context and per-tag results.
 
     ``client_factory`` builds the DynamoDB client on first use; ``sleep`` is
     what retries wait with.
     """
+
+    what = "job store"
 
     def __init__(
         self,
@@ -181,17 +182,8 @@ class JobStore:
         sleep: Sleeper = time.sleep,
         backoff: Backoff = _CONFLICT_BACKOFF,
     ) -> None:
-        self._table = table_name
-        self._client = LazyClient(client_factory)
-        self._sleep = sleep
+        super().__init__(table_name, client_factory, sleep)
         self._backoff = backoff
-
-    def _db(self) -> DynamoDBClient:
-        # Checked on use, not construction: a deployment without the table
-        # still serves dry runs.
-        if not self._table:
-            raise ValueError("the job store has no table name")
-        return self._client()
 
     def create(self, job: Job, results: Mapping[str, Mapping[str, Any]]) -> None:
         """Store a new job with the tags already finished (``results``, by tag).

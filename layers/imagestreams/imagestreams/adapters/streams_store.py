@@ -37,10 +37,9 @@ from botocore.exceptions import ClientError
 from imagestreams.adapters.dynamo import (
     Backoff,
     ClientFactory,
-    DynamoDBClient,
     Item,
-    LazyClient,
     Sleeper,
+    TableStore,
     batch_get,
     batch_write,
     is_condition_failure,
@@ -106,13 +105,15 @@ def _is_resource_version(value: str) -> bool:
     return value.isascii() and value.isdigit() and len(value) <= 38
 
 
-class StreamStore:
+class StreamStore(TableStore):
     """Stream meta and tag states in the streams table.
 
     ``client_factory`` builds the DynamoDB client on first use; ``sleep`` is
     what retries wait with, and ``max_attempts`` bounds the optimistic
     retries of :meth:`update_tag`.
     """
+
+    what = "stream store"
 
     def __init__(
         self,
@@ -125,18 +126,9 @@ class StreamStore:
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        self._table = table_name
-        self._client = LazyClient(client_factory)
-        self._sleep = sleep
+        super().__init__(table_name, client_factory, sleep)
         self._max_attempts = max_attempts
         self._backoff = backoff
-
-    def _db(self) -> DynamoDBClient:
-        # Checked on use, not construction: a deployment without the table
-        # still serves dry runs.
-        if not self._table:
-            raise ValueError("the stream store has no table name")
-        return self._client()
 
     # --- streams -------------------------------------------------------------
 
