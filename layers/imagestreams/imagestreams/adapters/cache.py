@@ -33,6 +33,7 @@ from imagestreams.adapters.dynamo import (
     MAX_BATCH_WRITE,
     Backoff,
     ClientFactory,
+    DynamoDBClient,
     LazyClient,
     Sleeper,
     batch_get,
@@ -40,6 +41,7 @@ from imagestreams.adapters.dynamo import (
     chunked,
     compress_json,
     decompress_json,
+    default_client,
     error_code,
     is_condition_failure,
 )
@@ -81,7 +83,7 @@ class ImageCache:
             raise ValueError("ttl_seconds must be positive")
         self._table = table_name
         self._ttl = int(ttl_seconds)
-        self._client = LazyClient(client_factory)
+        self._client: LazyClient[DynamoDBClient] = LazyClient(client_factory or default_client)
         self._clock = clock
         self._sleep = sleep
         self._max_doc_bytes = max_doc_bytes

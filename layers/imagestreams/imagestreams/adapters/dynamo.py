@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -70,6 +70,7 @@ ClientFactory = Callable[[], "DynamoDBClient"]
 Sleeper = Callable[[float], None]
 
 _T = TypeVar("_T")
+_C = TypeVar("_C")
 
 
 def default_client() -> DynamoDBClient:
@@ -82,15 +83,15 @@ def default_client() -> DynamoDBClient:
     return boto3.session.Session().client("dynamodb", config=config)
 
 
-class LazyClient:
+class LazyClient(Generic[_C]):
     """Builds its client on the first call, once, and returns it ever after."""
 
-    def __init__(self, factory: ClientFactory | None = None) -> None:
-        self._factory = factory or default_client
-        self._client: DynamoDBClient | None = None
+    def __init__(self, factory: Callable[[], _C]) -> None:
+        self._factory = factory
+        self._client: _C | None = None
         self._lock = threading.Lock()
 
-    def __call__(self) -> DynamoDBClient:
+    def __call__(self) -> _C:
         client = self._client
         if client is None:
             with self._lock:
@@ -114,7 +115,7 @@ class TableStore:
         self, table_name: str, client_factory: ClientFactory | None, sleep: Sleeper
     ) -> None:
         self._table = table_name
-        self._client = LazyClient(client_factory)
+        self._client: LazyClient[DynamoDBClient] = LazyClient(client_factory or default_client)
         self._sleep = sleep
 
     def _db(self) -> DynamoDBClient:

@@ -14,7 +14,6 @@ name jobs and counts, never message bodies.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from botocore.config import Config
 
-from imagestreams.adapters.dynamo import Backoff, Sleeper
+from imagestreams.adapters.dynamo import Backoff, LazyClient, Sleeper
 from imagestreams.errors import ServiceUnavailableError
 from imagestreams.jobs import MAX_BATCH_ENTRIES, ChunkMessage
 
@@ -81,9 +80,7 @@ class ImportQueue:
         backoff: Backoff = _SEND_BACKOFF,
     ) -> None:
         self._url = queue_url
-        self._factory = client_factory or default_sqs_client
-        self._client: SQSClient | None = None
-        self._lock = threading.Lock()
+        self._client: LazyClient[SQSClient] = LazyClient(client_factory or default_sqs_client)
         self._sleep = sleep
         self._backoff = backoff
 
@@ -92,10 +89,7 @@ class ImportQueue:
         # still serves imports that fit inline.
         if not self._url:
             raise ValueError("the import queue has no URL")
-        with self._lock:
-            if self._client is None:
-                self._client = self._factory()
-            return self._client
+        return self._client()
 
     def send(self, messages: Sequence[ChunkMessage]) -> None:
         """Send every message, ten per call.
