@@ -9,7 +9,7 @@ itself is ``ImportService.process_chunk``.
 # No ``from __future__ import annotations`` here: pydantic must see the
 # record model's types when the class is created, and Lambda (like the local
 # server) loads this file as a module that is not importable by name.
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -19,17 +19,18 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Json
+from pydantic import Field, Json
 
 from imagestreams import bootstrap
 from imagestreams.jobs import ChunkMessage
 from imagestreams.observability import logger
+from imagestreams.reimports import ReimportMessage
 
 
 class ChunkRecord(SqsRecordModel):
-    """An SQS record whose body is a chunk of an import job."""
+    """An SQS record: a chunk of an import job, or a re-import of some stream tags."""
 
-    body: Json[ChunkMessage]
+    body: Json[Annotated[ChunkMessage | ReimportMessage, Field(discriminator="kind")]]
 
 
 processor = BatchProcessor(event_type=EventType.SQS, model=ChunkRecord)
@@ -38,10 +39,14 @@ processor = BatchProcessor(event_type=EventType.SQS, model=ChunkRecord)
 def record_handler(record: ChunkRecord, lambda_context: LambdaContext) -> None:
     """Import one chunk; raising marks the record failed so SQS delivers it again."""
     receive_count = int(record.attributes.ApproximateReceiveCount)
-    logger.append_keys(job=record.body.job_id, chunk=record.body.chunk)
-    bootstrap.import_service().process_chunk(
-        record.body, receive_count, lambda_context.get_remaining_time_in_millis() / 1000
-    )
+    remaining = lambda_context.get_remaining_time_in_millis() / 1000
+    message = record.body
+    if isinstance(message, ReimportMessage):
+        logger.append_keys(namespace=message.namespace, stream=message.name)
+        bootstrap.import_service().process_reimport(message, receive_count, remaining)
+        return
+    logger.append_keys(job=message.job_id, chunk=message.chunk)
+    bootstrap.import_service().process_chunk(message, receive_count, remaining)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -18,7 +18,7 @@ from imagestreams.adapters.dynamo import default_client
 from imagestreams.adapters.imports_store import ImportRecords
 from imagestreams.adapters.jobs_store import JobStore
 from imagestreams.adapters.queue import ImportQueue, default_sqs_client
-from imagestreams.adapters.secrets import SecretsManagerPullSecrets
+from imagestreams.adapters.secrets import SecretsManagerPullSecrets, SecretValue
 from imagestreams.adapters.streams_store import StreamStore
 from imagestreams.config import Settings, load_settings
 from imagestreams.importer import Importer, ImportOptions
@@ -110,6 +110,7 @@ def import_service() -> ImportService:
             inline_fraction=config.inline_fraction,
             worker_time_budget=config.worker_time_budget,
             chunk_max_receives=config.chunk_max_receives,
+            reimports_per_second=config.reimports_per_second,
         ),
         job_store=JobStore(config.streams_table, client_factory=dynamodb),
         # The worker has no queue to send to; without one, every import runs inline.
@@ -119,7 +120,23 @@ def import_service() -> ImportService:
     )
 
 
+@functools.cache
+def webhook_secret() -> SecretValue:
+    """The shared secret registry webhooks must present."""
+    config = settings()
+    name = config.webhook_secret or f"{config.pull_secret_prefix}/webhook-secret"
+    return SecretValue(name, max_age=config.pull_secret_max_age)
+
+
 def reset() -> None:
     """Forget everything built so far (tests, or a changed environment)."""
-    for built in (settings, registry_rules, registry_client, dynamodb, sqs, import_service):
+    for built in (
+        settings,
+        webhook_secret,
+        registry_rules,
+        registry_client,
+        dynamodb,
+        sqs,
+        import_service,
+    ):
         built.cache_clear()

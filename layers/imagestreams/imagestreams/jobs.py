@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
@@ -72,6 +72,7 @@ class ChunkMessage(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
+    kind: Literal["chunk"] = "chunk"
     job_id: str = Field(
         validation_alias=AliasChoices("jobId", "job_id"),
         serialization_alias="jobId",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from imagestreams import jobs, streams
+from imagestreams import jobs, reimports, streams
 from imagestreams.credentials import Keyring
 from imagestreams.errors import ChunkRetryError, ConflictError, NotFoundRequestError
 from imagestreams.importer import Importer, SpecResult, is_retryable, repository_status_for
@@ -29,6 +29,8 @@ from imagestreams.models import (
     ImageStream,
     ImageStreamImport,
     ImageStreamImportStatus,
+    LocalObjectReference,
+    ObjectReference,
     RepositoryImportSpec,
     Status,
     StatusDetails,
@@ -84,6 +86,10 @@ class StreamStore(Protocol):
 
     def delete_stream(self, namespace: str, name: str) -> bool: ...
 
+    def tracking(self, key: str) -> list[tuple[str, str, str]]: ...
+
+    def scheduled(self, shard: str) -> list[tuple[str, str, str, str]]: ...
+
 
 class ImportRecords(Protocol):
     """The latest ImageStreamImport document per name."""
@@ -112,6 +118,8 @@ class ImportQueue(Protocol):
 
     def send(self, messages: Sequence[ChunkMessage]) -> None: ...
 
+    def send_reimports(self, planned: Sequence[reimports.Planned]) -> None: ...
+
 
 @dataclass(frozen=True)
 class ServiceOptions:
@@ -121,6 +129,7 @@ class ServiceOptions:
     inline_fraction: float = 0.6
     worker_time_budget: float = 600.0
     chunk_max_receives: int = 3
+    reimports_per_second: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -482,6 +491,112 @@ class ImportService:
         stream = streams.assemble(meta, (streams.from_item(i) for i in items.values()))
         stream.metadata.namespace = meta.namespace
         return stream
+
+    # --- re-imports ----------------------------------------------------------
+
+    def run_schedule(self) -> int:
+        """Queue re-imports of every scheduled tag, paced per registry; how many messages."""
+        assert self._queue is not None
+        found = [
+            reimports.Found(namespace, name, tag, registry)
+            for shard in reimports.shards()
+            for namespace, name, tag, registry in self._streams.scheduled(shard)
+        ]
+        planned = reimports.plan(found, "schedule", self._options.reimports_per_second)
+        self._queue.send_reimports(planned)
+        logger.info("scheduled re-imports queued", tags=len(found), messages=len(planned))
+        return len(planned)
+
+    def on_pushes(self, pushes: Sequence[reimports.Pushed], reason: str) -> int:
+        """Queue re-imports of exactly the tags that track the pushed images."""
+        assert self._queue is not None
+        found: list[reimports.Found] = []
+        for pushed in pushes:
+            key = pushed.key
+            if key is None:
+                continue
+            found.extend(
+                reimports.Found(namespace, name, tag, key.split("/", 1)[0])
+                for namespace, name, tag in self._streams.tracking(key)
+            )
+        planned = reimports.plan(found, reason, self._options.reimports_per_second)
+        self._queue.send_reimports(planned)
+        logger.info("push re-imports queued", reason=reason, pushes=len(pushes), tags=len(found))
+        return len(found)
+
+    def process_reimport(
+        self, message: reimports.ReimportMessage, receive_count: int, remaining_seconds: float
+    ) -> None:
+        """Re-import some tags of a stream as their spec says; write only what changed.
+
+        The stream's generation moves on only when a tag gains a history item
+        or a new condition, so an unchanged registry costs no write; a failure
+        already recorded is not written again.
+        """
+        items = self._streams.get_tags(message.namespace, message.name, message.tags)
+        specs = {
+            tag: spec
+            for tag, item in items.items()
+            if (spec := streams.from_item(item).spec) is not None
+            and spec.from_ is not None
+            and spec.from_.kind == "DockerImage"
+        }
+        if not specs:
+            return
+        meta = self._streams.get_meta(message.namespace, message.name)
+        if meta is None:
+            return
+        budget = max(
+            0.5, min(self._options.worker_time_budget, remaining_seconds - RESPONSE_RESERVE)
+        )
+        fetcher = self._importer.fetcher(
+            self._pull_secrets.for_namespace(message.namespace), Deadline.after(budget)
+        )
+        image_specs = {
+            tag: ImageImportSpec(
+                from_=ObjectReference(
+                    kind="DockerImage", name=spec.from_.name if spec.from_ else ""
+                ),
+                to=LocalObjectReference(name=tag),
+                import_policy=spec.import_policy,
+                reference_policy=spec.reference_policy,
+            )
+            for tag, spec in specs.items()
+        }
+        targets = [self._importer.image_target(s) for s in image_specs.values()]
+        outcomes = self._importer.run(targets, fetcher, {})
+        last = receive_count >= self._options.chunk_max_receives
+        retry = sum(1 for o in outcomes if is_retryable(o.error))
+        now = self._clock()
+        history = self._options.max_tag_history
+
+        def mutations(generation: int) -> dict[str, list[Mutation]]:
+            return {
+                tag: [_mutation(o.status(), tag, None, image_specs[tag], generation, now, history)]
+                for tag, o in zip(image_specs, outcomes, strict=True)
+                if last or not is_retryable(o.error)
+            }
+
+        tentative = mutations(meta.generation + 1)
+        if any(
+            streams.changed(
+                streams.from_item(items[tag]), changes[0](streams.from_item(items[tag]))
+            )
+            for tag, changes in tentative.items()
+        ):
+            started = self._streams.begin_import(
+                message.namespace,
+                message.name,
+                expected_resource_version=None,
+                expected_uid=None,
+                now=now,
+                annotation=(DOCKER_REPOSITORY_CHECK_ANNOTATION, format_time(now) or ""),
+            )
+            self.apply_mutations(message.namespace, message.name, mutations(started.generation))
+        if retry:
+            raise ChunkRetryError(
+                f"{retry} tags of {message.namespace}/{message.name} will be tried again"
+            )
 
     # --- reads -------------------------------------------------------------
 

@@ -14,6 +14,7 @@ name jobs and counts, never message bodies.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from botocore.config import Config
 from imagestreams.adapters.dynamo import Backoff, LazyClient, Sleeper
 from imagestreams.errors import ServiceUnavailableError
 from imagestreams.jobs import MAX_BATCH_ENTRIES, ChunkMessage
+from imagestreams.reimports import Planned
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -48,6 +50,10 @@ def default_sqs_client() -> SQSClient:
         retries={"max_attempts": 3, "mode": "standard"},
     )
     return boto3.session.Session().client("sqs", config=config)
+
+
+def _describe_chunk(job: str, entry_id: str) -> str:
+    return f"chunk {entry_id} of job {job}"
 
 
 def _batches(messages: Sequence[ChunkMessage]) -> Iterator[list[ChunkMessage]]:
@@ -92,26 +98,41 @@ class ImportQueue:
         return self._client()
 
     def send(self, messages: Sequence[ChunkMessage]) -> None:
-        """Send every message, ten per call.
+        """Send every chunk, ten per call.
 
         Raises :class:`ServiceUnavailableError` when SQS keeps failing some
         entries, and ``ValueError`` when it refuses one as invalid (too
         large, say): neither is retried by the caller with any hope.
         """
         for batch in _batches(messages):
-            self._send_batch(batch)
+            self._send_batch(
+                {str(m.chunk): (m.body(), 0) for m in batch},
+                functools.partial(_describe_chunk, batch[0].job_id),
+            )
         if messages:
             logger.debug("import chunks queued", job=messages[0].job_id, chunks=len(messages))
 
-    def _send_batch(self, batch: list[ChunkMessage]) -> None:
-        pending = {str(message.chunk): message for message in batch}
+    def send_reimports(self, planned: Sequence[Planned]) -> None:
+        """Send re-import messages, each held back by its planned delay; ten per call."""
+        for start in range(0, len(planned), MAX_BATCH_ENTRIES):
+            part = planned[start : start + MAX_BATCH_ENTRIES]
+            self._send_batch(
+                {str(i): (p.message.body(), p.delay) for i, p in enumerate(part)},
+                lambda entry_id: f"re-import {entry_id}",
+            )
+        if planned:
+            logger.info("re-imports queued", messages=len(planned))
+
+    def _send_batch(
+        self, pending: dict[str, tuple[str, int]], describe: Callable[[str], str]
+    ) -> None:
         attempt = 0
         while True:
             response = self._sqs().send_message_batch(
                 QueueUrl=self._url,
                 Entries=[
-                    {"Id": entry_id, "MessageBody": message.body()}
-                    for entry_id, message in pending.items()
+                    {"Id": entry_id, "MessageBody": body, "DelaySeconds": delay}
+                    for entry_id, (body, delay) in pending.items()
                 ],
             )
             failed = response.get("Failed") or []
@@ -121,15 +142,15 @@ class ImportQueue:
             if refused:
                 entry = refused[0]
                 raise ValueError(
-                    f"the import queue refused chunk {entry['Id']} of job "
-                    f"{pending[entry['Id']].job_id}: {entry.get('Code')}"
+                    f"the import queue refused {describe(entry['Id'])}: {entry.get('Code')}"
                 )
             progress = len(failed) < len(pending)
             pending = {entry["Id"]: pending[entry["Id"]] for entry in failed}
             attempt = 0 if progress else attempt + 1
             if attempt >= self._backoff.attempts:
-                job = next(iter(pending.values())).job_id
-                logger.warning("import chunks not queued", job=job, chunks=len(pending))
+                logger.warning(
+                    "messages not queued", first=describe(next(iter(pending))), count=len(pending)
+                )
                 raise ServiceUnavailableError(
                     "the import queue is not accepting messages; try again later"
                 )

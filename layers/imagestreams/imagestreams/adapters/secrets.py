@@ -168,3 +168,42 @@ def _aws_error_code(exc: BaseException) -> str | None:
             return code if isinstance(code, str) else None
         current = current.__cause__ or current.__context__
     return None
+
+
+class SecretValue:
+    """One Secrets Manager secret read as text through Powertools Parameters.
+
+    ``get`` answers None when the secret does not exist and raises
+    :class:`PullSecretUnavailableError`'s sibling error for other failures;
+    the value is cached for ``max_age`` seconds and never logged.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        max_age: int = 60,
+        client_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        self.name = name
+        self._max_age = max_age
+        self._client_factory = client_factory or _default_client
+        self._provider: SecretsProvider | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> str | None:
+        if not self.name:
+            return None
+        with self._lock:
+            if self._provider is None:
+                self._provider = SecretsProvider(boto3_client=self._client_factory())
+            provider = self._provider
+        try:
+            value = provider.get(self.name, max_age=self._max_age)
+        except Exception as exc:
+            if _aws_error_code(exc) == _NOT_FOUND:
+                return None
+            raise PullSecretUnavailableError(self.name, _aws_error_code(exc)) from exc
+        if isinstance(value, bytes):
+            return value.decode("utf-8", errors="replace")
+        return value if isinstance(value, str) else None

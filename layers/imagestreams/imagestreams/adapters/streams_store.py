@@ -46,6 +46,7 @@ from imagestreams.adapters.dynamo import (
     query_all,
 )
 from imagestreams.errors import ConflictError, NotFoundRequestError
+from imagestreams.reimports import index_keys
 from imagestreams.streams import StreamMeta, meta_from_item, meta_to_item
 
 __all__ = ["RESOURCE", "StreamStore", "TagMutation"]
@@ -70,8 +71,18 @@ def _meta_key(namespace: str, name: str) -> Item:
     return {"pk": {"S": f"ns#{namespace}"}, "sk": {"S": f"stream#{name}"}}
 
 
+# Sparse indexes over tag items (see ``imagestreams.reimports.index_keys``).
+TRACKING_INDEX = "ByTracked"
+SCHEDULE_INDEX = "BySchedule"
+
+
 def _tags_pk(namespace: str, name: str) -> str:
     return f"stream#{namespace}#{name}"
+
+
+def _tag_of(item: Item) -> tuple[str, str, str]:
+    _, namespace, name = item["pk"]["S"].split("#", 2)
+    return namespace, name, item["sk"]["S"].removeprefix("tag#")
 
 
 def _tag_key(namespace: str, name: str, tag: str) -> Item:
@@ -362,7 +373,7 @@ class StreamStore(TableStore):
             before = json.loads(text) if text is not None else None
             if proposed is None or proposed == before:
                 return before
-            if self._write_tag(key, proposed, version):
+            if self._write_tag(key, proposed, version, index_keys(namespace, name, proposed)):
                 return proposed
             self._sleep(self._backoff.delay(attempt))
         logger.warning(
@@ -374,8 +385,38 @@ class StreamStore(TableStore):
         )
         raise conflict(name, _MODIFIED)
 
-    def _write_tag(self, key: Item, state: dict[str, Any], version: int | None) -> bool:
-        """Write ``state`` if the tag is still at ``version``; False if it moved on."""
+    def tracking(self, key: str) -> list[tuple[str, str, str]]:
+        """(namespace, stream, tag) of every tag whose spec follows ``registry/repository:tag``."""
+        items = query_all(
+            self._db(),
+            TableName=self._table,
+            IndexName=TRACKING_INDEX,
+            KeyConditionExpression="#tracks = :key",
+            ExpressionAttributeNames={"#tracks": "tracks"},
+            ExpressionAttributeValues={":key": {"S": key}},
+        )
+        return [_tag_of(item) for item in items]
+
+    def scheduled(self, shard: str) -> list[tuple[str, str, str, str]]:
+        """(namespace, stream, tag, registry) of the scheduled tags in one index shard."""
+        items = query_all(
+            self._db(),
+            TableName=self._table,
+            IndexName=SCHEDULE_INDEX,
+            KeyConditionExpression="#scheduled = :shard",
+            ExpressionAttributeNames={"#scheduled": "scheduled"},
+            ExpressionAttributeValues={":shard": {"S": shard}},
+        )
+        return [(*_tag_of(item), item.get("registry", {}).get("S", "")) for item in items]
+
+    def _write_tag(
+        self, key: Item, state: dict[str, Any], version: int | None, indexed: dict[str, str]
+    ) -> bool:
+        """Write ``state`` if the tag is still at ``version``; False if it moved on.
+
+        ``indexed`` are the sparse index attributes the state calls for
+        (``tracks``, ``registry``, ``scheduled``); absent ones leave the indexes.
+        """
         values: dict[str, Any] = {}
         if version is None:
             names = {"#pk": "pk"}
@@ -388,6 +429,7 @@ class StreamStore(TableStore):
             **key,
             "doc": {"S": json.dumps(state, separators=(",", ":"))},
             "version": {"N": str((version or 0) + 1)},
+            **{attribute: {"S": value} for attribute, value in indexed.items()},
         }
         request: dict[str, Any] = {
             "TableName": self._table,

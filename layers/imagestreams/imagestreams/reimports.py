@@ -1,0 +1,179 @@
+"""Re-imports: which stream tags a schedule or a registry push concerns (pure).
+
+Owns three things and no I/O:
+
+- the index keys a stored tag carries, so the stores can find tags without a
+  scan: ``tracks`` (the ``registry/repository:tag`` its spec follows, for push
+  events) and ``scheduled`` (a shard of the sparse schedule index, only while
+  ``importPolicy.scheduled`` is true; a tag imported by digest leaves the index
+  after its first success);
+- reading registry push events into tracking keys: Docker distribution's
+  notification envelope and ECR's "ECR Image Action" event;
+- turning found tags into re-import messages, grouped by stream and paced per
+  registry so that one registry is not hammered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from imagestreams import reference
+from imagestreams.errors import InvalidReferenceError
+from imagestreams.jobs import CHUNK_TAGS
+
+SCHEDULE_SHARDS = 8
+# SQS delays a message at most 15 minutes.
+MAX_DELAY_SECONDS = 900
+
+
+def tracking_key(name: str) -> str | None:
+    """``registry/repository:tag`` for a reference by tag; None for digests or bad names."""
+    try:
+        ref = reference.parse(name)
+    except InvalidReferenceError:
+        return None
+    if ref.digest:
+        return None
+    return f"{ref.domain}/{ref.repository}:{ref.tag_or_latest}"
+
+
+def index_keys(namespace: str, stream: str, state: Mapping[str, Any]) -> dict[str, str]:
+    """The index attributes of a stored tag state (its JSON form)."""
+    spec = state.get("spec") or {}
+    source = spec.get("from") or {}
+    if source.get("kind") != "DockerImage" or not source.get("name"):
+        return {}
+    keys: dict[str, str] = {}
+    tracked = tracking_key(source["name"])
+    if tracked:
+        keys["tracks"] = tracked
+        keys["registry"] = tracked.split("/", 1)[0]
+    policy = spec.get("importPolicy") or {}
+    items = (state.get("status") or {}).get("items") or []
+    by_digest = tracked is None
+    if policy.get("scheduled") and not (by_digest and items):
+        shard = int(hashlib.sha256(f"{namespace}/{stream}".encode()).hexdigest(), 16)
+        keys["scheduled"] = f"s{shard % SCHEDULE_SHARDS}"
+        keys.setdefault("registry", _registry_of(source["name"]))
+    return keys
+
+
+def _registry_of(name: str) -> str:
+    try:
+        return reference.parse(name).domain
+    except InvalidReferenceError:
+        return ""
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """One image pushed to a registry, as an event reports it."""
+
+    registry: str
+    repository: str
+    tag: str
+
+    @property
+    def key(self) -> str | None:
+        return tracking_key(f"{self.registry}/{self.repository}:{self.tag}")
+
+
+def distribution_pushes(envelope: Mapping[str, Any]) -> list[Pushed]:
+    """Pushes of tagged manifests in a Docker distribution notification envelope."""
+    pushed = []
+    for event in envelope.get("events") or []:
+        if not isinstance(event, Mapping) or event.get("action") != "push":
+            continue
+        target = event.get("target") or {}
+        request = event.get("request") or {}
+        tag, repository, host = target.get("tag"), target.get("repository"), request.get("host")
+        if isinstance(tag, str) and tag and isinstance(repository, str) and isinstance(host, str):
+            pushed.append(Pushed(host, repository, tag))
+    return pushed
+
+
+def ecr_pushes(event: Mapping[str, Any]) -> list[Pushed]:
+    """The push an "ECR Image Action" event reports (successful pushes with a tag only)."""
+    detail = event.get("detail") or {}
+    if (
+        event.get("source") != "aws.ecr"
+        or detail.get("action-type") != "PUSH"
+        or detail.get("result") != "SUCCESS"
+        or not detail.get("image-tag")
+        or not detail.get("repository-name")
+    ):
+        return []
+    registry = f"{event.get('account')}.dkr.ecr.{event.get('region')}.amazonaws.com"
+    return [Pushed(registry, str(detail["repository-name"]), str(detail["image-tag"]))]
+
+
+class ReimportMessage(BaseModel):
+    """The body of a queue message re-importing some tags of one stream."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    kind: Literal["reimport"] = "reimport"
+    namespace: str = Field(min_length=1, max_length=63)
+    name: str = Field(min_length=1, max_length=253)
+    tags: list[str] = Field(min_length=1, max_length=100)
+    reason: str = "schedule"
+
+    def body(self) -> str:
+        return self.model_dump_json()
+
+
+@dataclass(frozen=True)
+class Found:
+    """A stream tag an index returned, and the registry it comes from."""
+
+    namespace: str
+    name: str
+    tag: str
+    registry: str
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A re-import message and how long the queue should hold it back."""
+
+    message: ReimportMessage
+    delay: int
+
+
+def plan(found: Iterable[Found], reason: str, per_second: float) -> list[Planned]:
+    """Messages for ``found`` tags: a stream's tags together, paced per registry.
+
+    Each registry gets at most ``per_second`` messages a second (of up to
+    ``CHUNK_TAGS`` tags); messages beyond the queue's longest delay are sent
+    with that delay, and the next run of the schedule catches up.
+    """
+    by_stream: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for item in found:
+        by_stream[(item.registry, item.namespace, item.name)].append(item.tag)
+    sent_per_registry: dict[str, int] = defaultdict(int)
+    planned = []
+    for (registry, namespace, name), stream_tags in sorted(by_stream.items()):
+        unique = sorted(set(stream_tags))
+        for start in range(0, len(unique), CHUNK_TAGS):
+            index = sent_per_registry[registry]
+            sent_per_registry[registry] += 1
+            delay = min(MAX_DELAY_SECONDS, int(index / per_second))
+            message = ReimportMessage(
+                namespace=namespace,
+                name=name,
+                tags=unique[start : start + CHUNK_TAGS],
+                reason=reason,
+            )
+            planned.append(Planned(message, delay))
+    return planned
+
+
+def shards() -> Sequence[str]:
+    """Every partition of the schedule index."""
+    return [f"s{n}" for n in range(SCHEDULE_SHARDS)]
