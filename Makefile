@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
 # e.g. SAM_BUILD_ARGS=--use-container where python3.12 is not installed.
 SAM_BUILD_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: install run test lint build deploy bench
 
@@ -39,9 +40,6 @@ build: $(STAMP)
 deploy: build
 	$(BIN)/sam deploy --guided
 
+# Writes bench/RESULTS.md; e.g. BENCH_ARGS='--runs 5' or '--quick'.
 bench: $(STAMP)
-	@if [ -f bench/run.py ]; then \
-		$(BIN)/python bench/run.py; \
-	else \
-		echo "bench/run.py does not exist yet"; \
-	fi
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

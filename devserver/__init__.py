@@ -1,21 +1,26 @@
 """Local development server: the real handlers behind a local API Gateway.
 
 ``python -m devserver`` reads ``template.yaml`` the way SAM does (functions'
-``CodeUri`` and ``Handler``, their API events, the API's gateway responses),
-creates the template's tables and queues in an in-process moto, serves
-the API on loopback by turning each HTTP request into an API Gateway REST
-proxy event, and delivers queued messages to the functions that consume
+``CodeUri`` and ``Handler``, their API events, the API's authorizers and
+gateway responses), creates the template's tables, queues and secrets in an
+in-process moto, serves the API on loopback by turning each HTTP request
+into an API Gateway REST proxy event (after the route's token authorizer
+let it through), and delivers queued messages to the functions that consume
 them as SQS events.
 
 Modules:
 
 - :mod:`devserver.template` reads the template (CloudFormation short-form
   tags, ``Globals``, intrinsic functions);
-- :mod:`devserver.resources` creates its DynamoDB tables and SQS queues and
-  resolves the functions' environment;
+- :mod:`devserver.resources` creates its DynamoDB tables, SQS queues and
+  Secrets Manager secrets and resolves the functions' environment;
+- :mod:`devserver.seed` stores the dev API tokens (hashed) and any local
+  pull secrets;
 - :mod:`devserver.gateway` is the pure API Gateway emulation (routing,
-  events, responses, the Lambda context);
-- :mod:`devserver.server` is the HTTP front and the function runtime;
+  events, responses, authorizer events and policy evaluation, the Lambda
+  context);
+- :mod:`devserver.server` is the HTTP front, the function runtime and the
+  token authorizer with its cache;
 - :mod:`devserver.queues` is Lambda's SQS event source: it feeds queued
   messages to the functions with SQS events, in the background or, for
   tests, synchronously (``drain``);

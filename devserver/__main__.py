@@ -9,6 +9,14 @@ listening; Ctrl-C (or SIGTERM) stops it cleanly.
 Functions with SQS events are fed from their queues in the background
 (:mod:`devserver.queues`), and every function sees its own environment
 (:mod:`devserver.environment`).
+
+Every route needs a token, as deployed: a fresh dev token for the ``demo``
+namespace is stored (hashed) in the local token secret and printed with an
+example ``curl``. ``DEVSERVER_TOKENS`` makes other or more tokens
+(``"demo; team-a,team-b; *"``: one per grant, ``*`` for every namespace);
+``DEVSERVER_PULL_SECRETS`` names a JSON file ``{"<namespace>":
+{<.dockerconfigjson content>}}`` whose pull secrets are stored at start
+(:mod:`devserver.seed`).
 """
 
 from __future__ import annotations
@@ -17,13 +25,27 @@ import argparse
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+
+import boto3
 
 from devserver.environment import FunctionEnvironments, isolated_loader, split_environments
 from devserver.moto_support import local_aws
 from devserver.queues import QueuePoller
-from devserver.resources import create_resources
+from devserver.resources import CreatedResources, create_resources
+from devserver.seed import (
+    PULL_SECRETS_VARIABLE,
+    TOKENS_VARIABLE,
+    DevToken,
+    SeedError,
+    load_pull_secrets,
+    make_tokens,
+    parse_grants,
+    seed_pull_secrets,
+    seed_tokens,
+)
 from devserver.server import DevServer, HandlerLoadError, LocalGateway
 from devserver.template import LOCAL_REGION, Template, TemplateError, load_template
 
@@ -38,6 +60,8 @@ EXAMPLE_BODY = (
 # Settings the local server changes from the template's: it exists for
 # development, and must reach registries on loopback.
 LOCAL_OVERRIDES = {"ALLOW_PRIVATE_REGISTRIES": "true"}
+# Where pull secrets live when no function of the template says.
+DEFAULT_PULL_SECRET_PREFIX = "imagestreams"
 # Modules each loaded handler gets a copy of, as each Lambda execution
 # environment has: the composition root caches settings and clients.
 PER_ENVIRONMENT_MODULES = ("imagestreams.bootstrap",)
@@ -88,10 +112,52 @@ def _function_environments(values: dict[str, dict[str, str]]) -> FunctionEnviron
     return FunctionEnvironments(os.environ, own)
 
 
+@dataclass(frozen=True)
+class LocalSecrets:
+    """What :func:`_seed_secrets` stored: the dev tokens and the pull secrets' names."""
+
+    tokens_secret: str
+    tokens: list[DevToken]
+    pull_secrets: list[str]
+
+
+def _setting(created: CreatedResources, template: Template, name: str) -> str | None:
+    """The first value any function of the template gives the variable ``name``."""
+    for spec in template.functions():
+        value = created.environment(spec.logical_id).get(name)
+        if value:
+            return value
+    return None
+
+
+def _seed_secrets(created: CreatedResources, template: Template) -> LocalSecrets:
+    """Store the dev tokens' hashes and any ``DEVSERVER_PULL_SECRETS`` in moto."""
+    prefix = _setting(created, template, "PULL_SECRET_PREFIX") or DEFAULT_PULL_SECRET_PREFIX
+    secret = _setting(created, template, "API_TOKENS_SECRET") or f"{prefix}/api-tokens"
+    tokens = make_tokens(parse_grants(os.environ.get(TOKENS_VARIABLE)))
+    client = boto3.client("secretsmanager", region_name=LOCAL_REGION)
+    seed_tokens(client, secret, tokens)
+    pull_secrets: list[str] = []
+    if path := os.environ.get(PULL_SECRETS_VARIABLE):
+        pull_secrets = seed_pull_secrets(client, prefix, load_pull_secrets(path))
+    return LocalSecrets(secret, tokens, pull_secrets)
+
+
+def _example_token(tokens: list[DevToken]) -> tuple[DevToken, str]:
+    """The token and namespace the example uses: ``demo`` if a token may use it."""
+    for token in tokens:
+        if token.allows("demo"):
+            return token, "demo"
+    return tokens[0], tokens[0].namespaces[0]
+
+
 def _banner(
-    server: DevServer, template: Template, names: dict[str, str], poller: QueuePoller
+    server: DevServer,
+    template: Template,
+    names: dict[str, str],
+    poller: QueuePoller,
+    local: LocalSecrets,
 ) -> str:
-    example_path = IMPORTS_PATH.format(namespace="demo")
     lines = [
         f"ImageStreamImport API listening on {server.url}",
         f"  template: {template.path}",
@@ -102,14 +168,34 @@ def _banner(
         for s in poller.subscriptions
     ]
     lines += [
+        f"  {spec.function_id} authorizes requests ({name}, answers cached {spec.ttl} s)"
+        for name, spec in template.authorizers().items()
+    ]
+    lines += [f"  pull secret {name} (from {PULL_SECRETS_VARIABLE})" for name in local.pull_secrets]
+    lines += [
+        "",
+        f"API tokens (new at every start; {TOKENS_VARIABLE}='demo; team-a,team-b; *' "
+        "makes one per grant, '*' for every namespace):",
+    ]
+    lines += [
+        f"  token {token.subject} for {','.join(token.namespaces)}: {token.token}"
+        for token in local.tokens
+    ]
+    example, namespace = _example_token(local.tokens)
+    example_path = IMPORTS_PATH.format(namespace=namespace)
+    lines += [
         "",
         "Try:",
         f"  curl -sS -X POST {server.url}{example_path} \\",
+        f'    -H "Authorization: Bearer {example.token}" \\',
         "    -H 'Content-Type: application/json' \\",
         f"    -d '{EXAMPLE_BODY}'",
         "",
         "or import from a registry on loopback (allowed here, not when deployed):",
         '  ... "name":"127.0.0.1:5000/myimage:latest" ...',
+        "",
+        f"Private registries: {PULL_SECRETS_VARIABLE}=pull-secrets.json, a file of",
+        '  {"<namespace>": {"auths": {"<registry>": {"auth": "<base64 user:password>"}}}}',
         "",
         "Ctrl-C stops the server.",
     ]
@@ -140,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         template = load_template(args.template)
         created = create_resources(template)
+        local = _seed_secrets(created, template)
         _add_layers_to_path(template)
         environments = _function_environments(
             {spec.logical_id: created.environment(spec.logical_id) for spec in template.functions()}
@@ -158,9 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         poller.warm()
         with DevServer((args.host, args.port), gateway) as server:
             poller.start()
-            print(_banner(server, template, created.names, poller), flush=True)
+            print(_banner(server, template, created.names, poller, local), flush=True)
             server.serve_forever()
-    except (TemplateError, HandlerLoadError, OSError) as error:
+    except (TemplateError, HandlerLoadError, SeedError, OSError) as error:
         print(f"devserver: {error}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:

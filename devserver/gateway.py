@@ -7,6 +7,10 @@
 - :func:`parse_result` checks and decodes what the function returned.
 - :func:`gateway_response` renders API Gateway's own errors from the
   template's ``GatewayResponses``.
+- :func:`method_arn`, :func:`token_event`, :func:`parse_authorizer_result`
+  and :func:`evaluate_policy` are a Lambda TOKEN authorizer's side of API
+  Gateway: the event the function gets, the checks on its answer, and the
+  IAM-style evaluation of the returned policy against the request.
 - :class:`LocalLambdaContext` is the context object a handler receives.
 
 No sockets and no AWS here, so all of it is tested directly.
@@ -16,9 +20,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import fnmatch
 import hashlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -189,8 +195,13 @@ def build_event(
     *,
     request_id: str | None = None,
     now: datetime | None = None,
+    authorizer: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The API Gateway REST proxy event for ``request`` reaching ``match``."""
+    """The API Gateway REST proxy event for ``request`` reaching ``match``.
+
+    ``authorizer`` is what an authorizer let through (see
+    :func:`authorizer_context`); it becomes ``requestContext.authorizer``.
+    """
     request_id = request_id or str(uuid.uuid4())
     now = now or datetime.now(UTC)
     headers: dict[str, str] = {}
@@ -207,7 +218,7 @@ def build_event(
     body, is_base64 = _event_body(request, options.binary_media_types)
     path = request.path
     resource_path = match.route.path
-    return {
+    event: dict[str, Any] = {
         "resource": resource_path,
         "path": path,
         "httpMethod": request.method.upper(),
@@ -250,6 +261,9 @@ def build_event(
         "body": body,
         "isBase64Encoded": is_base64,
     }
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = dict(authorizer)
+    return event
 
 
 def _event_body(request: HttpRequest, binary_media_types: Sequence[str]) -> tuple[str | None, bool]:
@@ -377,6 +391,129 @@ def _substitute(template: str, message: str, response_type: str, request_id: str
 def _error_type(response_type: str) -> str:
     words = response_type.lower().split("_")
     return "".join(word.capitalize() for word in words) + "Exception"
+
+
+# --- Lambda TOKEN authorizers ----------------------------------------------
+
+# API Gateway's messages for a policy that does not allow the request.
+EXPLICIT_DENY_MESSAGE = "User is not authorized to access this resource with an explicit deny"
+IMPLICIT_DENY_MESSAGE = "User is not authorized to access this resource"
+INVOKE_ACTION = "execute-api:Invoke"
+
+
+def method_arn(options: EventOptions, method: str, path: str) -> str:
+    """The ``methodArn`` of a request: which API, stage, method and path it calls."""
+    return (
+        f"arn:aws:execute-api:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:"
+        f"{options.api_id}/{options.stage}/{method.upper()}/{path.lstrip('/')}"
+    )
+
+
+def token_event(token: str, arn: str) -> dict[str, Any]:
+    """The event a TOKEN authorizer gets: the header's value, as sent, and the method ARN."""
+    return {"type": "TOKEN", "authorizationToken": token, "methodArn": arn}
+
+
+@dataclass(frozen=True)
+class AuthorizerResult:
+    """An authorizer's checked answer: principal, policy, and context as strings."""
+
+    principal_id: str
+    statements: tuple[Mapping[str, Any], ...]
+    context: Mapping[str, str]
+
+
+def parse_authorizer_result(result: Any) -> AuthorizerResult:
+    """Check an authorizer's answer as API Gateway does; :class:`MalformedResultError` if bad.
+
+    The answer needs a ``principalId`` and a ``policyDocument`` whose
+    statements each have an ``Effect`` (``Allow`` or ``Deny``), an
+    ``Action`` and a ``Resource``; ``context`` values must be strings,
+    numbers or booleans, and reach the function as strings.
+    """
+    if not isinstance(result, Mapping):
+        raise MalformedResultError(f"authorizer result is {type(result).__name__}, not an object")
+    principal = result.get("principalId")
+    if not isinstance(principal, str) or not principal:
+        raise MalformedResultError("authorizer result has no principalId")
+    policy = result.get("policyDocument")
+    if not isinstance(policy, Mapping):
+        raise MalformedResultError("authorizer result has no policyDocument")
+    raw_statements = policy.get("Statement")
+    if isinstance(raw_statements, Mapping):
+        raw_statements = [raw_statements]
+    if not isinstance(raw_statements, list) or not raw_statements:
+        raise MalformedResultError("policyDocument has no Statement")
+    for statement in raw_statements:
+        if not isinstance(statement, Mapping) or statement.get("Effect") not in ("Allow", "Deny"):
+            raise MalformedResultError("a statement's Effect is neither Allow nor Deny")
+        for key in ("Action", "Resource"):
+            if not _strings(statement.get(key)):
+                raise MalformedResultError(f"a statement's {key} is not a string or a list of them")
+    raw_context = result.get("context") or {}
+    if not isinstance(raw_context, Mapping):
+        raise MalformedResultError("authorizer context is not an object")
+    context: dict[str, str] = {}
+    for key, value in raw_context.items():
+        if isinstance(value, bool):
+            context[str(key)] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            context[str(key)] = str(value)
+        else:
+            raise MalformedResultError(f"authorizer context value {key!r} is not a scalar")
+    return AuthorizerResult(principal, tuple(raw_statements), context)
+
+
+def _strings(value: Any) -> list[str]:
+    """``value`` as a list of strings; empty when it is neither a string nor such a list."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+        return list(value)
+    return []
+
+
+class PolicyDecision(enum.Enum):
+    """How an authorizer's policy answers one request."""
+
+    ALLOW = "allow"
+    EXPLICIT_DENY = "explicit deny"
+    IMPLICIT_DENY = "implicit deny"
+
+
+def evaluate_policy(statements: Sequence[Mapping[str, Any]], arn: str) -> PolicyDecision:
+    """Whether ``statements`` let a request for ``arn`` through, as IAM evaluates them.
+
+    A statement applies when one of its actions matches ``execute-api:Invoke``
+    (case-insensitively) and one of its resources matches ``arn``; ``*``
+    matches any run of characters (``/`` included) and ``?`` any one. A
+    matching ``Deny`` wins over everything; without a matching ``Allow``
+    the request is denied too.
+    """
+    allowed = False
+    for statement in statements:
+        actions = _strings(statement.get("Action"))
+        resources = _strings(statement.get("Resource"))
+        if not any(iam_pattern_matches(a, INVOKE_ACTION, ignore_case=True) for a in actions):
+            continue
+        if not any(iam_pattern_matches(r, arn) for r in resources):
+            continue
+        if statement.get("Effect") == "Deny":
+            return PolicyDecision.EXPLICIT_DENY
+        allowed = True
+    return PolicyDecision.ALLOW if allowed else PolicyDecision.IMPLICIT_DENY
+
+
+def iam_pattern_matches(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
+    """Whether ``value`` matches an IAM ``pattern`` (``*`` any run, ``?`` one character)."""
+    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
+    return re.fullmatch("".join(parts), value, flags) is not None
+
+
+def authorizer_context(result: AuthorizerResult, latency_ms: int = 0) -> dict[str, Any]:
+    """``requestContext.authorizer`` of a request the authorizer let through."""
+    return {**result.context, "principalId": result.principal_id, "integrationLatency": latency_ms}
 
 
 # --- The Lambda context ---------------------------------------------------

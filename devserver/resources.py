@@ -1,9 +1,10 @@
 """Create a template's stateful resources with boto3, and the functions' environment.
 
 moto's CloudFormation cannot run SAM templates, so the local server and the
-tests create each ``AWS::DynamoDB::Table`` and ``AWS::SQS::Queue`` from the
-template's own ``Properties`` (keys, indexes, TTL, redrive policy), which
-keeps them from drifting from what is deployed. ``Ref`` and ``Fn::GetAtt``
+tests create each ``AWS::DynamoDB::Table``, ``AWS::SQS::Queue`` and
+``AWS::SecretsManager::Secret`` from the template's own ``Properties``
+(keys, indexes, TTL, redrive policy, secret names and initial values),
+which keeps them from drifting from what is deployed. ``Ref`` and ``Fn::GetAtt``
 of those resources then resolve to the names, URLs and ARNs created here, so
 each function's ``Environment.Variables`` can be computed as CloudFormation
 would.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +36,8 @@ from devserver.template import (
 
 TABLE_TYPE = "AWS::DynamoDB::Table"
 QUEUE_TYPE = "AWS::SQS::Queue"
-CREATED_TYPES = (TABLE_TYPE, QUEUE_TYPE)
+SECRET_TYPE = "AWS::SecretsManager::Secret"
+CREATED_TYPES = (TABLE_TYPE, QUEUE_TYPE, SECRET_TYPE)
 
 # CloudFormation queue properties that are SQS attributes of the same name.
 _QUEUE_ATTRIBUTES = (
@@ -90,13 +93,14 @@ def create_resources(
     session: boto3.Session | None = None,
     stack_name: str = DEFAULT_STACK_NAME,
 ) -> CreatedResources:
-    """Create every table and queue of ``template``, dependencies first."""
+    """Create every table, queue and secret of ``template``, dependencies first."""
     session = session or boto3.Session(region_name=LOCAL_REGION)
     created = CreatedResources(template=template, stack_name=stack_name)
     _placeholders(created)
     creators: dict[str, Callable[[CreatedResources, str, boto3.Session], None]] = {
         TABLE_TYPE: _create_table,
         QUEUE_TYPE: _create_queue,
+        SECRET_TYPE: _create_secret,
     }
     pending = {
         logical_id: resource
@@ -260,3 +264,36 @@ def _create_queue(created: CreatedResources, logical_id: str, session: boto3.Ses
     created.attributes[(logical_id, "Arn")] = arn
     created.attributes[(logical_id, "QueueName")] = name
     created.attributes[(logical_id, "QueueUrl")] = url
+
+
+def _create_secret(created: CreatedResources, logical_id: str, session: boto3.Session) -> None:
+    props = created.intrinsics().resolve(created.template.properties(logical_id))
+    name = str(props.get("Name") or f"{created.stack_name}-{logical_id}")
+    request: dict[str, Any] = {"Name": name}
+    if "Description" in props:
+        request["Description"] = str(props["Description"])
+    if "SecretString" in props:
+        request["SecretString"] = _text(props["SecretString"])
+    elif generate := props.get("GenerateSecretString"):
+        request["SecretString"] = _generated_secret(generate)
+    if tags := _tags(props.get("Tags")):
+        request["Tags"] = tags
+
+    arn = session.client("secretsmanager").create_secret(**request)["ARN"]
+
+    created.names[logical_id] = name
+    created.refs[logical_id] = arn
+    created.attributes[(logical_id, "Id")] = arn
+
+
+def _generated_secret(spec: Mapping[str, Any]) -> str:
+    """A random value in the shape ``GenerateSecretString`` asks for (length and key only)."""
+    value = secrets.token_urlsafe(int(spec.get("PasswordLength", 32)))[
+        : int(spec.get("PasswordLength", 32))
+    ]
+    template, key = spec.get("SecretStringTemplate"), spec.get("GenerateStringKey")
+    if template and key:
+        document = json.loads(str(template))
+        document[str(key)] = value
+        return json.dumps(document)
+    return value

@@ -3,9 +3,10 @@
 :class:`FunctionRuntime` loads a function's handler by file path, as the
 Lambda runtime does with ``CodeUri`` + ``Handler``, and invokes it with a
 :class:`~devserver.gateway.LocalLambdaContext` under the function's timeout.
-:class:`LocalGateway` routes a request, builds the event, invokes and
-converts the result (or renders a gateway error). :class:`DevServer` is the
-threading HTTP server that feeds it.
+:class:`LocalGateway` routes a request, asks the route's authorizer
+(:class:`LocalAuthorizer`, API Gateway's Lambda TOKEN authorizer with its
+cache), builds the event, invokes and converts the result (or renders a
+gateway error). :class:`DevServer` is the threading HTTP server that feeds it.
 
 Each loaded copy of a handler module serves one invocation at a time, like
 one Lambda execution environment; up to ``concurrency`` copies are loaded
@@ -18,29 +19,47 @@ import concurrent.futures
 import importlib.util
 import itertools
 import queue
+import re
 import sys
 import threading
 import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
 
 from devserver.gateway import (
+    EXPLICIT_DENY_MESSAGE,
+    IMPLICIT_DENY_MESSAGE,
     MAX_PAYLOAD_BYTES,
+    AuthorizerResult,
     EventOptions,
     HttpRequest,
     HttpResponse,
     LocalLambdaContext,
     MalformedResultError,
+    PolicyDecision,
     RouteTable,
+    authorizer_context,
     build_event,
+    evaluate_policy,
     gateway_response,
+    method_arn,
+    parse_authorizer_result,
     parse_result,
+    token_event,
 )
-from devserver.template import DEFAULT_STACK_NAME, FunctionSpec, GatewayResponse, Template
+from devserver.template import (
+    DEFAULT_STACK_NAME,
+    AuthorizerSpec,
+    FunctionSpec,
+    GatewayResponse,
+    Template,
+    TemplateError,
+)
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -153,6 +172,135 @@ class FunctionRuntime:
             raise InvocationTimeoutError(self.spec.logical_id) from None
 
 
+# The error message that makes API Gateway answer 401 instead of a 500.
+UNAUTHORIZED_MESSAGE = "Unauthorized"
+# Entries an authorizer cache keeps at most (expired ones go first).
+MAX_CACHED_TOKENS = 1024
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """An authorizer's verdict on one request.
+
+    ``context`` (``requestContext.authorizer``) when the request may go on;
+    otherwise the gateway response type and message to answer with.
+    """
+
+    context: Mapping[str, object] | None = None
+    response_type: str = ""
+    message: str = ""
+
+    @property
+    def allowed(self) -> bool:
+        return self.context is not None
+
+
+class LocalAuthorizer:
+    """API Gateway's side of one Lambda TOKEN authorizer.
+
+    A request without the identity header (or with an empty one, or one
+    that fails the validation expression) is refused with 401 before the
+    function runs. Otherwise the function gets a TOKEN event, unless an
+    answer for the same header value is cached (``spec.ttl`` seconds; only
+    policies are cached, never a refusal or an error); the returned policy
+    is evaluated against the request's method ARN. ``Unauthorized`` from
+    the function is 401, a policy without a matching ``Allow`` 403, and any
+    other failure (an error, a timeout, a malformed answer) 500.
+
+    The token is never logged.
+    """
+
+    def __init__(
+        self,
+        spec: AuthorizerSpec,
+        runtime: FunctionRuntime,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.runtime = runtime
+        self._clock = clock
+        self._log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._validation = (
+            re.compile(spec.validation_expression) if spec.validation_expression else None
+        )
+        self._cache: dict[str, tuple[float, AuthorizerResult]] = {}
+        self._lock = threading.Lock()
+
+    def authorize(self, request: HttpRequest, arn: str) -> Authorization:
+        """The verdict on ``request``, which calls ``arn``."""
+        token = request.header(self.spec.header)
+        if token is None or not token.strip():
+            return Authorization(response_type="UNAUTHORIZED", message=UNAUTHORIZED_MESSAGE)
+        if self._validation is not None and not self._validation.fullmatch(token):
+            return Authorization(response_type="UNAUTHORIZED", message=UNAUTHORIZED_MESSAGE)
+        latency_ms = 0
+        result = self._cached(token)
+        if result is None:
+            started = time.monotonic()
+            answer = self._invoke(token, arn)
+            if isinstance(answer, Authorization):
+                return answer
+            result = answer
+            latency_ms = int((time.monotonic() - started) * 1000)
+            self._remember(token, result)
+        decision = evaluate_policy(result.statements, arn)
+        if decision is PolicyDecision.ALLOW:
+            return Authorization(context=authorizer_context(result, latency_ms))
+        message = (
+            EXPLICIT_DENY_MESSAGE
+            if decision is PolicyDecision.EXPLICIT_DENY
+            else IMPLICIT_DENY_MESSAGE
+        )
+        return Authorization(response_type="ACCESS_DENIED", message=message)
+
+    def _invoke(self, token: str, arn: str) -> AuthorizerResult | Authorization:
+        name = self.runtime.function_name
+        failure = Authorization(
+            response_type="AUTHORIZER_CONFIGURATION_ERROR", message="Internal server error"
+        )
+        try:
+            raw = self.runtime.invoke(token_event(token, arn))
+        except InvocationTimeoutError:
+            self._log(f"{name}: timed out after {self.runtime.spec.timeout} s")
+            return failure
+        except Exception as error:
+            if str(error) == UNAUTHORIZED_MESSAGE:
+                return Authorization(response_type="UNAUTHORIZED", message=UNAUTHORIZED_MESSAGE)
+            # The type only: an authorizer's error message could quote the token.
+            self._log(f"{name}: authorizer failed ({type(error).__name__})")
+            return failure
+        try:
+            return parse_authorizer_result(raw)
+        except MalformedResultError as error:
+            self._log(f"{name}: malformed authorizer result: {error}")
+            return failure
+
+    def _cached(self, token: str) -> AuthorizerResult | None:
+        with self._lock:
+            entry = self._cache.get(token)
+            if entry is None:
+                return None
+            expires, result = entry
+            if self._clock() < expires:
+                return result
+            del self._cache[token]
+            return None
+
+    def _remember(self, token: str, result: AuthorizerResult) -> None:
+        if self.spec.ttl <= 0:
+            return
+        with self._lock:
+            now = self._clock()
+            if len(self._cache) >= MAX_CACHED_TOKENS:
+                for key in [k for k, (expires, _) in self._cache.items() if expires <= now]:
+                    del self._cache[key]
+            while len(self._cache) >= MAX_CACHED_TOKENS:
+                del self._cache[next(iter(self._cache))]
+            self._cache[token] = (now + self.spec.ttl, result)
+
+
 class LocalGateway:
     """A request in, a response out: API Gateway in front of the runtimes."""
 
@@ -163,12 +311,14 @@ class LocalGateway:
         options: EventOptions,
         responses: Mapping[str, GatewayResponse],
         *,
+        authorizers: Mapping[str, LocalAuthorizer] | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.routes = routes
         self.runtimes = runtimes
         self.options = options
         self.responses = responses
+        self.authorizers = dict(authorizers or {})
         self._log = log or (lambda line: print(line, file=sys.stderr, flush=True))
 
     @classmethod
@@ -180,23 +330,53 @@ class LocalGateway:
         stack_name: str = DEFAULT_STACK_NAME,
         loader: Callable[[FunctionSpec], Handler] = load_handler,
     ) -> LocalGateway:
-        """Build the gateway for every function with API events in ``template``."""
-        functions = [spec for spec in template.functions() if spec.routes]
+        """Build the gateway for every function with API events in ``template``.
+
+        Functions that authorize the API's routes run beside them.
+        """
+        specs = {spec.logical_id: spec for spec in template.functions()}
+        functions = [spec for spec in specs.values() if spec.routes]
         runtimes = {
             spec.logical_id: FunctionRuntime(
                 spec, stack_name=stack_name, concurrency=concurrency, loader=loader
             )
             for spec in functions
         }
+        authorizers = {}
+        for name, authorizer in template.authorizers().items():
+            if authorizer.function_id not in specs:
+                raise TemplateError(
+                    f"authorizer {name}: {authorizer.function_id} is not a function"
+                )
+            runtime = FunctionRuntime(
+                specs[authorizer.function_id],
+                stack_name=stack_name,
+                concurrency=concurrency,
+                loader=loader,
+            )
+            authorizers[name] = LocalAuthorizer(authorizer, runtime)
+        routes = [route for spec in functions for route in spec.routes]
+        for route in routes:
+            if route.authorizer is not None and route.authorizer not in authorizers:
+                raise TemplateError(
+                    f"{route.method} {route.path}: unknown authorizer {route.authorizer}"
+                )
         options = EventOptions(
             stage=template.stage_name(), binary_media_types=template.binary_media_types()
         )
-        routes = RouteTable([route for spec in functions for route in spec.routes])
-        return cls(routes, runtimes, options, template.gateway_responses())
+        return cls(
+            RouteTable(routes),
+            runtimes,
+            options,
+            template.gateway_responses(),
+            authorizers=authorizers,
+        )
 
     def warm(self) -> None:
         for runtime in self.runtimes.values():
             runtime.warm()
+        for authorizer in self.authorizers.values():
+            authorizer.runtime.warm()
 
     def error(self, response_type: str, message: str, *, status: int | None = None) -> HttpResponse:
         """One of API Gateway's own error responses."""
@@ -218,7 +398,16 @@ class LocalGateway:
             return gateway_response(
                 self.responses, "REQUEST_TOO_LARGE", "Request Too Long", request_id
             )
-        event = build_event(request, match, self.options, request_id=request_id)
+        context = None
+        if match.route.authorizer is not None:
+            arn = method_arn(self.options, request.method, request.path)
+            verdict = self.authorizers[match.route.authorizer].authorize(request, arn)
+            if not verdict.allowed:
+                return gateway_response(
+                    self.responses, verdict.response_type, verdict.message, request_id
+                )
+            context = verdict.context
+        event = build_event(request, match, self.options, request_id=request_id, authorizer=context)
         runtime = self.runtimes[match.route.function_id]
         try:
             result = runtime.invoke(event)

@@ -100,12 +100,35 @@ def load_template(path: str | Path) -> Template:
 
 @dataclass(frozen=True)
 class Route:
-    """One ``Type: Api`` event of a function: a REST resource and method."""
+    """One ``Type: Api`` event of a function: a REST resource and method.
+
+    ``authorizer`` names the API authorizer that guards the route (the
+    event's ``Auth.Authorizer``, else the API's ``DefaultAuthorizer``), or
+    is None for an open route.
+    """
 
     path: str
     method: str  # upper case; ANY matches every method
     function_id: str
     api_id: str | None
+    authorizer: str | None = None
+
+
+@dataclass(frozen=True)
+class AuthorizerSpec:
+    """A Lambda TOKEN authorizer of the API (an entry of ``Auth.Authorizers``).
+
+    ``header`` carries the token; API Gateway caches the function's answer
+    per header value for ``ttl`` seconds (``ReauthorizeEvery``; 0 turns the
+    cache off); a value not matching ``validation_expression`` is refused
+    without invoking the function.
+    """
+
+    name: str
+    function_id: str
+    header: str = "Authorization"
+    ttl: int = 300
+    validation_expression: str | None = None
 
 
 @dataclass(frozen=True)
@@ -278,17 +301,20 @@ class Template:
             )
 
     def _routes_of(self, logical_id: str) -> Iterator[Route]:
+        default_authorizer = self.default_authorizer()
         for event in (self.properties(logical_id).get("Events") or {}).values():
             if not isinstance(event, dict) or event.get("Type") != "Api":
                 continue
             props = event.get("Properties") or {}
             api = props.get("RestApiId")
             api_id = api.get("Ref") if isinstance(api, dict) else None
+            chosen = (props.get("Auth") or {}).get("Authorizer", default_authorizer)
             yield Route(
                 path=str(props["Path"]),
                 method=str(props["Method"]).upper(),
                 function_id=logical_id,
                 api_id=api_id,
+                authorizer=None if chosen in (None, "NONE") else str(chosen),
             )
 
     def routes(self) -> list[Route]:
@@ -317,6 +343,50 @@ class Template:
         values = self.intrinsics().resolve(self._api_properties().get("BinaryMediaTypes") or [])
         # In templates a "/" is written "~1" (a JSON pointer escape).
         return [str(value).replace("~1", "/") for value in values]
+
+    def _auth(self) -> dict[str, Any]:
+        auth: dict[str, Any] = self._api_properties().get("Auth") or {}
+        return auth
+
+    def default_authorizer(self) -> str | None:
+        """The authorizer of every route that names none (``Auth.DefaultAuthorizer``)."""
+        name = self._auth().get("DefaultAuthorizer")
+        if name is None or name == "NONE":
+            return None
+        if name == "AWS_IAM":
+            raise TemplateError("AWS_IAM authorization is not emulated by the local server")
+        return str(name)
+
+    def authorizers(self) -> dict[str, AuthorizerSpec]:
+        """The API's Lambda TOKEN authorizers by name.
+
+        Other kinds (REQUEST payloads, Cognito user pools) are a
+        :class:`TemplateError`: the local server would otherwise let every
+        request through a route they guard.
+        """
+        specs = {}
+        values = self.intrinsics()
+        for name, raw in (self._auth().get("Authorizers") or {}).items():
+            function_arn = raw.get("FunctionArn") if isinstance(raw, dict) else None
+            target = function_arn.get("Fn::GetAtt") if isinstance(function_arn, dict) else None
+            if not isinstance(target, list) or len(target) != 2 or target[1] != "Arn":
+                raise TemplateError(
+                    f"authorizer {name}: only Lambda authorizers of this template's "
+                    "functions (FunctionArn: !GetAtt Function.Arn) are emulated"
+                )
+            payload = str(values.resolve(raw.get("FunctionPayloadType", "TOKEN"))).upper()
+            if payload != "TOKEN":
+                raise TemplateError(f"authorizer {name}: {payload} authorizers are not emulated")
+            identity = values.resolve(raw.get("Identity") or {})
+            expression = identity.get("ValidationExpression")
+            specs[str(name)] = AuthorizerSpec(
+                name=str(name),
+                function_id=str(target[0]),
+                header=str(identity.get("Header", "Authorization")),
+                ttl=int(identity.get("ReauthorizeEvery", 300)),
+                validation_expression=str(expression) if expression is not None else None,
+            )
+        return specs
 
     def gateway_responses(self) -> dict[str, GatewayResponse]:
         """The API's ``GatewayResponses`` by response type."""

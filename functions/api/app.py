@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestreams import access, bootstrap, responses
+from imagestreams import access, bootstrap, reimports, responses, webhooks
 from imagestreams.errors import RequestError
 from imagestreams.observability import logger
 
@@ -81,6 +81,17 @@ def delete_stream(namespace: str, name: str) -> Response[str]:
     return responses.document(
         200, bootstrap.import_service().delete_stream(namespace, name).to_json_dict()
     )
+
+
+@app.post("/webhooks/distribution")
+def distribution_webhook() -> Response[str]:
+    """A registry's push notifications: re-import exactly the stream tags that track them."""
+    webhooks.authenticate(
+        app.current_event.headers.get("Authorization"), bootstrap.webhook_secret().get()
+    )
+    pushes = reimports.distribution_pushes(webhooks.envelope(app.current_event.body))
+    queued = bootstrap.import_service().on_pushes(pushes, "distribution-push")
+    return responses.accepted(f"{queued} stream tags queued for re-import")
 
 
 @app.not_found

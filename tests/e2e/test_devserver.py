@@ -1,12 +1,13 @@
 """``python -m devserver`` end to end: a real process, real HTTP, the real handler.
 
 The server is started as a user would start it (``PORT`` in the
-environment; 0 lets it pick a free port and print the URL), asked over HTTP,
-and stopped with Ctrl-C (SIGINT).
+environment; 0 lets it pick a free port and print the URL), asked over HTTP
+with the dev token it prints, and stopped with Ctrl-C (SIGINT).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import queue
@@ -25,12 +26,17 @@ from typing import IO, Any
 
 import pytest
 
+from devserver.gateway import RouteTable
+from devserver.template import load_template
 from tests.support.events import body_of, load_event, with_body, with_images, with_name
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 URL_LINE = re.compile(r"listening on (http://\S+)")
+# "  token dev-1 for demo,team-a: <token>"
+TOKEN_LINE = re.compile(r"^\s+token (\S+) for (\S+): (\S+)$")
+NAMESPACES = "/apis/image.openshift.io/v1/namespaces"
 
 pytestmark = pytest.mark.slow
 
@@ -44,6 +50,13 @@ class RunningServer:
     url: str = ""
     lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
     stdout: list[str] = field(default_factory=list)
+    # The printed dev tokens, by the namespaces they grant ("demo", "team-a,team-b", "*").
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def token(self) -> str:
+        """The token that may use the ``demo`` namespace."""
+        return next(t for grant, t in self.tokens.items() if {"demo", "*"} & set(grant.split(",")))
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")[-4000:]
@@ -85,7 +98,7 @@ def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
 
 
 def start_devserver(workdir: Path, **extra: str) -> RunningServer:
-    """Start the server on a free port and wait until it prints its URL."""
+    """Start the server on a free port; wait until it prints its URL and dev tokens."""
     environ = {
         **os.environ,
         **extra,
@@ -121,6 +134,10 @@ def start_devserver(workdir: Path, **extra: str) -> RunningServer:
         server.stdout.append(line)
         if found := URL_LINE.search(line):
             server.url = found.group(1)
+        elif found := TOKEN_LINE.match(line.rstrip("\n")):
+            server.tokens[found.group(2)] = found.group(3)
+        elif server.url and server.tokens:
+            # The token lines are done: the server is listening and usable.
             return server
 
 
@@ -140,9 +157,23 @@ class Reply:
     body: Any
 
 
+DEV_TOKEN: Any = object()  # call(): send the server's dev token
+
+
 def call(
-    server: RunningServer, method: str, path: str, body: str | None = None, **headers: str
+    server: RunningServer,
+    method: str,
+    path: str,
+    body: str | None = None,
+    *,
+    token: str | None = DEV_TOKEN,
+    **headers: str,
 ) -> Reply:
+    """One request; with the server's dev token unless another ``token`` (or None) is given."""
+    if token is DEV_TOKEN:
+        token = server.token
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     data = body.encode("utf-8") if body is not None else None
     request = urllib.request.Request(server.url + path, data=data, method=method, headers=headers)
     try:
@@ -154,11 +185,18 @@ def call(
     return Reply(status, dict(reply_headers.items()), parsed)
 
 
-def call_event(server: RunningServer, event: dict[str, Any]) -> Reply:
-    """Send the request a sample event describes."""
+def call_event(
+    server: RunningServer, event: dict[str, Any], *, token: str | None = DEV_TOKEN
+) -> Reply:
+    """Send the request a sample event describes (its path, method and body)."""
     content_type = (event.get("headers") or {}).get("Content-Type", "application/json")
     return call(
-        server, event["httpMethod"], event["path"], event["body"], **{"Content-Type": content_type}
+        server,
+        event["httpMethod"],
+        event["path"],
+        event["body"],
+        token=token,
+        **{"Content-Type": content_type},
     )
 
 
@@ -173,12 +211,100 @@ def assert_status(reply: Reply, code: int, reason: str) -> None:
     assert reply.body["message"]
 
 
-def test_prints_url_and_example_curl(devserver: RunningServer) -> None:
+def test_prints_url_dev_token_and_example_curl(devserver: RunningServer) -> None:
     printed = devserver.printed()
 
     assert devserver.url.startswith("http://127.0.0.1:")
+    assert list(devserver.tokens) == ["demo"]
+    assert len(devserver.token) >= 32
     assert "curl" in printed
     assert "/apis/image.openshift.io/v1/namespaces/demo/imagestreamimports" in printed
+    assert f'-H "Authorization: Bearer {devserver.token}"' in printed
+
+
+# --- Every route needs a token for its namespace ------------------------------------
+
+# One request per route of the template, in namespace {ns}: method, path, sample event.
+ROUTE_REQUESTS = [
+    ("POST", "imagestreamimports", "api-import-invalid"),
+    ("PUT", "imagestreamimports", None),
+    ("GET", "imagestreamimports/busybox", None),
+    ("GET", "imagestreams", None),
+    ("GET", "imagestreams/busybox", None),
+    ("DELETE", "imagestreams/busybox", None),
+    ("GET", "frobnicators", None),
+]
+ROUTE_IDS = [f"{method}-{path}" for method, path, _ in ROUTE_REQUESTS]
+
+
+def call_route(
+    server: RunningServer, route: tuple[str, str, str | None], namespace: str, token: Any
+) -> Reply:
+    method, path, sample = route
+    body = load_event(sample)["body"] if sample else None
+    headers = {"Content-Type": "application/json"} if body else {}
+    return call(server, method, f"{NAMESPACES}/{namespace}/{path}", body, token=token, **headers)
+
+
+def test_the_route_requests_cover_every_guarded_route_of_the_template() -> None:
+    template = load_template(ROOT / "template.yaml")
+    table = RouteTable(template.routes())
+    guarded = {(r.method, r.path) for r in template.routes() if r.authorizer is not None}
+
+    reached = set()
+    for method, path, _ in ROUTE_REQUESTS:
+        match = table.match(method, f"{NAMESPACES}/demo/{path}")
+        assert match is not None
+        reached.add((match.route.method, match.route.path))
+
+    assert reached == guarded
+
+
+@pytest.mark.parametrize("route", ROUTE_REQUESTS, ids=ROUTE_IDS)
+def test_every_route_without_a_token_is_401(
+    devserver: RunningServer, route: tuple[str, str, str | None]
+) -> None:
+    reply = call_route(devserver, route, "demo", token=None)
+
+    assert_status(reply, 401, "Unauthorized")
+    assert reply.headers["x-amzn-ErrorType"] == "UnauthorizedException"
+
+
+@pytest.mark.parametrize("route", ROUTE_REQUESTS, ids=ROUTE_IDS)
+def test_every_route_with_a_wrong_token_is_401(
+    devserver: RunningServer, route: tuple[str, str, str | None]
+) -> None:
+    wrong = call_route(devserver, route, "demo", token="not-" + devserver.token)
+    not_bearer = call(
+        devserver,
+        route[0],
+        f"{NAMESPACES}/demo/{route[1]}",
+        token=None,
+        Authorization=f"Basic {devserver.token}",
+    )
+
+    assert_status(wrong, 401, "Unauthorized")
+    assert_status(not_bearer, 401, "Unauthorized")
+
+
+@pytest.mark.parametrize("route", ROUTE_REQUESTS, ids=ROUTE_IDS)
+def test_every_route_in_a_namespace_not_granted_is_403(
+    devserver: RunningServer, route: tuple[str, str, str | None]
+) -> None:
+    reply = call_route(devserver, route, "other", token=devserver.token)
+
+    assert_status(reply, 403, "Forbidden")
+    assert reply.headers["x-amzn-ErrorType"] == "AccessDeniedException"
+
+
+@pytest.mark.parametrize("route", ROUTE_REQUESTS, ids=ROUTE_IDS)
+def test_every_route_in_the_granted_namespace_reaches_the_handler(
+    devserver: RunningServer, route: tuple[str, str, str | None]
+) -> None:
+    reply = call_route(devserver, route, "demo", token=devserver.token)
+
+    assert reply.status not in (401, 403), reply.body
+    assert "x-amzn-ErrorType" not in reply.headers
 
 
 def test_body_that_is_not_json_is_400(devserver: RunningServer) -> None:
@@ -195,7 +321,8 @@ def test_unknown_route_is_404_from_the_handler(devserver: RunningServer) -> None
 
 
 def test_root_path_is_404_from_the_gateway(devserver: RunningServer) -> None:
-    reply = call(devserver, "GET", "/")
+    # No route matches, so no authorizer runs: a token is not even needed.
+    reply = call(devserver, "GET", "/", token=None)
 
     assert_status(reply, 404, "NotFound")
     assert reply.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
@@ -284,6 +411,78 @@ def test_a_large_repository_import_completes_through_the_local_queue(
     assert repository["status"]["status"] == "Success"
     assert len(repository["images"]) == 200
     assert len(latest.body["status"]["import"]["status"]["tags"]) == 200
+
+
+def test_more_tokens_and_pull_secrets_from_the_environment(
+    tmp_path: Path, htpasswd_registry: Any, push_image: Any
+) -> None:
+    # Given a private image, and its credentials as team-a's pull secret
+    pushed = push_image(htpasswd_registry)
+    username, password = htpasswd_registry.credentials
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    pull_secrets = tmp_path / "pull-secrets.json"
+    pull_secrets.write_text(
+        json.dumps({"team-a": {"auths": {htpasswd_registry.host: {"auth": auth}}}})
+    )
+
+    # When the server starts with a token per grant and those pull secrets
+    server = start_devserver(
+        tmp_path, DEVSERVER_TOKENS="team-a,team-b; *", DEVSERVER_PULL_SECRETS=str(pull_secrets)
+    )
+    try:
+        team_token, admin_token = server.tokens["team-a,team-b"], server.tokens["*"]
+        document = body_of(with_images(load_event("api-import-single"), pushed.pull_spec))
+        document["metadata"].pop("namespace", None)  # the path names it
+        body = json.dumps(document)
+        imported = call(
+            server,
+            "POST",
+            f"{NAMESPACES}/team-a/imagestreamimports",
+            body,
+            token=team_token,
+            **{"Content-Type": "application/json"},
+        )
+        without_secret = call(
+            server,
+            "POST",
+            f"{NAMESPACES}/team-b/imagestreamimports",
+            body,
+            token=team_token,
+            **{"Content-Type": "application/json"},
+        )
+        outside = call(server, "GET", f"{NAMESPACES}/demo/imagestreams", token=team_token)
+        admin = call(server, "GET", f"{NAMESPACES}/anywhere/imagestreams", token=admin_token)
+        printed = server.printed()
+    finally:
+        server.stop()
+
+    # Then each token has its grants, and only team-a can pull with team-a's secret
+    assert imported.status == 201, imported.body
+    assert imported.body["status"]["images"][0]["status"]["status"] == "Success"
+    assert without_secret.body["status"]["images"][0]["status"]["status"] == "Failure"
+    assert_status(outside, 403, "Forbidden")
+    assert admin.status == 200, admin.body
+    assert "pull secret imagestreams/team-a/pull-secret" in printed
+    assert password not in printed
+    assert auth not in printed
+
+
+def test_bad_local_settings_stop_the_server_with_a_message(tmp_path: Path) -> None:
+    environ = {**os.environ, "PORT": "0", "DEVSERVER_TOKENS": "Not_A_Namespace"}
+
+    result = subprocess.run(
+        [sys.executable, "-m", "devserver"],
+        cwd=ROOT,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_TIMEOUT,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "DEVSERVER_TOKENS" in result.stderr
 
 
 def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path) -> None:

@@ -120,6 +120,29 @@ def with_name(event: dict[str, Any], name: str) -> dict[str, Any]:
     return changed
 
 
+def with_authorizer(
+    event: dict[str, Any], namespaces: str | None, subject: str = "demo-user"
+) -> dict[str, Any]:
+    """A copy of an API event as the token authorizer let it through.
+
+    ``namespaces`` is the context value the authorizer grants (``"demo"``,
+    ``"demo,team-a"``, ``"*"``); None removes ``requestContext.authorizer``,
+    as for a request no authorizer saw.
+    """
+    changed = copy.deepcopy(event)
+    context = changed.setdefault("requestContext", {})
+    if namespaces is None:
+        context.pop("authorizer", None)
+    else:
+        context["authorizer"] = {
+            "principalId": subject,
+            "integrationLatency": 0,
+            "subject": subject,
+            "namespaces": namespaces,
+        }
+    return changed
+
+
 def _set_header(event: dict[str, Any], name: str, value: str | None) -> None:
     for key in ("headers", "multiValueHeaders"):
         headers = event.get(key)

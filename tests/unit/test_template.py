@@ -18,6 +18,7 @@ import pytest
 
 from devserver.gateway import DEFAULT_STATUS
 from devserver.template import Template, load_template
+from imagestreams.adapters.streams_store import SCHEDULE_INDEX, TRACKING_INDEX
 from imagestreams.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,13 +95,43 @@ def test_streams_table_matches_what_the_stores_expect(template: Template) -> Non
     assert props["AttributeDefinitions"] == [
         {"AttributeName": "pk", "AttributeType": "S"},
         {"AttributeName": "sk", "AttributeType": "S"},
+        {"AttributeName": "tracks", "AttributeType": "S"},
+        {"AttributeName": "scheduled", "AttributeType": "S"},
     ]
+    indexes = {index["IndexName"]: index for index in props["GlobalSecondaryIndexes"]}
+    assert indexes[TRACKING_INDEX]["KeySchema"] == [{"AttributeName": "tracks", "KeyType": "HASH"}]
+    assert indexes[SCHEDULE_INDEX]["KeySchema"] == [
+        {"AttributeName": "scheduled", "KeyType": "HASH"}
+    ]
+    # The scheduler paces per registry: the schedule index must carry it.
+    assert indexes[SCHEDULE_INDEX]["Projection"]["NonKeyAttributes"] == ["registry"]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["SSESpecification"] == {"SSEEnabled": True}
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert "TimeToLiveSpecification" not in props
     assert template.function_environment("ApiFunction")["STREAMS_TABLE"] == {"Ref": "StreamsTable"}
     assert {"DynamoDBCrudPolicy": {"TableName": {"Ref": "StreamsTable"}}} in policies
+
+
+def test_reimports_run_on_a_schedule_and_on_ecr_pushes(template: Template) -> None:
+    events = template.properties("SchedulerFunction")["Events"]
+    parameters = template.parameter_values()
+
+    assert events["Schedule"]["Type"] == "ScheduleV2"
+    assert events["Schedule"]["Properties"]["ScheduleExpression"] == {"Ref": "ReimportSchedule"}
+    assert parameters["ReimportSchedule"] == "rate(15 minutes)"
+    pattern = events["EcrPush"]["Properties"]["Pattern"]
+    assert pattern == {
+        "source": ["aws.ecr"],
+        "detail-type": ["ECR Image Action"],
+        "detail": {"action-type": ["PUSH"], "result": ["SUCCESS"]},
+    }
+    policies = template.properties("SchedulerFunction")["Policies"]
+    assert {"DynamoDBReadPolicy": {"TableName": {"Ref": "StreamsTable"}}} in policies
+    assert {
+        "SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["ImportQueue", "QueueName"]}}
+    } in policies
+    assert not any("Crud" in next(iter(p)) for p in policies)
 
 
 def test_api_function_environment_names_settings_the_code_reads(template: Template) -> None:
@@ -184,7 +215,7 @@ SECRETS_POLICY = {
     "AWSSecretsManagerGetSecretValuePolicy": {
         "SecretArn": {
             "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
-            "${AWS::AccountId}:secret:${PullSecretPrefix}/*"
+            "${AWS::AccountId}:secret:${PullSecretPrefix}/*/pull-secret-??????"
         }
     }
 }
@@ -323,7 +354,7 @@ def test_worker_environment(template: Template) -> None:
     assert settings.worker_time_budget < _spec(template, WORKER).timeout
 
 
-@pytest.mark.parametrize("function_id", ["ApiFunction", WORKER])
+@pytest.mark.parametrize("function_id", ["ApiFunction", WORKER, "AuthorizerFunction"])
 def test_function_environment_names_settings_the_code_reads(
     template: Template, function_id: str
 ) -> None:
@@ -334,7 +365,7 @@ def test_function_environment_names_settings_the_code_reads(
     assert set(variables) - powertools <= known
 
 
-@pytest.mark.parametrize("function_id", ["ApiFunction", WORKER])
+@pytest.mark.parametrize("function_id", ["ApiFunction", WORKER, "AuthorizerFunction"])
 def test_functions_have_their_own_log_group(template: Template, function_id: str) -> None:
     group = template.properties(f"{function_id}LogGroup")
 
@@ -347,3 +378,240 @@ def test_outputs_name_the_queues(template: Template) -> None:
 
     assert outputs["ImportQueueUrl"]["Value"] == {"Ref": QUEUE}
     assert outputs["ImportDeadLetterQueueUrl"]["Value"] == {"Ref": DEAD_LETTERS}
+
+
+# --- Authentication, secrets and throttling -------------------------------------
+
+AUTHORIZER = "AuthorizerFunction"
+TOKEN_SECRET = "ApiTokensSecret"
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
+# Secrets Manager appends "-" and six random characters to a secret's name.
+TOKEN_SECRET_ARN = f"{SECRET_ARN}imagestreams/api-tokens-AbC123"
+PULL_SECRET_ARNS = [
+    f"{SECRET_ARN}imagestreams/demo/pull-secret-AbC123",
+    f"{SECRET_ARN}imagestreams/api-tokens/pull-secret-AbC123",
+    f"{SECRET_ARN}imagestreams/api-tokens-x/pull-secret-AbC123",
+]
+OTHER_SECRET_ARNS = [
+    f"{SECRET_ARN}imagestreams/api-tokens-extra-AbC123",
+    f"{SECRET_ARN}imagestreams/demo/pull-secret-old-AbC123",
+    f"{SECRET_ARN}other/demo/pull-secret-AbC123",
+    f"{SECRET_ARN}imagestreams-AbC123",
+]
+
+
+def _api_auth(template: Template) -> dict[str, Any]:
+    auth: dict[str, Any] = template.properties("Api")["Auth"]
+    return auth
+
+
+# Routes that cannot carry an API token, each with its own check in the handler.
+OPEN_ROUTES = {
+    # Registry push notifications: the registry presents the webhook secret.
+    ("POST", "/webhooks/distribution"),
+}
+
+
+def test_every_route_needs_the_token_authorizer(template: Template) -> None:
+    auth = _api_auth(template)
+    routes = template.routes()
+    guarded = [route for route in routes if route.authorizer is not None]
+    opened = {(route.method, route.path) for route in routes if route.authorizer is None}
+
+    assert auth["DefaultAuthorizer"] == "TokenAuthorizer"
+    assert {route.authorizer for route in guarded} == {"TokenAuthorizer"}
+    # Only the routes listed above opt out (Auth: {Authorizer: NONE}); the
+    # API's own routes, the catch-all included, never do.
+    assert opened <= OPEN_ROUTES
+    assert not any(path.startswith("/apis/") or "{proxy+}" in path for _, path in opened)
+    assert ("ANY", "/{proxy+}") in {(route.method, route.path) for route in guarded}
+    for spec in template.functions():
+        for name, event in (template.properties(spec.logical_id).get("Events") or {}).items():
+            chosen = ((event.get("Properties") or {}).get("Auth") or {}).get("Authorizer")
+            assert chosen in (None, "NONE"), name
+
+
+def test_the_token_authorizer_reads_the_bearer_header_and_caches_briefly(
+    template: Template,
+) -> None:
+    raw = _api_auth(template)["Authorizers"]["TokenAuthorizer"]
+    (spec,) = template.authorizers().values()
+
+    assert raw["FunctionArn"] == {"Fn::GetAtt": [AUTHORIZER, "Arn"]}
+    assert raw["FunctionPayloadType"] == "TOKEN"
+    assert spec.function_id == AUTHORIZER
+    assert spec.header == "Authorization"
+    assert 1 <= spec.ttl <= 3600
+    assert spec.validation_expression is None
+
+
+def test_the_deployed_api_puts_the_authorizer_on_every_method(
+    transformed: dict[str, Any],
+) -> None:
+    body = transformed["Resources"]["Api"]["Properties"]["Body"]
+    authorizer = body["securityDefinitions"]["TokenAuthorizer"]["x-amazon-apigateway-authorizer"]
+    methods = [
+        (path, method, spec)
+        for path, by_method in body["paths"].items()
+        for method, spec in by_method.items()
+    ]
+
+    assert authorizer["type"] == "token"
+    assert 1 <= authorizer["authorizerResultTtlInSeconds"] <= 3600
+    assert ("/{proxy+}", "x-amazon-apigateway-any-method") in {(p, m) for p, m, _ in methods}
+    for path, method, spec in methods:
+        if (method.upper(), path) in OPEN_ROUTES:
+            assert spec.get("security") in (None, [{"NONE": []}], []), (path, method)
+        else:
+            assert spec.get("security") == [{"TokenAuthorizer": []}], (path, method)
+
+
+def test_the_authorizer_function_is_small_and_reads_only_the_token_secret(
+    template: Template,
+) -> None:
+    spec = _spec(template, AUTHORIZER)
+    props = template.properties(AUTHORIZER)
+
+    assert spec.code_uri == ROOT / "functions" / "authorizer"
+    assert (spec.code_uri / "requirements.txt").is_file()
+    assert spec.memory_size <= 256
+    assert spec.timeout <= 10
+    assert not spec.routes
+    assert template.function_environment(AUTHORIZER)["API_TOKENS_SECRET"] == {"Ref": TOKEN_SECRET}
+    assert props["Policies"] == [
+        {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": TOKEN_SECRET}}}
+    ]
+
+
+def test_the_token_secret_is_created_empty_where_the_settings_look(template: Template) -> None:
+    from imagestreams.tokens import parse_token_document
+
+    resource = template.resources[TOKEN_SECRET]
+    props = resource["Properties"]
+    default_prefix = template.parameter_values()["PullSecretPrefix"]
+    settings = Settings.model_validate({"PULL_SECRET_PREFIX": default_prefix})
+
+    assert props["Name"] == {"Fn::Sub": "${PullSecretPrefix}/api-tokens"}
+    assert _resolved(template, props["Name"]) == settings.tokens_secret_name()
+    assert parse_token_document(props["SecretString"]).grants == ()
+    assert template.document["Outputs"]["ApiTokensSecretArn"]["Value"] == {"Ref": TOKEN_SECRET}
+
+
+def _secret_arns(template: Template) -> dict[str, str]:
+    """A plausible ARN for each secret the template creates (what ``Ref`` gives)."""
+    return {
+        logical_id: f"{SECRET_ARN}{_resolved(template, resource['Properties']['Name'])}-AbC123"
+        for logical_id, resource in template.resources_of_type(
+            "AWS::SecretsManager::Secret"
+        ).items()
+    }
+
+
+def _readable_secrets(template: Template, function_id: str) -> list[str]:
+    """The secret ARN patterns a function's policies let it read."""
+    patterns = []
+    for policy in template.properties(function_id).get("Policies") or []:
+        assert isinstance(policy, dict), policy
+        ((name, value),) = policy.items()
+        if name == "AWSSecretsManagerGetSecretValuePolicy":
+            patterns.append(value["SecretArn"])
+        else:
+            # Only SAM's own templates, none of them about secrets.
+            assert "Secret" not in name, (function_id, name)
+            assert "Statement" not in json.dumps(value), (function_id, name)
+    resolved = template.intrinsics(refs=_secret_arns(template)).resolve(patterns)
+    return [str(pattern) for pattern in resolved]
+
+
+def _can_read(patterns: list[str], arn: str) -> bool:
+    from devserver.gateway import iam_pattern_matches
+
+    return any(iam_pattern_matches(pattern, arn) for pattern in patterns)
+
+
+def test_the_token_secret_is_readable_by_the_authorizer_only(template: Template) -> None:
+    token_arn = _secret_arns(template)[TOKEN_SECRET]
+    readers = {
+        spec.logical_id
+        for spec in template.functions()
+        if _can_read(_readable_secrets(template, spec.logical_id), token_arn)
+    }
+
+    assert token_arn == TOKEN_SECRET_ARN
+    assert readers == {AUTHORIZER}
+
+
+def test_the_authorizer_reads_the_token_secret_and_nothing_else(template: Template) -> None:
+    patterns = _readable_secrets(template, AUTHORIZER)
+    others = [arn for name, arn in _secret_arns(template).items() if name != TOKEN_SECRET]
+
+    assert patterns == [TOKEN_SECRET_ARN]
+    for arn in [*PULL_SECRET_ARNS, *OTHER_SECRET_ARNS, *others]:
+        assert not _can_read(patterns, arn), arn
+
+
+@pytest.mark.parametrize("function_id", ["ApiFunction", WORKER])
+def test_the_importing_functions_read_pull_secrets_only(
+    template: Template, function_id: str
+) -> None:
+    patterns = _readable_secrets(template, function_id)
+
+    for arn in PULL_SECRET_ARNS:
+        assert _can_read(patterns, arn), arn
+    for arn in [TOKEN_SECRET_ARN, *OTHER_SECRET_ARNS]:
+        assert not _can_read(patterns, arn), arn
+
+
+def test_no_function_reads_secrets_outside_the_conventions(template: Template) -> None:
+    for spec in template.functions():
+        patterns = _readable_secrets(template, spec.logical_id)
+        for arn in OTHER_SECRET_ARNS:
+            assert not _can_read(patterns, arn), (spec.logical_id, arn)
+
+
+def test_api_throttling_applies_to_every_method(template: Template) -> None:
+    settings = template.properties("Api")["MethodSettings"]
+    parameters = template.document["Parameters"]
+    values = template.parameter_values()
+
+    assert {
+        "ResourcePath": "/*",
+        "HttpMethod": "*",
+        "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},
+        "MetricsEnabled": True,
+    } in settings
+    assert parameters["ThrottlingRateLimit"]["MinValue"] >= 1
+    assert parameters["ThrottlingBurstLimit"]["MinValue"] >= 1
+    assert 1 <= int(values["ThrottlingRateLimit"]) <= int(values["ThrottlingBurstLimit"])
+
+
+def test_the_deployed_stage_is_throttled(transformed: dict[str, Any]) -> None:
+    stage = transformed["Resources"]["ApiStage"]["Properties"]
+    (setting,) = stage["MethodSettings"]
+
+    assert setting["ResourcePath"] == "/*"
+    assert setting["HttpMethod"] == "*"
+    assert setting["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
+    assert setting["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}
+
+
+@pytest.mark.parametrize(
+    ("response_type", "code", "reason"),
+    [
+        ("UNAUTHORIZED", 401, "Unauthorized"),
+        ("ACCESS_DENIED", 403, "Forbidden"),
+        ("AUTHORIZER_FAILURE", 500, "InternalError"),
+        ("AUTHORIZER_CONFIGURATION_ERROR", 500, "InternalError"),
+        ("MISSING_AUTHENTICATION_TOKEN", 404, "NotFound"),
+    ],
+)
+def test_authentication_errors_are_kubernetes_statuses(
+    template: Template, response_type: str, code: int, reason: str
+) -> None:
+    response = template.gateway_responses()[response_type]
+
+    status = _render(response.templates["application/json"])
+
+    assert (status["kind"], status["code"], status["reason"]) == ("Status", code, reason)
+    assert (response.status_code or DEFAULT_STATUS[response_type]) == code

@@ -52,11 +52,24 @@ class Settings(BaseModel):
     # Repository imports that do not fit inline: the api function imports for
     # ``inline_fraction`` of its time budget and queues the remaining tags.
     import_queue_url: str = Field("", alias="IMPORT_QUEUE_URL")
+    # Re-imports: messages (of up to 25 tags) per second and registry, and the
+    # Secrets Manager secret holding the shared secret of registry webhooks.
+    reimports_per_second: float = Field(1.0, gt=0, alias="REIMPORTS_PER_SECOND")
+    webhook_secret: str = Field("", alias="WEBHOOK_SECRET")
     inline_fraction: float = Field(0.6, gt=0, le=1, alias="INLINE_FRACTION")
     worker_time_budget: float = Field(600, gt=0, alias="WORKER_TIME_BUDGET")
     # Equal to the import queue's redrive ``maxReceiveCount``: on that receive
     # the worker records a chunk's tags as failed before SQS dead-letters it.
     chunk_max_receives: int = Field(3, ge=1, alias="CHUNK_MAX_RECEIVES")
+
+    # API tokens (the authorizer): hashes and grants in one secret, by default
+    # ``<pull secret prefix>/api-tokens``, cached ``api_tokens_max_age`` seconds.
+    api_tokens_secret: str = Field("", alias="API_TOKENS_SECRET")
+    api_tokens_max_age: int = Field(60, ge=0, alias="API_TOKENS_MAX_AGE")
+
+    def tokens_secret_name(self) -> str:
+        """The secret holding the API token document."""
+        return self.api_tokens_secret or f"{self.pull_secret_prefix.rstrip('/')}/api-tokens"
 
     def private_cidrs(self) -> list[str]:
         """The CIDRs explicitly allowed although they are not global."""

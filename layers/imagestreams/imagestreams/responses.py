@@ -46,6 +46,12 @@ def document(code: int, body: dict[str, Any]) -> Response[str]:
     )
 
 
+def accepted(message: str) -> Response[str]:
+    """202 with a ``Success`` Status saying what was queued."""
+    body = Status(kind="Status", api_version="v1", status="Success", message=message, code=202)
+    return document(202, body.to_json_dict())
+
+
 def status_response(
     code: int, reason: str, message: str, details: StatusDetails | None = None
 ) -> Response[str]:
