@@ -8,37 +8,26 @@ token gets a policy allowing every route of its namespaces plus a context
 ``requestContext.authorizer``; a missing, malformed or unknown token raises
 ``Exception("Unauthorized")``, which API Gateway answers with 401.
 
-Thin and quick to start: it imports only the token model and its store,
-builds the Secrets Manager client on the first call, and never logs the
+Thin and quick to start: it imports only the token model, gets its store
+from the composition root (which imports nothing it does not build), builds
+the Secrets Manager client on the first call, and never logs the
 token or its hash (only the decision and, when known, the subject). The
 event itself is never logged.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestreams.adapters.tokens_store import SecretsManagerTokens, TokenStoreUnavailableError
-from imagestreams.config import load_settings
+from imagestreams import bootstrap
+from imagestreams.adapters.tokens_store import TokenStoreUnavailableError
 from imagestreams.observability import logger
 from imagestreams.tokens import MethodArn, bearer_token, build_policy
 
 # API Gateway answers 401 for exactly this error message; any other error is a 500.
 UNAUTHORIZED = "Unauthorized"
-
-
-@functools.cache
-def token_store() -> SecretsManagerTokens:
-    """The token document's store, built on first use.
-
-    The authorizer's own small composition root: ``imagestreams.bootstrap``
-    wires the importer and its stores, which this function never needs.
-    """
-    settings = load_settings()
-    return SecretsManagerTokens(settings.tokens_secret_name(), max_age=settings.api_tokens_max_age)
 
 
 def _deny(reason: str) -> Exception:
@@ -57,7 +46,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         raise _deny("not a bearer token")
     method_arn = MethodArn.parse(str(event.get("methodArn", "")))
     try:
-        grant = token_store().grant_for(token)
+        grant = bootstrap.token_store().grant_for(token)
     except TokenStoreUnavailableError as error:
         # Not cached by API Gateway: the next request asks again.
         logger.error("token store unavailable", secret_name=error.secret_name, reason=error.reason)

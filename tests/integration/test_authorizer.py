@@ -20,6 +20,7 @@ import pytest
 
 from devserver.gateway import PolicyDecision, evaluate_policy
 from devserver.resources import CreatedResources
+from imagestreams import bootstrap
 from tests.support.api import FakeContext, load_function
 from tests.support.events import load_event
 
@@ -81,6 +82,7 @@ def authorizer(
     # Even if someone turns on event logging, the token must stay out of the logs.
     monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
     put_tokens(entries(TOKENS))
+    bootstrap.reset()  # a new Lambda process: settings are read again
     return load_function("authorizer")
 
 
@@ -110,7 +112,7 @@ def arn(namespace: str, method: str = "GET", rest: str = "imagestreams") -> str:
 
 
 def test_loading_the_function_builds_no_client(authorizer: ModuleType) -> None:
-    assert authorizer.token_store.cache_info().currsize == 0
+    assert authorizer.bootstrap.token_store.cache_info().currsize == 0
 
 
 def test_a_known_token_gets_its_namespaces(authorizer: ModuleType) -> None:

@@ -2,31 +2,27 @@
 
 Everything is built lazily on first use and cached for the life of the
 process (warm Lambda invocations reuse the connection pool, token cache and
-clients); nothing happens at import time. Tests call :func:`reset` after
-changing the environment, or build their own objects from the parts.
+clients); nothing happens at import time. The modules behind each part are
+imported inside the function that builds it, too: a handler pays for boto3,
+the importer and the stores on its first request, not in its cold-start
+import, and the authorizer never pays for what it does not use. Tests call
+:func:`reset` after changing the environment, or build their own objects
+from the parts.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import urllib3
-
-from imagestreams.adapters.cache import ImageCache
-from imagestreams.adapters.dynamo import default_client
-from imagestreams.adapters.imports_store import ImportRecords
-from imagestreams.adapters.jobs_store import JobStore
-from imagestreams.adapters.queue import ImportQueue, default_sqs_client
-from imagestreams.adapters.secrets import SecretsManagerPullSecrets, SecretValue
-from imagestreams.adapters.streams_store import StreamStore
 from imagestreams.config import Settings, load_settings
-from imagestreams.importer import Importer, ImportOptions
-from imagestreams.registries import RegistryRules
-from imagestreams.registry.addresses import AddressPolicy
-from imagestreams.registry.client import RegistryClient
-from imagestreams.registry.transport import RetryPolicy, Transport
-from imagestreams.service import ImportService, ServiceOptions
+
+if TYPE_CHECKING:
+    from imagestreams.adapters.secrets import SecretValue
+    from imagestreams.adapters.tokens_store import SecretsManagerTokens
+    from imagestreams.registries import RegistryRules
+    from imagestreams.registry.client import RegistryClient
+    from imagestreams.service import ImportService
 
 
 @functools.cache
@@ -38,6 +34,8 @@ def settings() -> Settings:
 @functools.cache
 def registry_rules() -> RegistryRules:
     """The deployment's allowed, blocked and insecure registries."""
+    from imagestreams.registries import RegistryRules
+
     config = settings()
     return RegistryRules.from_settings(
         config.allowed_registries, config.blocked_registries, config.insecure_registries
@@ -47,6 +45,12 @@ def registry_rules() -> RegistryRules:
 @functools.cache
 def registry_client() -> RegistryClient:
     """One registry client (pool, tokens, endpoints) per process."""
+    import urllib3
+
+    from imagestreams.registry.addresses import AddressPolicy
+    from imagestreams.registry.client import RegistryClient
+    from imagestreams.registry.transport import RetryPolicy, Transport
+
     config = settings()
     # Insecure imports are an explicit choice of the import policy; a warning per
     # request would only bury the logs.
@@ -66,18 +70,31 @@ def registry_client() -> RegistryClient:
 @functools.cache
 def dynamodb() -> Any:
     """One DynamoDB client per process, built on first use."""
+    from imagestreams.adapters.dynamo import default_client
+
     return default_client()
 
 
 @functools.cache
 def sqs() -> Any:
     """One SQS client per process, built on first use."""
+    from imagestreams.adapters.queue import default_sqs_client
+
     return default_sqs_client()
 
 
 @functools.cache
 def import_service() -> ImportService:
     """The import use case wired with the deployment's adapters."""
+    from imagestreams.adapters.cache import ImageCache
+    from imagestreams.adapters.imports_store import ImportRecords
+    from imagestreams.adapters.jobs_store import JobStore
+    from imagestreams.adapters.queue import ImportQueue
+    from imagestreams.adapters.secrets import SecretsManagerPullSecrets
+    from imagestreams.adapters.streams_store import StreamStore
+    from imagestreams.importer import Importer, ImportOptions
+    from imagestreams.service import ImportService, ServiceOptions
+
     config = settings()
     cache = ImageCache(
         config.image_cache_table,
@@ -123,9 +140,20 @@ def import_service() -> ImportService:
 @functools.cache
 def webhook_secret() -> SecretValue:
     """The shared secret registry webhooks must present."""
+    from imagestreams.adapters.secrets import SecretValue
+
     config = settings()
     name = config.webhook_secret or f"{config.pull_secret_prefix}/webhook-secret"
     return SecretValue(name, max_age=config.pull_secret_max_age)
+
+
+@functools.cache
+def token_store() -> SecretsManagerTokens:
+    """The API token document, for the authorizer."""
+    from imagestreams.adapters.tokens_store import SecretsManagerTokens
+
+    config = settings()
+    return SecretsManagerTokens(config.tokens_secret_name(), max_age=config.api_tokens_max_age)
 
 
 def reset() -> None:
@@ -133,6 +161,7 @@ def reset() -> None:
     for built in (
         settings,
         webhook_secret,
+        token_store,
         registry_rules,
         registry_client,
         dynamodb,
