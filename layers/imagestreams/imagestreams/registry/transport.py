@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -290,8 +291,13 @@ def _origin(url: str) -> str:
     return f"{parsed.host}:{parsed.port}" if parsed.port else str(parsed.host)
 
 
+_CONNECTION_PREFIX = re.compile(
+    r"^(?:<[^>]*object at 0x[0-9a-f]+>|\w*Connection(?:Pool)?\([^)]*\)): "
+)
+
+
 def _reason(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None)
     text = str(reason if reason is not None else exc)
     # urllib3 prefixes connection objects to messages; keep the human part.
-    return text.split(": ", 1)[-1] if "object at 0x" in text else text
+    return _CONNECTION_PREFIX.sub("", text)
