@@ -6,7 +6,8 @@ gateway responses), creates the template's tables, queues and secrets in an
 in-process moto, serves the API on loopback by turning each HTTP request
 into an API Gateway REST proxy event (after the route's token authorizer
 let it through), and delivers queued messages to the functions that consume
-them as SQS events.
+them as SQS events. EventBridge is emulated on demand: local-only routes run
+the schedules now and deliver posted events to the rules they match.
 
 Modules:
 
@@ -25,7 +26,10 @@ Modules:
   messages to the functions with SQS events, in the background or, for
   tests, synchronously (``drain``);
 - :mod:`devserver.environment` gives each function its own environment
-  variables and composition root inside the one process.
+  variables and composition root inside the one process;
+- :mod:`devserver.triggers` is EventBridge's side: ``POST /_local/schedule``
+  and ``POST /_local/events`` invoke the functions with schedule and rule
+  events, with pattern matching for the rules.
 
 Nothing here is part of the deployed service, and nothing here is imported
 by it.

@@ -8,7 +8,11 @@ listening; Ctrl-C (or SIGTERM) stops it cleanly.
 
 Functions with SQS events are fed from their queues in the background
 (:mod:`devserver.queues`), and every function sees its own environment
-(:mod:`devserver.environment`).
+(:mod:`devserver.environment`). Schedules do not run by themselves:
+``POST /_local/schedule`` runs them now, and ``POST /_local/events``
+delivers an EventBridge event to the functions whose rules match it
+(:mod:`devserver.triggers`); these routes exist only locally and need no
+token.
 
 Every route needs a token, as deployed: a fresh dev token for the ``demo``
 namespace is stored (hashed) in the local token secret and printed with an
@@ -16,7 +20,8 @@ example ``curl``. ``DEVSERVER_TOKENS`` makes other or more tokens
 (``"demo; team-a,team-b; *"``: one per grant, ``*`` for every namespace);
 ``DEVSERVER_PULL_SECRETS`` names a JSON file ``{"<namespace>":
 {<.dockerconfigjson content>}}`` whose pull secrets are stored at start
-(:mod:`devserver.seed`).
+(:mod:`devserver.seed`). The registry webhook's shared secret, generated
+as the template says, is printed too, with an example notification.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from devserver.seed import (
 )
 from devserver.server import DevServer, HandlerLoadError, LocalGateway
 from devserver.template import LOCAL_REGION, Template, TemplateError, load_template
+from devserver.triggers import EVENTS_PATH, SCHEDULE_PATH, LocalTriggers
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 IMPORTS_PATH = "/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamimports"
@@ -56,6 +62,15 @@ EXAMPLE_BODY = (
     '"metadata":{"name":"busybox"},"spec":{"import":false,"images":'
     '[{"from":{"kind":"DockerImage","name":"docker.io/library/busybox:latest"}}]}}'
 )
+
+# The route registries send push notifications to, and an example of one.
+WEBHOOK_PATH = "/webhooks/distribution"
+WEBHOOK_CONTENT_TYPE = "application/vnd.docker.distribution.events.v1+json"
+EXAMPLE_NOTIFICATION = (
+    '{"events":[{"action":"push","target":{"repository":"myimage","tag":"latest"},'
+    '"request":{"host":"127.0.0.1:5000"}}]}'
+)
+EXAMPLE_EVENT_FILE = "events/ecr-image-push.json"
 
 # Settings the local server changes from the template's: it exists for
 # development, and must reach registries on loopback.
@@ -114,11 +129,16 @@ def _function_environments(values: dict[str, dict[str, str]]) -> FunctionEnviron
 
 @dataclass(frozen=True)
 class LocalSecrets:
-    """What :func:`_seed_secrets` stored: the dev tokens and the pull secrets' names."""
+    """What :func:`_seed_secrets` stored or found: dev tokens, pull secrets, webhook secret.
+
+    ``webhook`` is the webhook secret's name and value, when the template
+    creates it.
+    """
 
     tokens_secret: str
     tokens: list[DevToken]
     pull_secrets: list[str]
+    webhook: tuple[str, str] | None = None
 
 
 def _setting(created: CreatedResources, template: Template, name: str) -> str | None:
@@ -140,7 +160,12 @@ def _seed_secrets(created: CreatedResources, template: Template) -> LocalSecrets
     pull_secrets: list[str] = []
     if path := os.environ.get(PULL_SECRETS_VARIABLE):
         pull_secrets = seed_pull_secrets(client, prefix, load_pull_secrets(path))
-    return LocalSecrets(secret, tokens, pull_secrets)
+    webhook_name = _setting(created, template, "WEBHOOK_SECRET") or f"{prefix}/webhook-secret"
+    webhook = None
+    if webhook_name in created.names.values():
+        value = client.get_secret_value(SecretId=webhook_name)["SecretString"]
+        webhook = (webhook_name, value)
+    return LocalSecrets(secret, tokens, pull_secrets, webhook)
 
 
 def _example_token(tokens: list[DevToken]) -> tuple[DevToken, str]:
@@ -151,12 +176,50 @@ def _example_token(tokens: list[DevToken]) -> tuple[DevToken, str]:
     return tokens[0], tokens[0].namespaces[0]
 
 
+def _webhook_lines(server: DevServer, template: Template, local: LocalSecrets) -> list[str]:
+    """The webhook secret and an example notification, if the template has the route."""
+    routes = {route.path for route in template.routes() if route.method in ("POST", "ANY")}
+    if local.webhook is None or WEBHOOK_PATH not in routes:
+        return []
+    name, value = local.webhook
+    return [
+        "",
+        "Registry push notifications (no API token: the shared webhook secret instead):",
+        f"  webhook secret {name}: {value}",
+        f"  curl -sS -X POST {server.url}{WEBHOOK_PATH} \\",
+        f'    -H "Authorization: Bearer {value}" \\',
+        f"    -H 'Content-Type: {WEBHOOK_CONTENT_TYPE}' \\",
+        f"    -d '{EXAMPLE_NOTIFICATION}'",
+    ]
+
+
+def _trigger_lines(server: DevServer, triggers: LocalTriggers) -> list[str]:
+    """The template's schedules and rules, and how to fire them here."""
+    if not triggers.triggers:
+        return []
+    lines = [
+        "",
+        "EventBridge, on demand (routes of this local server only, no token needed;",
+        "schedules do not run by themselves here):",
+    ]
+    lines += [f"  {trigger.describe()}" for trigger in triggers.triggers]
+    if triggers.schedules:
+        lines.append(f"  curl -sS -X POST {server.url}{SCHEDULE_PATH}")
+    if triggers.rules:
+        lines += [
+            f"  curl -sS -X POST {server.url}{EVENTS_PATH} \\",
+            f"    -H 'Content-Type: application/json' -d @{EXAMPLE_EVENT_FILE}",
+        ]
+    return lines
+
+
 def _banner(
     server: DevServer,
     template: Template,
     names: dict[str, str],
     poller: QueuePoller,
     local: LocalSecrets,
+    triggers: LocalTriggers,
 ) -> str:
     lines = [
         f"ImageStreamImport API listening on {server.url}",
@@ -193,6 +256,10 @@ def _banner(
         "",
         "or import from a registry on loopback (allowed here, not when deployed):",
         '  ... "name":"127.0.0.1:5000/myimage:latest" ...',
+    ]
+    lines += _webhook_lines(server, template, local)
+    lines += _trigger_lines(server, triggers)
+    lines += [
         "",
         f"Private registries: {PULL_SECRETS_VARIABLE}=pull-secrets.json, a file of",
         '  {"<namespace>": {"auths": {"<registry>": {"auth": "<base64 user:password>"}}}}',
@@ -243,9 +310,14 @@ def main(argv: list[str] | None = None) -> int:
             retry_after=LOCAL_RETRY_AFTER,
         )
         poller.warm()
-        with DevServer((args.host, args.port), gateway) as server:
+        triggers = LocalTriggers.from_template(
+            template, created, concurrency=args.concurrency, loader=loader
+        )
+        triggers.warm()
+        with DevServer((args.host, args.port), gateway, triggers) as server:
             poller.start()
-            print(_banner(server, template, created.names, poller, local), flush=True)
+            banner = _banner(server, template, created.names, poller, local, triggers)
+            print(banner, flush=True)
             server.serve_forever()
     except (TemplateError, HandlerLoadError, SeedError, OSError) as error:
         print(f"devserver: {error}", file=sys.stderr, flush=True)

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from devserver.gateway import (
     EXPLICIT_DENY_MESSAGE,
@@ -430,14 +430,36 @@ class LocalGateway:
             )
 
 
+class LocalRoutes(Protocol):
+    """Routes the local server answers itself, before API Gateway's routing."""
+
+    def handles(self, path: str) -> bool:
+        """Whether requests for ``path`` are these routes' (and never the gateway's)."""
+        ...
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        """The answer to a request :meth:`handles` claimed."""
+        ...
+
+
 class DevServer(ThreadingHTTPServer):
-    """A threading HTTP server whose requests go to a :class:`LocalGateway`."""
+    """A threading HTTP server whose requests go to a :class:`LocalGateway`.
+
+    Requests for ``local_routes`` (the local server's own routes, such as
+    :mod:`devserver.triggers`) go there instead, without any authorizer.
+    """
 
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], gateway: LocalGateway) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        gateway: LocalGateway,
+        local_routes: LocalRoutes | None = None,
+    ) -> None:
         self.gateway = gateway
+        self.local_routes = local_routes
         super().__init__(address, _RequestHandler)
 
     @property
@@ -498,7 +520,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 body=body,
                 source_ip=self.client_address[0],
             )
-            response = gateway.handle(request)
+            local = self.server.local_routes
+            if local is not None and local.handles(request.path):
+                response = local.handle(request)
+            else:
+                response = gateway.handle(request)
         self._write(response)
         elapsed = (time.monotonic() - started) * 1000
         self.log_message('"%s %s" %d %.0f ms', self.command, self.path, response.status, elapsed)

@@ -149,6 +149,32 @@ class QueueEvent:
     enabled: bool = True
 
 
+# EventBridge events of a function: on a schedule, or matched by a rule's pattern.
+SCHEDULE_EVENT_TYPES = ("Schedule", "ScheduleV2")
+RULE_EVENT_TYPES = ("EventBridgeRule", "CloudWatchEvent")
+
+
+@dataclass(frozen=True)
+class EventBridgeEvent:
+    """One ``Schedule``/``ScheduleV2`` or ``EventBridgeRule``/``CloudWatchEvent`` event.
+
+    ``properties`` are as written (a schedule's ``Input`` or a rule's
+    ``Pattern`` may refer to resources); they resolve once the resources
+    exist. ``enabled`` is resolved: ``Enabled: false`` or a ``State`` other
+    than ``ENABLED`` turns the event off, as deployed.
+    """
+
+    name: str
+    function_id: str
+    type: str
+    properties: Mapping[str, Any]
+    enabled: bool = True
+
+    @property
+    def is_schedule(self) -> bool:
+        return self.type in SCHEDULE_EVENT_TYPES
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     """What running one ``AWS::Serverless::Function`` locally needs."""
@@ -161,6 +187,17 @@ class FunctionSpec:
     environment: Mapping[str, Any]
     routes: tuple[Route, ...] = ()
     queue_events: tuple[QueueEvent, ...] = ()
+    eventbridge_events: tuple[EventBridgeEvent, ...] = ()
+
+    @property
+    def schedule_events(self) -> tuple[EventBridgeEvent, ...]:
+        """The function's enabled ``Schedule`` and ``ScheduleV2`` events."""
+        return tuple(e for e in self.eventbridge_events if e.enabled and e.is_schedule)
+
+    @property
+    def rule_events(self) -> tuple[EventBridgeEvent, ...]:
+        """The function's enabled ``EventBridgeRule`` and ``CloudWatchEvent`` events."""
+        return tuple(e for e in self.eventbridge_events if e.enabled and not e.is_schedule)
 
     @property
     def module_file(self) -> Path:
@@ -276,9 +313,28 @@ class Template:
                     environment=self.function_environment(logical_id),
                     routes=tuple(self._routes_of(logical_id)),
                     queue_events=tuple(self._queue_events_of(logical_id, values)),
+                    eventbridge_events=tuple(self._eventbridge_events_of(logical_id, values)),
                 )
             )
         return specs
+
+    def _eventbridge_events_of(
+        self, logical_id: str, values: Intrinsics
+    ) -> Iterator[EventBridgeEvent]:
+        for name, event in (self.properties(logical_id).get("Events") or {}).items():
+            kind = event.get("Type") if isinstance(event, dict) else None
+            if kind not in SCHEDULE_EVENT_TYPES + RULE_EVENT_TYPES:
+                continue
+            props = event.get("Properties") or {}
+            enabled = _scalar_text(values.resolve(props.get("Enabled", True))).lower() != "false"
+            state = _scalar_text(values.resolve(props.get("State", "ENABLED"))).upper()
+            yield EventBridgeEvent(
+                name=str(name),
+                function_id=logical_id,
+                type=str(kind),
+                properties=props,
+                enabled=enabled and state == "ENABLED",
+            )
 
     def _queue_events_of(self, logical_id: str, values: Intrinsics) -> Iterator[QueueEvent]:
         for name, event in (self.properties(logical_id).get("Events") or {}).items():

@@ -2,7 +2,10 @@
 
 The server is started as a user would start it (``PORT`` in the
 environment; 0 lets it pick a free port and print the URL), asked over HTTP
-with the dev token it prints, and stopped with Ctrl-C (SIGINT).
+with the dev token it prints, and stopped with Ctrl-C (SIGINT). Re-imports
+run end to end too: the schedule fired on demand (``POST /_local/schedule``)
+and a registry's push notification sent with the printed webhook secret,
+each followed by the background worker importing the new image.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import os
 import queue
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -19,7 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -29,6 +33,7 @@ import pytest
 from devserver.gateway import RouteTable
 from devserver.template import load_template
 from tests.support.events import body_of, load_event, with_body, with_images, with_name
+from tests.support.images import repush_tag
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 60.0
@@ -36,7 +41,12 @@ STOP_TIMEOUT = 20.0
 URL_LINE = re.compile(r"listening on (http://\S+)")
 # "  token dev-1 for demo,team-a: <token>"
 TOKEN_LINE = re.compile(r"^\s+token (\S+) for (\S+): (\S+)$")
+# "  webhook secret imagestreams/webhook-secret: <secret>"
+WEBHOOK_SECRET_LINE = re.compile(r"^\s+webhook secret (\S+): (\S+)$", re.MULTILINE)
 NAMESPACES = "/apis/image.openshift.io/v1/namespaces"
+# How long a re-import may take to show, from the trigger to the stream.
+REIMPORT_TIMEOUT = 60.0
+DISTRIBUTION_CONTENT_TYPE = "application/vnd.docker.distribution.events.v1+json"
 
 pytestmark = pytest.mark.slow
 
@@ -79,6 +89,11 @@ class RunningServer:
         self._drain(until_eof=False)
         return "".join(self.stdout)
 
+    def webhook_secret(self) -> str:
+        """The webhook secret the server printed at start."""
+        found = wait_for(lambda: WEBHOOK_SECRET_LINE.search(self.printed()), STARTUP_TIMEOUT)
+        return found.group(2)
+
     def _drain(self, *, until_eof: bool) -> None:
         while True:
             try:
@@ -89,6 +104,20 @@ class RunningServer:
                 self.lines.put(None)  # later drains end at once
                 return
             self.stdout.append(line)
+
+
+def wait_for(
+    probe: Callable[[], Any], timeout: float = REIMPORT_TIMEOUT, interval: float = 0.25
+) -> Any:
+    """``probe()``'s first true answer; fails the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = probe()
+        if answer:
+            return answer
+        if time.monotonic() > deadline:
+            pytest.fail(f"still waiting after {timeout} s; last answer: {answer!r}")
+        time.sleep(interval)
 
 
 def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
@@ -492,3 +521,147 @@ def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path) -> None:
 
     assert code == 0, server.stderr()
     assert "stopped" in server.printed()
+
+
+# --- Re-imports: the schedule on demand, registry push notifications -------------------
+
+
+def track(
+    server: RunningServer,
+    namespace: str,
+    stream: str,
+    pull_spec: str,
+    *,
+    token: str | None = DEV_TOKEN,
+    scheduled: bool = False,
+) -> Reply:
+    """Import ``pull_spec`` into ``namespace/stream`` (tag ``latest``), so the stream tracks it."""
+    document = body_of(with_images(load_event("api-import-with-import-true"), pull_spec))
+    document["metadata"] = {"name": stream}
+    document["spec"]["images"][0]["importPolicy"] = {"scheduled": scheduled}
+    reply = call(
+        server,
+        "POST",
+        f"{NAMESPACES}/{namespace}/imagestreamimports",
+        json.dumps(document),
+        token=token,
+        **{"Content-Type": "application/json"},
+    )
+    assert reply.status == 201, reply.body
+    assert reply.body["status"]["images"][0]["status"]["status"] == "Success", reply.body
+    return reply
+
+
+def history(
+    server: RunningServer, namespace: str, stream: str, *, token: str | None = DEV_TOKEN
+) -> list[str]:
+    """The image digests of the stream's ``latest`` tag, newest first."""
+    reply = call(server, "GET", f"{NAMESPACES}/{namespace}/imagestreams/{stream}", token=token)
+    assert reply.status == 200, reply.body
+    (tag,) = [t for t in reply.body["status"]["tags"] if t["tag"] == "latest"]
+    return [item["image"] for item in tag["items"]]
+
+
+def test_prints_the_webhook_secret_and_the_local_routes(devserver: RunningServer) -> None:
+    secret = devserver.webhook_secret()
+    printed = devserver.printed()
+
+    assert len(secret) >= 32
+    assert f"curl -sS -X POST {devserver.url}/webhooks/distribution" in printed
+    assert f'-H "Authorization: Bearer {secret}"' in printed
+    assert f"curl -sS -X POST {devserver.url}/_local/schedule" in printed
+    assert f"curl -sS -X POST {devserver.url}/_local/events" in printed
+    assert "SchedulerFunction.Schedule (ScheduleV2): rate(15 minutes)" in printed
+
+
+def test_an_ecr_push_event_reaches_the_scheduler(devserver: RunningServer) -> None:
+    sample = load_event("ecr-image-push")
+
+    delivered = call(devserver, "POST", "/_local/events", json.dumps(sample), token=None)
+    malformed = call(devserver, "POST", "/_local/events", "not an event", token=None)
+
+    assert delivered.status == 200, delivered.body
+    assert delivered.body["event"] == sample
+    (invocation,) = delivered.body["invoked"]
+    assert (invocation["function"], invocation["trigger"]) == ("SchedulerFunction", "EcrPush")
+    assert invocation["result"] == {"queued": 0}  # nothing tracks that ECR image here
+    assert_status(malformed, 400, "BadRequest")
+
+
+def test_a_scheduled_tag_follows_a_re_push_when_the_schedule_runs(
+    devserver: RunningServer, anon_registry: Any, push_image: Any, unique_repo: Any
+) -> None:
+    # Given a stream tag imported with importPolicy.scheduled
+    repository = unique_repo("scheduled")
+    first = push_image(anon_registry, repository, "v1", via="api")
+    stream = f"scheduled-{secrets.token_hex(3)}"
+    track(devserver, "demo", stream, first.pull_spec, scheduled=True)
+    assert history(devserver, "demo", stream) == [first.digest]
+
+    # When the image is re-pushed and the schedule is run on demand
+    second = repush_tag(anon_registry, repository, "v1")
+    ran = call(devserver, "POST", "/_local/schedule", token=None)
+
+    # Then the scheduler queued it, and the worker adds the new image to the history
+    assert ran.status == 200, ran.body
+    (invocation,) = ran.body["invoked"]
+    assert (invocation["function"], invocation["type"]) == ("SchedulerFunction", "ScheduleV2")
+    assert invocation["event"]["detail-type"] == "Scheduled Event"
+    assert invocation["result"]["queued"] >= 1
+    items = wait_for(lambda: len(found := history(devserver, "demo", stream)) == 2 and found)
+    assert items == [second.digest, first.digest]
+
+
+def test_a_push_notification_re_imports_exactly_the_streams_tracking_the_tag(
+    tmp_path: Path, anon_registry: Any, push_image: Any, unique_repo: Any
+) -> None:
+    # Given two namespaces tracking repo:v1, and a stream tracking repo:v2
+    server = start_devserver(tmp_path, DEVSERVER_TOKENS="team-a,team-b")
+    try:
+        token = server.tokens["team-a,team-b"]
+        repository = unique_repo("pushed")
+        v1 = push_image(anon_registry, repository, "v1", via="api")
+        v2 = push_image(anon_registry, repository, "v2", via="api")
+        track(server, "team-a", "app", v1.pull_spec, token=token)
+        track(server, "team-b", "app", v1.pull_spec, token=token)
+        track(server, "team-a", "other", v2.pull_spec, token=token)
+
+        # When both tags are re-pushed and the registry notifies the push of v1
+        new_v1 = repush_tag(anon_registry, repository, "v1")
+        repush_tag(anon_registry, repository, "v2")
+        envelope = json.loads(load_event("webhook-distribution-push")["body"])
+        envelope["events"][0]["target"].update(
+            repository=repository, tag="v1", digest=new_v1.digest
+        )
+        envelope["events"][0]["request"]["host"] = anon_registry.host
+        notified = call(
+            server,
+            "POST",
+            "/webhooks/distribution",
+            json.dumps(envelope),
+            token=server.webhook_secret(),
+            **{"Content-Type": DISTRIBUTION_CONTENT_TYPE},
+        )
+        unauthenticated = call(
+            server,
+            "POST",
+            "/webhooks/distribution",
+            json.dumps(envelope),
+            token=token,
+            **{"Content-Type": DISTRIBUTION_CONTENT_TYPE},
+        )
+
+        # Then both tracking streams get the new image; the other stays as it was
+        assert notified.status == 202, notified.body
+        assert notified.body["message"] == "2 stream tags queued for re-import"
+        assert_status(unauthenticated, 401, "Unauthorized")
+        for namespace in ("team-a", "team-b"):
+            items = wait_for(
+                lambda ns=namespace: (
+                    len(found := history(server, ns, "app", token=token)) == 2 and found
+                )
+            )
+            assert items == [new_v1.digest, v1.digest], namespace
+        assert history(server, "team-a", "other", token=token) == [v2.digest]
+    finally:
+        server.stop()
