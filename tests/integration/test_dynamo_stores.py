@@ -843,3 +843,39 @@ def test_import_records_and_streams_share_the_table_without_colliding(
     assert streams.get_tags("team-a", "app") == {"v1": {"n": 1}}
     assert streams.delete_stream("team-a", "app") is True
     assert records.load("team-a", "app") is not None
+
+
+def test_batched_tag_updates_lose_nothing_under_contention(streams: StreamStore) -> None:
+    # Given ten writers, each appending its mark to the same ten tags in one batch
+    tags = [f"t{n}" for n in range(10)]
+
+    def writer(mark: int) -> None:
+        def append(state: dict[str, Any] | None) -> dict[str, Any]:
+            return {"marks": [*(state or {}).get("marks", []), mark]}
+
+        streams.update_tags("team-a", "busy", {tag: append for tag in tags})
+
+    threads = [threading.Thread(target=writer, args=(mark,)) for mark in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    # Then every tag holds every mark exactly once
+    stored = streams.get_tags("team-a", "busy")
+    assert sorted(stored) == tags
+    assert all(sorted(state["marks"]) == list(range(10)) for state in stored.values())
+
+
+def test_batched_tag_updates_write_in_few_requests(streams: StreamStore, calls: Calls) -> None:
+    def put(state: dict[str, Any] | None) -> dict[str, Any]:
+        return {"value": 1}
+
+    calls.made.clear()
+    streams.update_tags("team-a", "many", {f"t{n}": put for n in range(250)})
+
+    operations = [name for name, _ in calls.made]
+    assert operations.count("BatchGetItem") == 3
+    assert operations.count("TransactWriteItems") == 3
+    assert "PutItem" not in operations
+    assert len(streams.get_tags("team-a", "many")) == 250

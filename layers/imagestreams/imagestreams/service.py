@@ -84,6 +84,13 @@ class StreamStore(Protocol):
         mutate: Callable[[dict[str, Any] | None], dict[str, Any] | None],
     ) -> dict[str, Any] | None: ...
 
+    def update_tags(
+        self,
+        namespace: str,
+        name: str,
+        mutations: Mapping[str, Callable[[dict[str, Any] | None], dict[str, Any] | None]],
+    ) -> None: ...
+
     def delete_stream(self, namespace: str, name: str) -> bool: ...
 
     def tracking(self, key: str) -> list[tuple[str, str, str]]: ...
@@ -463,9 +470,9 @@ class ImportService:
     def apply_mutations(
         self, namespace: str, name: str, mutations: Mapping[str, list[Mutation]]
     ) -> None:
-        """Write each tag's changes with its own conditional update, in parallel."""
+        """Write each tag's changes, conditionally on what was read, in few requests."""
 
-        def write(tag: str) -> None:
+        def combined(tag: str) -> Callable[[dict[str, Any] | None], dict[str, Any] | None]:
             def mutate(item: dict[str, Any] | None) -> dict[str, Any] | None:
                 before = streams.from_item(item) if item is not None else None
                 after = before
@@ -475,15 +482,9 @@ class ImportService:
                     return item
                 return streams.to_item(after)
 
-            self._streams.update_tag(namespace, name, tag, mutate)
+            return mutate
 
-        tags = list(mutations)
-        if len(tags) <= 1:
-            for tag in tags:
-                write(tag)
-            return
-        with ThreadPoolExecutor(max_workers=min(TAG_WRITERS, len(tags))) as pool:
-            list(pool.map(write, tags))
+        self._streams.update_tags(namespace, name, {tag: combined(tag) for tag in mutations})
 
     def _assemble(
         self, meta: streams.StreamMeta, items: Mapping[str, dict[str, Any]]

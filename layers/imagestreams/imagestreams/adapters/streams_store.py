@@ -42,6 +42,7 @@ from imagestreams.adapters.dynamo import (
     TableStore,
     batch_get,
     batch_write,
+    error_code,
     is_condition_failure,
     query_all,
 )
@@ -78,6 +79,29 @@ SCHEDULE_INDEX = "BySchedule"
 
 def _tags_pk(namespace: str, name: str) -> str:
     return f"stream#{namespace}#{name}"
+
+
+_CANCELLED = "TransactionCanceledException"
+# DynamoDB transactions take at most 100 items and 4 MB.
+_TRANSACTION_ITEMS = 100
+_TRANSACTION_BYTES = 3_500_000
+
+
+def _transaction_groups(
+    writes: list[tuple[str, dict[str, Any], int | None]],
+) -> list[list[tuple[str, dict[str, Any], int | None]]]:
+    groups: list[list[tuple[str, dict[str, Any], int | None]]] = [[]]
+    size = 0
+    for write in writes:
+        weight = len(json.dumps(write[1], separators=(",", ":")))
+        if groups[-1] and (
+            len(groups[-1]) >= _TRANSACTION_ITEMS or size + weight > _TRANSACTION_BYTES
+        ):
+            groups.append([])
+            size = 0
+        groups[-1].append(write)
+        size += weight
+    return [group for group in groups if group]
 
 
 def _tag_of(item: Item) -> tuple[str, str, str]:
@@ -385,6 +409,59 @@ class StreamStore(TableStore):
         )
         raise conflict(name, _MODIFIED)
 
+    def update_tags(self, namespace: str, name: str, mutations: Mapping[str, TagMutation]) -> None:
+        """:meth:`update_tag` for many tags at once, in few requests.
+
+        All states are read with BatchGetItem, and the changed ones written
+        with TransactWriteItems, each item conditional on the version read. A
+        transaction that loses a race is not partly applied: its tags are then
+        updated one by one, re-reading what the other writer stored.
+        """
+        tags = list(dict.fromkeys(mutations))
+        if not tags:
+            return
+        items = batch_get(
+            self._db(),
+            self._table,
+            [_tag_key(namespace, name, tag) for tag in tags],
+            projection="#sk, #doc, #version",
+            names={"#sk": "sk", "#doc": "doc", "#version": "version"},
+            consistent=True,
+            sleep=self._sleep,
+        )
+        stored = {
+            item["sk"]["S"].removeprefix("tag#"): (item["doc"]["S"], int(item["version"]["N"]))
+            for item in items
+        }
+        writes: list[tuple[str, dict[str, Any], int | None]] = []
+        for tag in tags:
+            text, version = stored.get(tag, (None, None))
+            proposed = mutations[tag](json.loads(text) if text is not None else None)
+            before = json.loads(text) if text is not None else None
+            if proposed is not None and proposed != before:
+                writes.append((tag, proposed, version))
+        retry: list[str] = []
+        for group in _transaction_groups(writes):
+            actions: list[Any] = [
+                {
+                    "Put": self._tag_put(
+                        _tag_key(namespace, name, tag),
+                        state,
+                        version,
+                        index_keys(namespace, name, state),
+                    )
+                }
+                for tag, state, version in group
+            ]
+            try:
+                self._db().transact_write_items(TransactItems=actions)
+            except ClientError as exc:
+                if error_code(exc) != _CANCELLED:
+                    raise
+                retry.extend(tag for tag, _, _ in group)
+        for tag in retry:
+            self.update_tag(namespace, name, tag, mutations[tag])
+
     def tracking(self, key: str) -> list[tuple[str, str, str]]:
         """(namespace, stream, tag) of every tag whose spec follows ``registry/repository:tag``."""
         items = query_all(
@@ -409,38 +486,38 @@ class StreamStore(TableStore):
         )
         return [(*_tag_of(item), item.get("registry", {}).get("S", "")) for item in items]
 
-    def _write_tag(
+    def _tag_put(
         self, key: Item, state: dict[str, Any], version: int | None, indexed: dict[str, str]
-    ) -> bool:
-        """Write ``state`` if the tag is still at ``version``; False if it moved on.
+    ) -> dict[str, Any]:
+        """A conditional put of ``state``: only if the tag is still at ``version``.
 
         ``indexed`` are the sparse index attributes the state calls for
         (``tracks``, ``registry``, ``scheduled``); absent ones leave the indexes.
         """
-        values: dict[str, Any] = {}
-        if version is None:
-            names = {"#pk": "pk"}
-            condition = "attribute_not_exists(#pk)"
-        else:
-            names = {"#version": "version"}
-            condition = "#version = :version"
-            values[":version"] = {"N": str(version)}
-        item = {
-            **key,
-            "doc": {"S": json.dumps(state, separators=(",", ":"))},
-            "version": {"N": str((version or 0) + 1)},
-            **{attribute: {"S": value} for attribute, value in indexed.items()},
-        }
-        request: dict[str, Any] = {
+        put: dict[str, Any] = {
             "TableName": self._table,
-            "Item": item,
-            "ConditionExpression": condition,
-            "ExpressionAttributeNames": names,
+            "Item": {
+                **key,
+                "doc": {"S": json.dumps(state, separators=(",", ":"))},
+                "version": {"N": str((version or 0) + 1)},
+                **{attribute: {"S": value} for attribute, value in indexed.items()},
+            },
         }
-        if values:
-            request["ExpressionAttributeValues"] = values
+        if version is None:
+            put["ConditionExpression"] = "attribute_not_exists(#pk)"
+            put["ExpressionAttributeNames"] = {"#pk": "pk"}
+        else:
+            put["ConditionExpression"] = "#version = :version"
+            put["ExpressionAttributeNames"] = {"#version": "version"}
+            put["ExpressionAttributeValues"] = {":version": {"N": str(version)}}
+        return put
+
+    def _write_tag(
+        self, key: Item, state: dict[str, Any], version: int | None, indexed: dict[str, str]
+    ) -> bool:
+        """Write ``state`` if the tag is still at ``version``; False if it moved on."""
         try:
-            self._db().put_item(**request)
+            self._db().put_item(**self._tag_put(key, state, version, indexed))
         except ClientError as exc:
             if is_condition_failure(exc):
                 return False
