@@ -614,7 +614,8 @@ class Importer:
 
     def _present(self, image: Image, target: Target) -> Image:
         """The Image as this request shows it: its reference, raw documents if asked."""
-        shown = image.model_copy(deep=True)
+        # Only top-level fields change: a shallow copy is enough.
+        shown = image.model_copy()
         shown.docker_image_reference = target.ref.with_digest(image.metadata.name).exact()
         if not target.include_manifest:
             shown.docker_image_manifest = ""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import email.utils
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ ERROR_BODY_LIMIT = 1024 * 1024
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 8.0
+# How long a checked address is reused before the name is resolved again.
+RESOLVED_TTL = 30.0
 
 
 @dataclass(frozen=True)
@@ -125,10 +128,30 @@ class Transport:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._retry = retry or RetryPolicy()
+        self._resolved: dict[tuple[str, int], tuple[str, float]] = {}
+        self._resolved_lock = threading.Lock()
 
     @property
     def policy(self) -> AddressPolicy:
         return self._policy
+
+    def _resolve(self, host: str, port: int) -> str:
+        """The checked address of ``host``, remembered briefly.
+
+        A registry is asked thousands of times in one import; resolving and
+        checking it each time costs a DNS query each. The address kept is the
+        one that passed the policy, and it is what the connection uses.
+        """
+        key = (host, port)
+        now = time.monotonic()
+        with self._resolved_lock:
+            known = self._resolved.get(key)
+        if known is not None and known[1] > now:
+            return known[0]
+        address = self._policy.resolve(host, port)
+        with self._resolved_lock:
+            self._resolved[key] = (address, now + RESOLVED_TTL)
+        return address
 
     def send(
         self,
@@ -223,7 +246,7 @@ class Transport:
             raise ForbiddenRegistryError(detail=f"unsupported URL scheme {scheme!r}")
         host = url.host or ""
         port = url.port or (443 if scheme == "https" else 80)
-        address = self._policy.resolve(host, port)
+        address = self._resolve(host, port)
         remaining = deadline.remaining()
         if remaining <= 0:
             raise UnavailableError(detail="the import's time budget is exhausted")
