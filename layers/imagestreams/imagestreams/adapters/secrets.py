@@ -56,12 +56,12 @@ class PullSecretUnavailableError(ImageStreamsError):
         super().__init__(f'pull secret "{secret_name}" could not be read: {cause}')
 
 
-def _default_client() -> Any:
+def secrets_client(read_timeout: float = 5, attempts: int = 3) -> Any:
     """A Secrets Manager client with short timeouts and standard retries."""
     config = Config(
         connect_timeout=2,
-        read_timeout=5,
-        retries={"max_attempts": 3, "mode": "standard"},
+        read_timeout=read_timeout,
+        retries={"max_attempts": attempts, "mode": "standard"},
     )
     return boto3.session.Session().client("secretsmanager", config=config)
 
@@ -91,7 +91,7 @@ class SecretsManagerPullSecrets:
         self._prefix = prefix
         self._max_age = max_age
         self._provider = provider
-        self._client_factory = client_factory or _default_client
+        self._client_factory = client_factory or secrets_client
         self._clock = clock
         self._missing: dict[str, float] = {}  # secret name -> when to ask again
         self._lock = threading.Lock()
@@ -117,7 +117,7 @@ class SecretsManagerPullSecrets:
         try:
             value = self._get_provider().get(name, max_age=self._max_age)
         except Exception as exc:
-            code = _aws_error_code(exc)
+            code = aws_error_code(exc)
             if code == _NOT_FOUND:
                 self._remember_missing(name)
                 return Keyring.empty()
@@ -152,7 +152,7 @@ class SecretsManagerPullSecrets:
             self._missing[name] = self._clock() + self._max_age
 
 
-def _aws_error_code(exc: BaseException) -> str | None:
+def aws_error_code(exc: BaseException) -> str | None:
     """The AWS error code behind ``exc``, following its cause and context.
 
     Powertools wraps the botocore error in its own ``GetParameterError``
@@ -187,7 +187,7 @@ class SecretValue:
     ) -> None:
         self.name = name
         self._max_age = max_age
-        self._client_factory = client_factory or _default_client
+        self._client_factory = client_factory or secrets_client
         self._provider: SecretsProvider | None = None
         self._lock = threading.Lock()
 
@@ -201,9 +201,9 @@ class SecretValue:
         try:
             value = provider.get(self.name, max_age=self._max_age)
         except Exception as exc:
-            if _aws_error_code(exc) == _NOT_FOUND:
+            if aws_error_code(exc) == _NOT_FOUND:
                 return None
-            raise PullSecretUnavailableError(self.name, _aws_error_code(exc)) from exc
+            raise PullSecretUnavailableError(self.name, aws_error_code(exc)) from exc
         if isinstance(value, bytes):
             return value.decode("utf-8", errors="replace")
         return value if isinstance(value, str) else None

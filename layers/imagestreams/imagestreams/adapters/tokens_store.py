@@ -18,12 +18,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from botocore.config import Config
-from botocore.exceptions import ClientError
 
+from imagestreams.adapters.secrets import aws_error_code, secrets_client
 from imagestreams.errors import ImageStreamsError
 from imagestreams.tokens import TokenDocumentError, TokenGrant, TokenTable, parse_token_document
 
@@ -52,12 +50,7 @@ class TokenStoreUnavailableError(ImageStreamsError):
 
 def _default_client() -> Any:
     """A Secrets Manager client whose timeouts fit inside an authorizer's few seconds."""
-    config = Config(
-        connect_timeout=2,
-        read_timeout=3,
-        retries={"max_attempts": 2, "mode": "standard"},
-    )
-    return boto3.session.Session().client("secretsmanager", config=config)
+    return secrets_client(read_timeout=3, attempts=2)
 
 
 class SecretsManagerTokens:
@@ -102,7 +95,7 @@ class SecretsManagerTokens:
         try:
             value = self._get_provider().get(self.secret_name, max_age=self._max_age)
         except Exception as exc:
-            code = _aws_error_code(exc)
+            code = aws_error_code(exc)
             if code == _NOT_FOUND:
                 logger.warning("token secret missing", secret_name=self.secret_name)
                 return TokenTable()
@@ -131,16 +124,3 @@ class SecretsManagerTokens:
             if self._provider is None:
                 self._provider = SecretsProvider(boto3_client=self._client_factory())
             return self._provider
-
-
-def _aws_error_code(exc: BaseException) -> str | None:
-    """The AWS error code behind ``exc`` (Powertools wraps botocore's error in its own)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ClientError):
-            code = current.response.get("Error", {}).get("Code")
-            return code if isinstance(code, str) else None
-        current = current.__cause__ or current.__context__
-    return None
