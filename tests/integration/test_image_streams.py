@@ -315,3 +315,15 @@ def test_only_verified_content_is_cached(
     table = template_resources.name("ImageCacheTable")
     item = boto3.client("dynamodb").get_item(TableName=table, Key={"digest": {"S": pushed.digest}})
     assert "Item" not in item
+
+
+def test_stream_items_never_expire(
+    api: Api, anon_registry: Registry, push_image: Any, template_resources: Any
+) -> None:
+    pushed = push_image(anon_registry, via="api")
+    api.post_import("demo", importing(image_spec(pushed.pull_spec), name="kept"))
+
+    table = template_resources.name("StreamsTable")
+    items = boto3.client("dynamodb").scan(TableName=table)["Items"]
+    assert items
+    assert not any("expiresAt" in item for item in items)

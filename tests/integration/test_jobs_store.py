@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from devserver.resources import CreatedResources
-from imagestreams.adapters.jobs_store import JobStore, is_success
+from imagestreams.adapters.jobs_store import JOB_TTL_SECONDS, JobStore, is_success
 from imagestreams.config import load_settings
 from imagestreams.errors import ConflictError, NotFoundRequestError, ServiceUnavailableError
 from imagestreams.jobs import COMPLETE, RUNNING, Job
@@ -478,3 +479,17 @@ def test_concurrent_completion_has_exactly_one_winner(table: str, aws: boto3.Ses
     # Then exactly one of them did
     assert outcomes.count(True) == 1
     assert store.get("job-1").state == COMPLETE  # type: ignore[union-attr]
+
+
+def test_every_job_item_expires_a_week_ahead(store: JobStore, table: str) -> None:
+    # Given a job created with one result and recorded with another
+    store.create(make_job(total=2), {"a": ok("a")})
+    store.record("job-1", {"b": ok("b")})
+
+    # Then each of its items carries a TTL about a week ahead
+    items = boto3.client("dynamodb").scan(TableName=table)["Items"]
+    job_items = [item for item in items if item["pk"]["S"] == "job#job-1"]
+    assert len(job_items) == 3
+    now = time.time()
+    for item in job_items:
+        assert now + JOB_TTL_SECONDS - 60 < int(item["expiresAt"]["N"]) <= now + JOB_TTL_SECONDS + 1

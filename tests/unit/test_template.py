@@ -108,7 +108,8 @@ def test_streams_table_matches_what_the_stores_expect(template: Template) -> Non
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["SSESpecification"] == {"SSEEnabled": True}
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert "TimeToLiveSpecification" not in props
+    # Only job items carry the TTL attribute; stream and record items never expire.
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
     assert template.function_environment("ApiFunction")["STREAMS_TABLE"] == {"Ref": "StreamsTable"}
     assert {"DynamoDBCrudPolicy": {"TableName": {"Ref": "StreamsTable"}}} in policies
 

@@ -112,12 +112,22 @@ class _Result:
             **_key(job_id, TAG_PREFIX + self.tag),
             "doc": {"B": self.doc},
             "success": {"BOOL": self.success},
+            "expiresAt": _expiry(),
         }
 
     @property
     def size(self) -> int:
         # Attribute names and keys included, roughly as DynamoDB counts them.
         return len(self.doc) + len(self.tag.encode("utf-8")) + 96
+
+
+# A finished job's items are only needed while its final document is written;
+# DynamoDB's TTL removes them a week after the job started.
+JOB_TTL_SECONDS = 7 * 24 * 3600
+
+
+def _expiry() -> dict[str, str]:
+    return {"N": str(int(time.time()) + JOB_TTL_SECONDS)}
 
 
 def _prepare(job_id: str, results: Mapping[str, Mapping[str, Any]]) -> list[_Result]:
@@ -211,6 +221,7 @@ class JobStore(TableStore):
             "done": {"N": str(len(prepared))},
             "failed": {"N": str(sum(1 for result in prepared if not result.success))},
             "state": {"S": RUNNING},
+            "expiresAt": _expiry(),
             "context": {"B": context},
         }
         if job.created is not None:
