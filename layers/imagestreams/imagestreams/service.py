@@ -214,14 +214,7 @@ class ImportService:
         )
         meta = None
         if request.spec.import_:
-            meta = self._streams.begin_import(
-                namespace,
-                name,
-                expected_resource_version=expected_rv,
-                expected_uid=expected_uid,
-                now=now,
-                annotation=(DOCKER_REPOSITORY_CHECK_ANNOTATION, format_time(now) or ""),
-            )
+            meta = self._begin_import(namespace, name, now, expected_rv, expected_uid)
             self.apply_mutations(namespace, name, self._mutations(request, meta.generation, now))
         job = self._start_job(namespace, request, result, meta, now) if result.deferred else None
         if meta is not None:
@@ -407,6 +400,24 @@ class ImportService:
         self._records.save(job.namespace, job.name, document)
         logger.info("import job complete", job=job.job_id, total=job.total, failed=failures)
 
+    def _begin_import(
+        self,
+        namespace: str,
+        name: str,
+        now: datetime,
+        expected_rv: str | None = None,
+        expected_uid: str | None = None,
+    ) -> streams.StreamMeta:
+        """Take the stream's next generation, marking the repository check time."""
+        return self._streams.begin_import(
+            namespace,
+            name,
+            expected_resource_version=expected_rv,
+            expected_uid=expected_uid,
+            now=now,
+            annotation=(DOCKER_REPOSITORY_CHECK_ANNOTATION, format_time(now) or ""),
+        )
+
     def _check_preconditions(
         self, namespace: str, name: str, expected_rv: str | None, expected_uid: str | None
     ) -> None:
@@ -421,27 +432,6 @@ class ImportService:
                 f'Operation cannot be fulfilled on imagestream.{GROUP} "{name}": '
                 f'the image stream was updated from "{expected_rv}" to "{meta.resource_version}"'
             )
-
-    def _tag_into_stream(
-        self,
-        namespace: str,
-        request: ImageStreamImport,
-        now: datetime,
-        expected_rv: str | None,
-        expected_uid: str | None,
-    ) -> ImageStream:
-        name = request.metadata.name
-        meta = self._streams.begin_import(
-            namespace,
-            name,
-            expected_resource_version=expected_rv,
-            expected_uid=expected_uid,
-            now=now,
-            annotation=(DOCKER_REPOSITORY_CHECK_ANNOTATION, format_time(now) or ""),
-        )
-        mutations = self._mutations(request, meta.generation, now)
-        self.apply_mutations(namespace, name, mutations)
-        return self._assemble(meta, self._streams.get_tags(namespace, name))
 
     def _mutations(
         self, request: ImageStreamImport, generation: int, now: datetime
@@ -585,14 +575,7 @@ class ImportService:
             )
             for tag, changes in tentative.items()
         ):
-            started = self._streams.begin_import(
-                message.namespace,
-                message.name,
-                expected_resource_version=None,
-                expected_uid=None,
-                now=now,
-                annotation=(DOCKER_REPOSITORY_CHECK_ANNOTATION, format_time(now) or ""),
-            )
+            started = self._begin_import(message.namespace, message.name, now)
             self.apply_mutations(message.namespace, message.name, mutations(started.generation))
         if retry:
             raise ChunkRetryError(
