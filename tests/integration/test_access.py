@@ -6,6 +6,8 @@ must refuse on its own, whatever context reaches it.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -14,6 +16,8 @@ import pytest
 from imagestreams.adapters.dynamo import decompress_json
 from tests.support.api import Api, image_spec, import_body
 from tests.support.events import load_event, with_name, with_namespace
+from tests.support.images import PushedImage
+from tests.support.proxy import Fault, RegistryProxy
 from tests.support.registry import Registry
 
 ROUTES = [
@@ -86,6 +90,70 @@ def test_namespace_b_gets_nothing_of_namespace_a(
     assert reasons == ["Unauthorized", "Unauthorized"]
     assert read.status == 403
     assert api.invoke(routed("api-get-stream.json", "team-b", "private")).status == 404
+
+
+@pytest.fixture
+def private_import(api: Api, token_registry: Registry, push_image: Any) -> PushedImage:
+    """Namespace team-a's private image, imported (and so cached) with team-a's pull secret."""
+    pushed = push_image(token_registry, via="api", env=[f"SECRET={A_SECRET}"])
+    api.put_pull_secret("team-a", {token_registry.host: token_registry.credentials})
+    reply = api.post_import("team-a", import_body(image_spec(pushed.pull_spec)))
+    config = reply.body["status"]["images"][0]["image"]["dockerImageMetadata"]["Config"]
+    assert f"SECRET={A_SECRET}" in config["Env"]
+    return pushed
+
+
+A_SECRET = "only-team-a-may-read-this"
+
+
+def claims(pushed: PushedImage, *, serve_manifest: bool) -> Callable[[str, str, int], Fault | None]:
+    """A registry that announces ``pushed``'s digest for every manifest it is asked for.
+
+    With ``serve_manifest`` it also serves the manifest's bytes (which are no
+    secret: they name the config by digest only), but never the config blob.
+    """
+    headers = {"Content-Type": pushed.media_type, "Docker-Content-Digest": pushed.digest}
+
+    def rule(method: str, path: str, _: int) -> Fault | None:
+        if "/manifests/" not in path:
+            return None
+        if method == "HEAD" or serve_manifest:
+            return Fault(200, headers, pushed.manifest)
+        return None
+
+    return rule
+
+
+@pytest.mark.parametrize("serve_manifest", [False, True], ids=["head-only", "manifest-too"])
+@pytest.mark.parametrize("by", ["tag", "digest"])
+def test_a_registry_claiming_a_cached_digest_gets_none_of_namespace_a(
+    api: Api,
+    anon_registry: Registry,
+    private_import: PushedImage,
+    unique_repo: Callable[[str], str],
+    serve_manifest: bool,
+    by: str,
+) -> None:
+    # Given namespace b's own registry, which claims team-a's private digest
+    proxy = RegistryProxy(anon_registry.host)
+    proxy.rules.append(claims(private_import, serve_manifest=serve_manifest))
+    repository = unique_repo("decoy")
+    name = f"{proxy.host}/{repository}" + (
+        ":latest" if by == "tag" else f"@{private_import.digest}"
+    )
+    # When namespace b imports from it
+    try:
+        reply = api.post_import("team-b", import_body(image_spec(name)))
+    finally:
+        proxy.stop()
+    # Then b gets a per-image failure, never a's image
+    assert reply.status == 201, reply.body
+    entry = reply.body["status"]["images"][0]
+    assert entry["status"]["status"] == "Failure"
+    assert "image" not in entry
+    assert A_SECRET not in json.dumps(reply.body)
+    # and its registry was asked for what b would need to build the image itself
+    assert proxy.count("GET", "/manifests/") + proxy.count("GET", "/blobs/") >= 1
 
 
 REFUSED_HOSTS = [

@@ -26,6 +26,7 @@ from imagestreams.adapters.imports_store import ImportRecords
 from imagestreams.adapters.streams_store import StreamStore
 from imagestreams.config import Settings, load_settings
 from imagestreams.errors import ConflictError, NotFoundRequestError, ServiceUnavailableError
+from imagestreams.importer import CacheKey
 from imagestreams.streams import StreamMeta
 
 TTL = 30 * 24 * 3600
@@ -132,6 +133,15 @@ def digest(n: int) -> str:
     return "sha256:" + f"{n:064x}"
 
 
+SOURCE = "quay.io/ns/app"
+ITEM_KEY = {"digest": {"S": digest(1)}, "source": {"S": SOURCE}}
+
+
+def key(n: int, source: str = SOURCE) -> CacheKey:
+    """The cache key of image ``n`` verified at ``source``."""
+    return CacheKey(source, digest(n))
+
+
 def image_doc(n: int, **extra: Any) -> dict[str, Any]:
     """A cached document shaped like a converted image with its sub-manifests."""
     return {
@@ -213,8 +223,8 @@ def test_without_a_table_the_cache_is_empty_and_the_stores_refuse_on_use() -> No
         raise AssertionError("no client may be built")
 
     cache = ImageCache("", ttl_seconds=TTL, client_factory=factory)
-    cache.put_many({digest(1): image_doc(1)})
-    assert cache.get_many([digest(1)]) == {}
+    cache.put_many({key(1): image_doc(1)})
+    assert cache.get_many([key(1)]) == {}
     with pytest.raises(ValueError, match="no table name"):
         StreamStore("", client_factory=factory).get_meta("team-a", "app")
     with pytest.raises(ValueError, match="no table name"):
@@ -223,25 +233,34 @@ def test_without_a_table_the_cache_is_empty_and_the_stores_refuse_on_use() -> No
 
 def test_cache_round_trip_keeps_documents_and_exact_numbers(cache: ImageCache) -> None:
     # Given
-    entries = {digest(n): image_doc(n) for n in range(3)}
+    entries = {key(n): image_doc(n) for n in range(3)}
     # When
     cache.put_many(entries)
-    found = cache.get_many([digest(0), digest(1), digest(1), digest(2), digest(99)])
+    found = cache.get_many([key(0), key(1), key(1), key(2), key(99)])
     # Then
     assert found == entries
-    assert found[digest(0)]["image"]["dockerImageLayers"][0]["size"] == 2**53 + 1
+    assert found[key(0)]["image"]["dockerImageLayers"][0]["size"] == 2**53 + 1
 
 
 def test_cache_stores_gzip_binary_with_ttl(
     cache: ImageCache, settings: Settings, aws: boto3.Session
 ) -> None:
-    cache.put_many({digest(1): image_doc(1)})
+    cache.put_many({key(1): image_doc(1)})
 
-    item = raw_item(aws, settings.image_cache_table, {"digest": {"S": digest(1)}})
+    item = raw_item(aws, settings.image_cache_table, ITEM_KEY)
 
     assert item is not None
     assert item["doc"]["B"][:2] == b"\x1f\x8b"
     assert item["expiresAt"] == {"N": str(int(T0) + TTL)}
+
+
+def test_cache_entries_are_bound_to_their_source_repository(cache: ImageCache) -> None:
+    # Given image 1 cached as verified at one repository
+    cache.put_many({key(1): image_doc(1)})
+    # When the same digest is asked for at another repository or registry
+    found = cache.get_many([key(1, "evil.example/ns/app"), key(1, "quay.io/ns/other"), key(1)])
+    # Then only the repository it came from gets it
+    assert set(found) == {key(1)}
 
 
 @pytest.mark.parametrize(
@@ -252,12 +271,12 @@ def test_cache_stores_gzip_binary_with_ttl(
 def test_cache_treats_expired_entries_as_misses(
     cache: ImageCache, clock: Clock, elapsed: int, hit: bool
 ) -> None:
-    cache.put_many({digest(1): image_doc(1)})
+    cache.put_many({key(1): image_doc(1)})
     clock.now = T0 + elapsed
 
-    found = cache.get_many([digest(1)])
+    found = cache.get_many([key(1)])
 
-    assert (digest(1) in found) is hit
+    assert (key(1) in found) is hit
 
 
 @pytest.mark.parametrize(
@@ -275,13 +294,13 @@ def test_cache_refreshes_ttl_only_after_half_life(
     refreshed: bool,
 ) -> None:
     # Given an entry written at T0
-    cache.put_many({digest(1): image_doc(1)})
+    cache.put_many({key(1): image_doc(1)})
     calls.clear()
     clock.now = T0 + elapsed
     # When it is read
-    assert digest(1) in cache.get_many([digest(1)])
+    assert key(1) in cache.get_many([key(1)])
     # Then it is rewritten only in the second half of its life
-    item = raw_item(aws, settings.image_cache_table, {"digest": {"S": digest(1)}})
+    item = raw_item(aws, settings.image_cache_table, ITEM_KEY)
     assert item is not None
     expected = int(T0 + elapsed) + TTL if refreshed else int(T0) + TTL
     assert item["expiresAt"] == {"N": str(expected)}
@@ -290,12 +309,12 @@ def test_cache_refreshes_ttl_only_after_half_life(
 
 def test_cache_batches_hundreds_of_digests(cache: ImageCache, calls: Calls) -> None:
     # Given 250 cached images
-    entries = {digest(n): image_doc(n) for n in range(250)}
+    entries = {key(n): image_doc(n) for n in range(250)}
     cache.put_many(entries)
     writes = calls.of("BatchWriteItem")
     calls.clear()
     # When 260 are asked for, with repeats
-    wanted = [digest(n) for n in range(260)] + [digest(5), digest(7)]
+    wanted = [key(n) for n in range(260)] + [key(5), key(7)]
     found = cache.get_many(wanted)
     # Then every cached one is found, in requests of at most 100 keys
     reads = calls.of("BatchGetItem")
@@ -311,12 +330,12 @@ def test_cache_trims_raw_manifest_and_config_when_too_large(cache: ImageCache) -
     document = image_doc(1, **raw)
     document["manifests"] = [{"metadata": {"name": digest(2)}, **raw}]
     # When it is cached
-    cache.put_many({digest(1): document, digest(3): image_doc(3, **raw)})
-    found = cache.get_many([digest(1), digest(3)])
+    cache.put_many({key(1): document, key(3): image_doc(3, **raw)})
+    found = cache.get_many([key(1), key(3)])
     # Then both are cached without the raw strings, everything else intact
-    assert found[digest(1)]["image"] == image_doc(1)["image"]
-    assert found[digest(1)]["manifests"] == [{"metadata": {"name": digest(2)}}]
-    assert found[digest(3)] == image_doc(3)
+    assert found[key(1)]["image"] == image_doc(1)["image"]
+    assert found[key(1)]["manifests"] == [{"metadata": {"name": digest(2)}}]
+    assert found[key(3)] == image_doc(3)
 
 
 def test_cache_skips_documents_too_large_even_when_trimmed(
@@ -327,9 +346,9 @@ def test_cache_skips_documents_too_large_even_when_trimmed(
     document["image"]["dockerImageMetadata"]["Config"] = {"Env": [f"BLOB={secret_looking}"]}
 
     with caplog.at_level(logging.WARNING):
-        cache.put_many({digest(1): document, digest(2): image_doc(2)})
+        cache.put_many({key(1): document, key(2): image_doc(2)})
 
-    assert set(cache.get_many([digest(1), digest(2)])) == {digest(2)}
+    assert set(cache.get_many([key(1), key(2)])) == {key(2)}
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert [r.__dict__.get("digest") for r in warnings] == [digest(1)]
     assert secret_looking[:100] not in caplog.text
@@ -349,7 +368,7 @@ def test_cache_retries_unprocessed_keys_and_items(
         clock=Clock(),
         sleep=sleeps,
     )
-    entries = {digest(n): image_doc(n) for n in range(40)}
+    entries = {key(n): image_doc(n) for n in range(40)}
     # When
     cache.put_many(entries)
     flaky.remaining = 3
@@ -366,14 +385,14 @@ def test_cache_failures_read_as_misses(settings: Settings, aws: boto3.Session) -
         settings.image_cache_table, ttl_seconds=TTL, client_factory=lambda: flaky, sleep=Sleeps()
     )
 
-    cache.put_many({digest(1): image_doc(1)})
-    assert cache.get_many([digest(1)]) == {}
+    cache.put_many({key(1): image_doc(1)})
+    assert cache.get_many([key(1)]) == {}
 
     missing = ImageCache(
         "no-such-table", ttl_seconds=TTL, client_factory=lambda: aws.client("dynamodb")
     )
-    missing.put_many({digest(1): image_doc(1)})
-    assert missing.get_many([digest(1)]) == {}
+    missing.put_many({key(1): image_doc(1)})
+    assert missing.get_many([key(1)]) == {}
 
 
 # --- image streams ----------------------------------------------------------------

@@ -11,6 +11,7 @@ import hashlib
 import time
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.support.api import Api, image_spec, import_body
@@ -420,6 +421,44 @@ def test_tampered_manifest_is_an_integrity_error(
         assert "content integrity error" in status["message"]
     finally:
         proxy.stop()
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["cold", "other-image-cached"])
+def test_a_reference_by_digest_yields_only_that_digest(
+    api: Api, anon_registry: Registry, push_image: Any, template_resources: Any, cached: bool
+) -> None:
+    # Given two images of one repository, and a registry whose HEAD for the
+    # first answers with the second's digest
+    wanted = push_image(anon_registry, tag="wanted", via="api")
+    other = push_image(anon_registry, wanted.repository, tag="other", via="api")
+    proxy = RegistryProxy(anon_registry.host)
+    if cached:
+        api.post_import("demo", import_body(image_spec(f"{proxy.host}/{other.repository}:other")))
+    proxy.rules.append(
+        lambda method, path, nth: (
+            Fault(200, {"Content-Type": other.media_type, "Docker-Content-Digest": other.digest})
+            if method == "HEAD" and path.endswith(f"/manifests/{wanted.digest}")
+            else None
+        )
+    )
+    # When the first is imported by digest
+    try:
+        reply = api.post_import(
+            "demo", import_body(image_spec(f"{proxy.host}/{wanted.repository}@{wanted.digest}"))
+        )
+    finally:
+        proxy.stop()
+    # Then the image fails on content integrity, and nothing of the other is given or cached
+    entry = reply.body["status"]["images"][0]
+    assert entry["status"]["reason"] == "InternalError"
+    assert "content integrity error" in entry["status"]["message"]
+    assert "image" not in entry
+    table = template_resources.name("ImageCacheTable")
+    cached_digests = {
+        i["digest"]["S"] for i in boto3.client("dynamodb").scan(TableName=table)["Items"]
+    }
+    assert wanted.digest not in cached_digests
+    assert (other.digest in cached_digests) is cached
 
 
 def test_oversized_manifest_is_refused(api: Api, anon_registry: Registry, push_image: Any) -> None:

@@ -76,8 +76,15 @@ def test_sam_validate_lint_passes_without_credentials_or_region(tmp_path: Path) 
 def test_cache_table_matches_what_the_code_expects(template: Template) -> None:
     props = template.properties("ImageCacheTable")
 
-    assert props["KeySchema"] == [{"AttributeName": "digest", "KeyType": "HASH"}]
-    assert props["AttributeDefinitions"] == [{"AttributeName": "digest", "AttributeType": "S"}]
+    # Entries are bound to the repository they were verified at (digest + source).
+    assert props["KeySchema"] == [
+        {"AttributeName": "digest", "KeyType": "HASH"},
+        {"AttributeName": "source", "KeyType": "RANGE"},
+    ]
+    assert props["AttributeDefinitions"] == [
+        {"AttributeName": "digest", "AttributeType": "S"},
+        {"AttributeName": "source", "AttributeType": "S"},
+    ]
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["SSESpecification"] == {"SSEEnabled": True}

@@ -5,12 +5,18 @@ Owns how images are fetched for one request:
 1. every image and repository tag becomes a *target*; repository tags are
    listed, prioritized as OpenShift does and cut at the deployment's limit;
 2. with an image cache, each target is resolved to a digest with a manifest
-   HEAD made with the caller's own credentials (so the cache never serves an
-   image the caller could not reach), then all digests are looked up in one
-   batch;
+   HEAD made with the caller's own credentials, then all digests are looked
+   up in one batch. Cache entries are bound to the registry and repository
+   whose manifest and config they were verified from (:class:`CacheKey`): a
+   registry that merely *claims* a digest in a HEAD answer gets a hit only
+   if that same repository of that same registry once served that content,
+   so a caller never receives an image another registry served to someone
+   else;
 3. what the cache lacks is fetched (manifest GET by digest, config blob GET)
    and converted; manifest lists pick a child in ``Legacy`` mode or import
-   every child in ``PreserveOriginal`` mode;
+   every child in ``PreserveOriginal`` mode. A reference by digest only ever
+   yields content of that digest: a HEAD or GET that answers another digest
+   is a content integrity failure;
 4. new conversions are written back to the cache in one batch.
 
 Every registry request is made at most once per request (a reference named
@@ -26,12 +32,13 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from imagestreams import images, reference, tags
 from imagestreams.credentials import Keyring
 from imagestreams.errors import (
     ForbiddenRegistryError,
+    IntegrityError,
     NotFoundError,
     RegistryError,
     TooManyRequestsError,
@@ -64,12 +71,28 @@ PREFER_OS = "importer.image.openshift.io/prefer-os"
 GROUP = "image.openshift.io"
 
 
+class CacheKey(NamedTuple):
+    """A converted image's cache key: where it was verified, and its manifest digest.
+
+    ``source`` is ``<registry host>/<repository>`` of the registry that served
+    the manifest and config: an entry is a proof that this repository holds
+    this content, and is only ever served for it.
+    """
+
+    source: str
+    digest: str
+
+    @classmethod
+    def of(cls, ref: Reference, digest: str) -> CacheKey:
+        return cls(f"{ref.api_host}/{ref.repository}", digest)
+
+
 class ImageCache(Protocol):
-    """Converted images by manifest digest (content-addressed, shared safely)."""
+    """Converted images by the repository they were verified at and their digest."""
 
-    def get_many(self, digests: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+    def get_many(self, keys: Sequence[CacheKey]) -> dict[CacheKey, dict[str, Any]]: ...
 
-    def put_many(self, entries: Mapping[str, dict[str, Any]]) -> None: ...
+    def put_many(self, entries: Mapping[CacheKey, dict[str, Any]]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -238,51 +261,51 @@ class CacheView:
 
     def __init__(self, cache: ImageCache | None) -> None:
         self._cache = cache
-        self._known: dict[str, Image | None] = {}
-        self._pending: dict[str, dict[str, Any]] = {}
+        self._known: dict[CacheKey, Image | None] = {}
+        self._pending: dict[CacheKey, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
         return self._cache is not None
 
-    def prefetch(self, digests: Sequence[str]) -> None:
-        """Look up every digest not seen yet, in one batch."""
+    def prefetch(self, keys: Sequence[CacheKey]) -> None:
+        """Look up every key not seen yet, in one batch."""
         if self._cache is None:
             return
         with self._lock:
-            wanted = [d for d in dict.fromkeys(digests) if d not in self._known]
+            wanted = [k for k in dict.fromkeys(keys) if k not in self._known]
         if not wanted:
             return
         found = self._cache.get_many(wanted)
-        parsed: dict[str, Image | None] = {}
-        for digest in wanted:
-            document = found.get(digest)
+        parsed: dict[CacheKey, Image | None] = {}
+        for key in wanted:
+            document = found.get(key)
             try:
-                parsed[digest] = Image.model_validate(document) if document else None
+                parsed[key] = Image.model_validate(document) if document else None
             except ValueError:
-                logger.warning("unreadable cache entry ignored", digest=digest)
-                parsed[digest] = None
+                logger.warning("unreadable cache entry ignored", digest=key.digest)
+                parsed[key] = None
         with self._lock:
             self._known.update(parsed)
 
-    def get(self, digest: str) -> Image | None:
+    def get(self, key: CacheKey) -> Image | None:
         if self._cache is None:
             return None
         with self._lock:
-            seen = digest in self._known
+            seen = key in self._known
         if not seen:
-            self.prefetch([digest])
+            self.prefetch([key])
         with self._lock:
-            image = self._known.get(digest)
+            image = self._known.get(key)
         return image.model_copy(deep=True) if image is not None else None
 
-    def add(self, digest: str, image: Image) -> None:
+    def add(self, key: CacheKey, image: Image) -> None:
         if self._cache is None:
             return
         with self._lock:
-            self._known[digest] = image
-            self._pending[digest] = image.to_json_dict()
+            self._known[key] = image
+            self._pending[key] = image.to_json_dict()
 
     def flush(self) -> None:
         """Write what this request converted; a failed write costs only a later GET."""
@@ -493,12 +516,19 @@ class Importer:
             lambda pair: _DEFERRED if may_defer(pair[0]) else self._resolve(pair[1], fetcher),
             list(enumerate(targets)),
         )
-        fetcher.cache.prefetch([d for d in resolved if isinstance(d, str)])
-        # Children of cached lists are looked up together too.
-        children: list[str] = []
-        for digest in resolved:
-            if isinstance(digest, str) and (image := fetcher.cache.get(digest)):
-                children.extend(m.digest for m in image.docker_image_manifests or [])
+        keys = [
+            CacheKey.of(target.ref, digest)
+            for target, digest in zip(targets, resolved, strict=True)
+            if isinstance(digest, str)
+        ]
+        fetcher.cache.prefetch(keys)
+        # Children of cached lists are looked up together too, at the same repository.
+        children: list[CacheKey] = []
+        for key in keys:
+            if image := fetcher.cache.get(key):
+                children.extend(
+                    CacheKey(key.source, m.digest) for m in image.docker_image_manifests or []
+                )
         fetcher.cache.prefetch(children)
 
         def build(index: int) -> Outcome:
@@ -522,14 +552,28 @@ class Importer:
             return list(pool.map(work, items))
 
     def _resolve(self, target: Target, fetcher: Fetcher) -> str | RegistryError | None:
-        """The digest to import; a HEAD with the caller's credentials when a cache is in use."""
+        """The digest to import; a HEAD with the caller's credentials when a cache is in use.
+
+        A reference by digest resolves to that digest and nothing else: a
+        registry whose HEAD announces another one fails the image.
+        """
         ref = target.ref
         if not fetcher.cache.enabled:
             return ref.digest
         try:
-            return fetcher.head(ref, target.insecure, ref.digest or ref.tag_or_latest) or ref.digest
+            announced = fetcher.head(ref, target.insecure, ref.digest or ref.tag_or_latest)
         except RegistryError as error:
             return error
+        if ref.digest is None:
+            return announced
+        if announced is not None and announced != ref.digest:
+            return IntegrityError(
+                detail=(
+                    f"content integrity error: the manifest requested by digest {ref.digest} "
+                    f"was announced with digest {announced}"
+                )
+            )
+        return ref.digest
 
     def _build(
         self,
@@ -589,10 +633,12 @@ class Importer:
     def _image(self, target: Target, tag_or_digest: str, fetcher: Fetcher) -> Image:
         """The full converted Image (raw documents included), from the cache or the registry."""
         is_digest = ":" in tag_or_digest
-        if is_digest and (cached := fetcher.cache.get(tag_or_digest)):
+        if is_digest and (cached := fetcher.cache.get(CacheKey.of(target.ref, tag_or_digest))):
             return cached
         manifest = fetcher.manifest(target.ref, target.insecure, tag_or_digest)
-        if not is_digest and (cached := fetcher.cache.get(manifest.digest)):
+        # A GET by digest is verified against that digest by the client.
+        key = CacheKey.of(target.ref, manifest.digest)
+        if not is_digest and (cached := fetcher.cache.get(key)):
             return cached
 
         def convert() -> Image:
@@ -607,10 +653,10 @@ class Importer:
                 config=config,
                 include_manifest=True,
             )
-            fetcher.cache.add(manifest.digest, image)
+            fetcher.cache.add(key, image)
             return image
 
-        return fetcher.converted(manifest.digest, convert).model_copy(deep=True)
+        return fetcher.converted(key, convert).model_copy(deep=True)
 
     def _present(self, image: Image, target: Target) -> Image:
         """The Image as this request shows it: its reference, raw documents if asked."""

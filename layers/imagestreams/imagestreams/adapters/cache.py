@@ -1,11 +1,11 @@
-"""The image cache: converted images by manifest digest, in DynamoDB.
+"""The image cache: converted images by manifest digest and source, in DynamoDB.
 
-This adapter owns the cache table's items: key ``digest`` (S), the cached
-document as gzip'd JSON in ``doc`` (B), and ``expiresAt`` (N, epoch seconds),
-the table's TTL attribute. Entries are content-addressed, so one entry
-serves every repository and namespace; serving an entry only to callers
-whose own registry request succeeded is the importer's business, not this
-module's.
+This adapter owns the cache table's items: key ``digest`` (S, hash) and
+``source`` (S, range: ``<registry host>/<repository>`` the image was verified
+at), the cached document as gzip'd JSON in ``doc`` (B), and ``expiresAt``
+(N, epoch seconds), the table's TTL attribute. An entry serves only the
+repository it was fetched from; which caller may be served it is the
+importer's business, not this module's.
 
 - Reads skip expired entries (DynamoDB deletes them only eventually) and
   extend the life of an entry only once half its TTL has passed, so warm
@@ -46,6 +46,7 @@ from imagestreams.adapters.dynamo import (
     is_condition_failure,
 )
 from imagestreams.errors import ServiceUnavailableError
+from imagestreams.importer import CacheKey
 
 __all__ = ["MAX_DOC_BYTES", "RAW_FIELDS", "ImageCache"]
 
@@ -61,7 +62,7 @@ _FAILURES = (ClientError, BotoCoreError, ServiceUnavailableError)
 
 
 class ImageCache:
-    """Cached documents by manifest digest, with a time to live.
+    """Cached documents by manifest digest and source repository, with a time to live.
 
     An empty ``table_name`` is a cache that holds nothing (a deployment
     without the table still imports, only without the shortcut).
@@ -89,22 +90,27 @@ class ImageCache:
         self._max_doc_bytes = max_doc_bytes
         self._backoff = Backoff()
 
-    def get_many(self, digests: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The live cached documents of ``digests``; absent digests are misses."""
-        wanted = list(dict.fromkeys(d for d in digests if d))
+    def get_many(self, keys: Sequence[CacheKey]) -> dict[CacheKey, dict[str, Any]]:
+        """The live cached documents of ``keys``; absent keys are misses."""
+        wanted = list(dict.fromkeys(k for k in keys if k.digest and k.source))
         if not wanted or not self._table:
             return {}
         now = self._clock()
-        found: dict[str, dict[str, Any]] = {}
-        stale: list[str] = []
+        found: dict[CacheKey, dict[str, Any]] = {}
+        stale: list[CacheKey] = []
         for chunk in chunked(wanted, MAX_BATCH_GET):
             try:
                 items = batch_get(
                     self._client(),
                     self._table,
-                    [{"digest": {"S": digest}} for digest in chunk],
-                    projection="#digest, #doc, #expires",
-                    names={"#digest": "digest", "#doc": "doc", "#expires": "expiresAt"},
+                    [_item_key(key) for key in chunk],
+                    projection="#digest, #source, #doc, #expires",
+                    names={
+                        "#digest": "digest",
+                        "#source": "source",
+                        "#doc": "doc",
+                        "#expires": "expiresAt",
+                    },
                     sleep=self._sleep,
                     backoff=self._backoff,
                 )
@@ -116,36 +122,36 @@ class ImageCache:
                 )
                 continue
             for item in items:
-                digest = item["digest"]["S"]
+                key = CacheKey(item["source"]["S"], item["digest"]["S"])
                 expires = int(item["expiresAt"]["N"]) if "expiresAt" in item else None
                 if expires is not None and expires < now:
                     continue
                 try:
                     document = decompress_json(item["doc"]["B"])
                 except (KeyError, ValueError, OSError, EOFError):
-                    logger.warning("image cache entry unreadable", digest=digest)
+                    logger.warning("image cache entry unreadable", digest=key.digest)
                     continue
                 if not isinstance(document, dict):
-                    logger.warning("image cache entry unreadable", digest=digest)
+                    logger.warning("image cache entry unreadable", digest=key.digest)
                     continue
-                found[digest] = document
+                found[key] = document
                 if expires is None or expires - now < self._ttl / 2:
-                    stale.append(digest)
-        for digest in stale:
-            self._refresh(digest, now)
+                    stale.append(key)
+        for key in stale:
+            self._refresh(key, now)
         return found
 
-    def put_many(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
-        """Cache ``entries`` (digest -> document) for the TTL from now."""
+    def put_many(self, entries: Mapping[CacheKey, Mapping[str, Any]]) -> None:
+        """Cache ``entries`` (key -> document) for the TTL from now."""
         if not entries or not self._table:
             return
         expires = str(int(self._clock()) + self._ttl)
         requests: list[dict[str, Any]] = []
-        for digest, document in entries.items():
-            blob = self._fitting_blob(digest, document)
+        for key, document in entries.items():
+            blob = self._fitting_blob(key.digest, document)
             if blob is None:
                 continue
-            item = {"digest": {"S": digest}, "doc": {"B": blob}, "expiresAt": {"N": expires}}
+            item = {**_item_key(key), "doc": {"B": blob}, "expiresAt": {"N": expires}}
             requests.append({"PutRequest": {"Item": item}})
         for chunk in chunked(requests, MAX_BATCH_WRITE):
             try:
@@ -169,12 +175,12 @@ class ImageCache:
         logger.warning("image too large to cache", digest=digest, compressed_bytes=len(blob))
         return None
 
-    def _refresh(self, digest: str, now: float) -> None:
+    def _refresh(self, key: CacheKey, now: float) -> None:
         """Extend an entry's life; the condition keeps a deleted entry deleted."""
         try:
             self._client().update_item(
                 TableName=self._table,
-                Key={"digest": {"S": digest}},
+                Key=_item_key(key),
                 UpdateExpression="SET #expires = :expires",
                 ConditionExpression="attribute_exists(#digest)",
                 ExpressionAttributeNames={"#expires": "expiresAt", "#digest": "digest"},
@@ -184,9 +190,13 @@ class ImageCache:
             if not is_condition_failure(exc):
                 logger.warning(
                     "image cache refresh failed",
-                    digest=digest,
+                    digest=key.digest,
                     error_code=error_code(exc) or type(exc).__name__,
                 )
+
+
+def _item_key(key: CacheKey) -> dict[str, Any]:
+    return {"digest": {"S": key.digest}, "source": {"S": key.source}}
 
 
 def _without_raw_fields(value: Any) -> Any:
