@@ -569,7 +569,10 @@ def test_template_tables_are_created_as_defined(template_resources: CreatedResou
     ttl = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
     backups = client.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
 
-    assert table["KeySchema"] == [{"AttributeName": "digest", "KeyType": "HASH"}]
+    assert table["KeySchema"] == [
+        {"AttributeName": "digest", "KeyType": "HASH"},
+        {"AttributeName": "source", "KeyType": "RANGE"},
+    ]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert table["SSEDescription"]["Status"] == "ENABLED"
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expiresAt"}

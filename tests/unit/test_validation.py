@@ -114,7 +114,96 @@ INVALID = [
         "spec.images[0].from.kind",
         'Invalid value: "": only DockerImage is supported',
     ),
+    (
+        "tag-too-long",
+        body([docker("busybox", to={"name": "t" * 2000})]),
+        "spec.images[0].to.name",
+        "a tag must be at most 128 characters",
+    ),
+    (
+        "tag-129",
+        body([docker("busybox", to={"name": "t" * 129})]),
+        "spec.images[0].to.name",
+        "a tag must be at most 128 characters",
+    ),
+    (
+        "tag-lone-surrogate",
+        body([docker("busybox", to={"name": "v\ud800"})]),
+        "spec.images[0].to.name",
+        'Invalid value: "v\ufffd": a tag must',
+    ),
+    (
+        "tag-leading-dash",
+        body([docker("busybox", to={"name": "-v1"})]),
+        "spec.images[0].to.name",
+        "not starting with '.' or '-'",
+    ),
+    (
+        "tag-with-slash",
+        body([docker("busybox", to={"name": "a/b"})]),
+        "spec.images[0].to.name",
+        "a tag must",
+    ),
+    (
+        "label-value-surrogate",
+        {**body([docker("busybox")]), "metadata": {"name": "app", "labels": {"a": "\udc00"}}},
+        "metadata.labels",
+        "a valid label must be an empty string",
+    ),
+    (
+        "label-key",
+        {**body([docker("busybox")]), "metadata": {"name": "app", "labels": {"-a": "b"}}},
+        "metadata.labels",
+        "name part must consist of alphanumeric characters",
+    ),
+    (
+        "label-value-too-long",
+        {**body([docker("busybox")]), "metadata": {"name": "app", "labels": {"a": "b" * 64}}},
+        "metadata.labels",
+        "must be no more than 63 characters",
+    ),
+    (
+        "annotation-key",
+        {**body([docker("busybox")]), "metadata": {"name": "app", "annotations": {"a b": ""}}},
+        "metadata.annotations",
+        "name part must consist of alphanumeric characters",
+    ),
+    (
+        "annotations-too-large",
+        {
+            **body([docker("busybox")]),
+            "metadata": {"name": "app", "annotations": {"big": "x" * (256 * 1024)}},
+        },
+        "metadata.annotations",
+        "Too long: must have at most 262144 bytes",
+    ),
 ]
+
+
+@pytest.mark.parametrize(
+    "tag", ["latest", "v1.2.3-rc_1", "_x", "T" * 128], ids=["latest", "semver", "underscore", "128"]
+)
+def test_valid_target_tags_are_accepted(tag: str) -> None:
+    assert parse(body([docker("busybox", to={"name": tag})])).spec.images[0].to.name == tag
+
+
+def test_lone_surrogates_in_annotations_are_stored_as_replacement_characters() -> None:
+    raw = json.dumps(body([docker("busybox")])).replace(
+        '"metadata": {"name": "app"}',
+        '"metadata": {"name": "app", "annotations": {"a": "x\\ud800"}}',
+    )
+    isi = parse_import_request(raw, "demo", is_base64=False, max_bytes=1 << 20)
+    assert isi.metadata.annotations == {"a": "x\ufffd"}
+
+
+def test_a_body_nested_too_deep_is_a_bad_request() -> None:
+    with pytest.raises(BadRequestError, match="nested more than 100 levels deep"):
+        parse_import_request(
+            '{"metadata": ' * 100_000 + "{}" + "}" * 100_000,
+            "demo",
+            is_base64=False,
+            max_bytes=10 << 20,
+        )
 
 
 @pytest.mark.parametrize(

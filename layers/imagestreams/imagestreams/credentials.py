@@ -60,12 +60,12 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from imagestreams import jsondoc
 from imagestreams.errors import ImageStreamsError
 
 __all__ = [
@@ -267,7 +267,7 @@ def _load_json(text: str, *, what: str) -> Any:
     if not text.strip():
         raise PullSecretError(f"{what} is empty")
     try:
-        return json.loads(text)
+        return jsondoc.loads(text)
     except ValueError:
         # The decoder's error keeps the whole document; never chain it.
         raise PullSecretError(f"{what} is not valid JSON") from None

@@ -24,7 +24,6 @@ manifest that does not match its digest raises ``IntegrityError``.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from typing import Annotated, Any
 
@@ -37,6 +36,7 @@ from pydantic import (
     model_validator,
 )
 
+from imagestreams import jsondoc
 from imagestreams.errors import IntegrityError, UnsupportedContentError
 from imagestreams.models import (
     DOCKER_IMAGE_METADATA_VERSION,
@@ -372,7 +372,7 @@ def _schema2_image(digest: str, raw: bytes, media_type: str, config: bytes | Non
 def _v1_size(v1_compatibility: str) -> int:
     # OpenShift reads each entry's size leniently: anything unreadable is 0.
     try:
-        entry = json.loads(v1_compatibility)
+        entry = jsondoc.loads(v1_compatibility)
     except ValueError:
         return 0
     if not isinstance(entry, dict):

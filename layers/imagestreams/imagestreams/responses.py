@@ -18,7 +18,7 @@ from typing import Any
 import pydantic
 from aws_lambda_powertools.event_handler import Response
 
-from imagestreams import validation
+from imagestreams import jsondoc, validation
 from imagestreams.errors import (
     BadRequestError,
     FieldCause,
@@ -127,7 +127,7 @@ def parse_import_request(
     if not raw.strip():
         raise BadRequestError("the request body is empty: an ImageStreamImport object is required")
     try:
-        data = json.loads(raw)
+        data = jsondoc.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequestError(f"the request body is not valid JSON: {_json_problem(exc)}") from None
     if not isinstance(data, dict):
@@ -173,6 +173,8 @@ def _body_bytes(body: str | None, is_base64: bool) -> bytes:
 def _json_problem(exc: Exception) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    if isinstance(exc, jsondoc.DocumentTooDeepError):
+        return str(exc)
     return "the body is not UTF-8 text"
 
 

@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from imagestreams import jsondoc
 
 __all__ = [
     "ALL_NAMESPACES",
@@ -153,7 +154,7 @@ def parse_token_document(raw: str | bytes) -> TokenTable:
     ``tokens`` list; malformed entries are skipped instead.
     """
     try:
-        document = json.loads(raw)
+        document = jsondoc.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise TokenDocumentError("not JSON") from None
     if not isinstance(document, Mapping):

@@ -36,6 +36,29 @@ _SUBDOMAIN_MESSAGE = (
     "or '.', and must start and end with an alphanumeric character"
 )
 
+# A tag of an image stream is a tag of the images pulled through it: distribution's grammar.
+TAG = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
+_TAG_MESSAGE = (
+    "a tag must be at most 128 characters: letters, digits, '_', '.' and '-', "
+    "not starting with '.' or '-' (regex used for validation is '[\\w][\\w.-]{0,127}')"
+)
+
+# Kubernetes' object metadata rules (apimachinery ValidateObjectMeta).
+TOTAL_ANNOTATION_SIZE = 256 * 1024
+_NAME_PART = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+QUALIFIED_NAME_PART = re.compile(rf"^{_NAME_PART}$", re.ASCII)
+LABEL_VALUE = re.compile(rf"^({_NAME_PART})?$", re.ASCII)
+_NAME_PART_MESSAGE = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "
+    "end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
+    f"used for validation is '{_NAME_PART}')"
+)
+_LABEL_VALUE_MESSAGE = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
+    "or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
+    f"'my_value',  or '12345', regex used for validation is '({_NAME_PART})?')"
+)
+
 
 def namespace_problem(namespace: str) -> str | None:
     """Why ``namespace`` is not a valid Kubernetes namespace, or None."""
@@ -55,6 +78,55 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+def tag_problem(tag: str) -> str | None:
+    """Why ``tag`` cannot name a tag of an image stream, or None."""
+    return None if TAG.match(tag) else _TAG_MESSAGE
+
+
+def qualified_name_problem(key: str) -> str | None:
+    """Why ``key`` is not a Kubernetes qualified name (``[prefix/]name``), or None."""
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
+        return f"prefix part {_SUBDOMAIN_MESSAGE}"
+    if not name:
+        return "name part must be non-empty"
+    if len(name) > 63:
+        return "name part must be no more than 63 characters"
+    if not QUALIFIED_NAME_PART.match(name):
+        return _NAME_PART_MESSAGE
+    return None
+
+
+def metadata_causes(
+    labels: dict[str, str] | None, annotations: dict[str, str] | None
+) -> list[FieldCause]:
+    """Kubernetes' rules for ``metadata.labels`` and ``metadata.annotations``."""
+    causes: list[FieldCause] = []
+    for key, value in (labels or {}).items():
+        if problem := qualified_name_problem(key):
+            causes.append(FieldCause.invalid("metadata.labels", key, problem))
+        if len(value) > 63:
+            causes.append(
+                FieldCause.invalid("metadata.labels", value, "must be no more than 63 characters")
+            )
+        elif not LABEL_VALUE.match(value):
+            causes.append(FieldCause.invalid("metadata.labels", value, _LABEL_VALUE_MESSAGE))
+    size = 0
+    for key, value in (annotations or {}).items():
+        if problem := qualified_name_problem(key.lower()):
+            causes.append(FieldCause.invalid("metadata.annotations", key, problem))
+        size += len(key.encode("utf-8")) + len(value.encode("utf-8"))
+    if size > TOTAL_ANNOTATION_SIZE:
+        causes.append(
+            FieldCause(
+                "metadata.annotations",
+                "FieldValueTooLong",
+                f"Too long: must have at most {TOTAL_ANNOTATION_SIZE} bytes",
+            )
+        )
+    return causes
+
+
 def validate(isi: ImageStreamImport, namespace: str, rules: RegistryRules | None = None) -> None:
     """Raise :class:`ValidationError` listing every invalid field of ``isi``.
 
@@ -69,6 +141,7 @@ def validate(isi: ImageStreamImport, namespace: str, rules: RegistryRules | None
         causes.append(FieldCause.invalid("metadata.name", name, problem))
     if problem := namespace_problem(namespace):
         causes.append(FieldCause.invalid("metadata.namespace", namespace, problem))
+    causes.extend(metadata_causes(isi.metadata.labels, isi.metadata.annotations))
 
     for i, spec in enumerate(isi.spec.images or []):
         path = f"spec.images[{i}]"
@@ -85,6 +158,8 @@ def validate(isi: ImageStreamImport, namespace: str, rules: RegistryRules | None
                     f"{path}.to.name", "", "the name of the target tag must be specified"
                 )
             )
+        elif spec.to is not None and (problem := tag_problem(spec.to.name)):
+            causes.append(FieldCause.invalid(f"{path}.to.name", spec.to.name, problem))
         parsed = _reference(f"{path}.from.name", spec.from_.name, causes)
         policy = spec.import_policy
         _registry_allowed(f"{path}.from.name", parsed, policy, rules, causes)

@@ -8,9 +8,9 @@ the comparison takes constant time and neither value is ever logged.
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
+from imagestreams import jsondoc
 from imagestreams.errors import BadRequestError, UnauthenticatedError
 
 
@@ -26,7 +26,7 @@ def authenticate(header: str | None, secret: str | None) -> None:
 def envelope(body: str | None) -> dict[str, Any]:
     """The notification envelope: a JSON object with an ``events`` list (else 400)."""
     try:
-        document = json.loads(body or "")
+        document = jsondoc.loads(body or "")
     except ValueError:
         raise BadRequestError("the notification is not valid JSON") from None
     if not isinstance(document, dict) or not isinstance(document.get("events"), list):

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from imagestreams import jsondoc
 from imagestreams.credentials import Credential
 from imagestreams.errors import ProtocolError
 
@@ -89,7 +89,7 @@ class Token:
 def parse_token_response(body: bytes, now: float) -> Token:
     """Read ``token`` or ``access_token`` and ``expires_in`` from a token response."""
     try:
-        document = json.loads(body)
+        document = jsondoc.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise ProtocolError(detail="token endpoint returned a body that is not JSON") from None
     if not isinstance(document, dict):

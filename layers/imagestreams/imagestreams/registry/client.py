@@ -12,7 +12,6 @@ retries, redirects, caps) is the transport's.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import threading
 import time
@@ -22,6 +21,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 from urllib3.util import parse_url
 
+from imagestreams import jsondoc
 from imagestreams.credentials import Credential
 from imagestreams.errors import (
     ContentTooLargeError,
@@ -107,7 +107,7 @@ def error_for(response: HttpResponse, what: str) -> RegistryError:
     codes: list[str] = []
     message = ""
     try:
-        document = json.loads(response.body or b"{}")
+        document = jsondoc.loads(response.body or b"{}")
         for entry in document.get("errors") or []:
             if isinstance(entry, dict):
                 codes.append(str(entry.get("code", "")).upper())
@@ -317,7 +317,7 @@ class RepositoryClient:
             if response.status != 200:
                 raise error_for(response, f"repository {self.repository}")
             try:
-                page = json.loads(response.body)
+                page = jsondoc.loads(response.body)
                 listed = page.get("tags") or []
             except (ValueError, AttributeError, UnicodeDecodeError):
                 raise ProtocolError(detail="the tag list is not JSON") from None

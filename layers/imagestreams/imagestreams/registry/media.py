@@ -20,9 +20,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from typing import Any
 
+from imagestreams import jsondoc
 from imagestreams.errors import UnsupportedContentError
 
 DOCKER_SCHEMA2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -76,7 +76,7 @@ def _b64url_decode(value: str) -> bytes:
 
 def _load_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
-        doc = json.loads(raw)
+        doc = jsondoc.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise UnsupportedContentError(detail=f"{what} is not valid JSON: {exc}") from exc
     if not isinstance(doc, dict):
@@ -105,7 +105,7 @@ def schema1_payload(raw: bytes) -> bytes:
         if not isinstance(signature, dict) or not isinstance(signature.get("protected"), str):
             raise UnsupportedContentError(detail="schema1 signature has no protected header")
         try:
-            header = json.loads(_b64url_decode(signature["protected"]))
+            header = jsondoc.loads(_b64url_decode(signature["protected"]))
         except (ValueError, binascii.Error) as exc:
             raise UnsupportedContentError(
                 detail=f"schema1 signature protected header is malformed: {exc}"
