@@ -30,7 +30,7 @@ def allow(namespace: str, verb: str, resource: str) -> None:
     logger.append_keys(subject=subject, namespace=namespace)
 
 
-@app.post(IMPORTS)
+@app.post(IMPORTS, compress=True)
 def create_import(namespace: str) -> Response[str]:
     """POST an ImageStreamImport: 201 with the status, or 202 while a job finishes it."""
     allow(namespace, "create", "imagestreamimports")
@@ -40,13 +40,14 @@ def create_import(namespace: str) -> Response[str]:
         is_base64=bool(app.current_event.is_base64_encoded),
         max_bytes=bootstrap.settings().max_body_bytes,
         rules=bootstrap.registry_rules(),
+        max_images=bootstrap.settings().max_import_images,
     )
     remaining_ms = app.lambda_context.get_remaining_time_in_millis()
     created = bootstrap.import_service().create(namespace, request, remaining_ms / 1000)
     return responses.document(202 if created.accepted else 201, created.document)
 
 
-@app.get(f"{IMPORTS}/<name>")
+@app.get(f"{IMPORTS}/<name>", compress=True)
 def get_import(namespace: str, name: str) -> Response[str]:
     """The latest import document for ``name``."""
     responses.check_path(namespace, name)
@@ -54,7 +55,7 @@ def get_import(namespace: str, name: str) -> Response[str]:
     return responses.document(200, bootstrap.import_service().get_import(namespace, name))
 
 
-@app.get(STREAMS)
+@app.get(STREAMS, compress=True)
 def list_streams(namespace: str) -> Response[str]:
     """Every ImageStream of the namespace, as an ``ImageStreamList``."""
     responses.check_path(namespace)
@@ -63,7 +64,7 @@ def list_streams(namespace: str) -> Response[str]:
     return responses.document(200, responses.stream_list(items))
 
 
-@app.get(f"{STREAMS}/<name>")
+@app.get(f"{STREAMS}/<name>", compress=True)
 def get_stream(namespace: str, name: str) -> Response[str]:
     """One ImageStream."""
     responses.check_path(namespace, name)
@@ -89,7 +90,7 @@ def distribution_webhook() -> Response[str]:
     webhooks.authenticate(
         app.current_event.headers.get("Authorization"), bootstrap.webhook_secret().get()
     )
-    pushes = reimports.distribution_pushes(webhooks.envelope(app.current_event.body))
+    pushes = reimports.distribution_pushes(webhooks.envelope(app.current_event.decoded_body))
     queued = bootstrap.import_service().on_pushes(pushes, "distribution-push")
     return responses.accepted(f"{queued} stream tags queued for re-import")
 
@@ -122,5 +123,9 @@ def unexpected(error: Exception) -> Response[str]:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Resolve one API Gateway REST proxy event."""
-    return app.resolve(event, context)
+    """Resolve one API Gateway REST proxy event.
+
+    Documents are gzip'd for clients that accept it; an answer too large for
+    a function's response is refused with a ``Status`` instead.
+    """
+    return responses.within_response_limit(app.resolve(event, context))

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support.api import Api, image_spec, import_body
-from tests.support.events import load_event, with_name, with_namespace
+from tests.support.events import load_event, with_body, with_name, with_namespace
 from tests.support.proxy import Fault, RegistryProxy
 from tests.support.registry import Registry
 
@@ -158,3 +158,61 @@ def test_a_tag_list_nested_too_deep_fails_the_repository(
     status = reply.body["status"]["repository"]["status"]
     assert status["status"] == "Failure"
     assert "tag list is not JSON" in status["message"]
+
+
+# --- answers that cannot fit a function's response ------------------------------
+
+
+def many_images(count: int) -> dict[str, Any]:
+    """``count`` images on a loopback port where no registry listens."""
+    return import_body(*(image_spec(f"127.0.0.1:9/none/image-{i}:v1") for i in range(count)))
+
+
+def with_accept_encoding(event: dict[str, Any], value: str) -> dict[str, Any]:
+    event.setdefault("headers", {})["Accept-Encoding"] = value
+    event.setdefault("multiValueHeaders", {})["Accept-Encoding"] = [value]
+    return event
+
+
+def test_spec_images_beyond_the_limit_are_refused_before_any_work(api: Api) -> None:
+    reply = api.post_import("demo", many_images(201))
+
+    assert (reply.status, reply.body["reason"]) == (422, "Invalid")
+    assert reply.body["details"]["causes"] == [
+        {
+            "reason": "FieldValueTooMany",
+            "message": "Too many: 201: must have at most 200 items",
+            "field": "spec.images",
+        }
+    ]
+
+
+def test_an_answer_too_large_for_a_function_is_gzipped_or_refused(
+    api: Api, anon_registry: Registry, push_image: Any
+) -> None:
+    # Given an image whose config carries a 1.5 MB label, asked for four times with
+    # its raw documents: an answer of about 12 MB of JSON
+    pushed = push_image(anon_registry, via="api", labels={"big": "x" * 1_500_000})
+    spec = image_spec(pushed.pull_spec, includeManifest=True)
+    body = import_body(*(dict(spec, to={"name": f"t{i}"}) for i in range(4)))
+    event = with_body(with_namespace(load_event("api-import-single.json"), "demo"), body)
+    # When it is sent without and with Accept-Encoding: gzip
+    plain = api.invoke(event)
+    gzipped = api.invoke(with_accept_encoding(event, "gzip, deflate"))
+    # Then the plain answer is a clear refusal within the limit
+    assert len(json.dumps(plain.raw)) <= 6 * 1024 * 1024
+    assert (plain.status, plain.body["kind"], plain.body["reason"]) == (
+        413,
+        "Status",
+        "RequestEntityTooLarge",
+    )
+    assert "Accept-Encoding: gzip" in plain.body["message"]
+    # and the compressed one carries every image within the limit
+    assert len(json.dumps(gzipped.raw)) <= 6 * 1024 * 1024
+    assert gzipped.status == 201
+    assert gzipped.headers["Content-Encoding"] == "gzip"
+    labels = [
+        entry["image"]["dockerImageMetadata"]["Config"]["Labels"]["big"]
+        for entry in gzipped.body["status"]["images"]
+    ]
+    assert labels == ["x" * 1_500_000] * 4

@@ -7,7 +7,9 @@ settings come from the environment the test sets, through ``bootstrap``.
 
 from __future__ import annotations
 
+import base64
 import copy
+import gzip
 import importlib.util
 import json
 import uuid
@@ -58,6 +60,7 @@ class Reply:
     body: dict[str, Any]
     headers: dict[str, str]
     request_id: str
+    raw: dict[str, Any]
 
 
 class Api:
@@ -92,10 +95,16 @@ class Api:
             }
         context = FakeContext(remaining_ms)
         response = self.module.lambda_handler(event, context)
-        body = json.loads(response["body"]) if response.get("body") else {}
-        return Reply(
-            response["statusCode"], body, response.get("headers") or {}, context.aws_request_id
-        )
+        headers = dict(response.get("headers") or {})
+        for name, values in (response.get("multiValueHeaders") or {}).items():
+            headers[name] = ", ".join(values)
+        raw = response.get("body") or ""
+        if response.get("isBase64Encoded"):
+            raw = base64.b64decode(raw)
+            if headers.get("Content-Encoding") == "gzip":
+                raw = gzip.decompress(raw)
+        body = json.loads(raw) if raw else {}
+        return Reply(response["statusCode"], body, headers, context.aws_request_id, response)
 
     def post_import(
         self,
@@ -117,8 +126,6 @@ class Api:
 
     def put_pull_secret(self, namespace: str, auths: dict[str, tuple[str, str]]) -> None:
         """Store a ``.dockerconfigjson`` pull secret for ``namespace``."""
-        import base64
-
         config = {
             "auths": {
                 host: {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}

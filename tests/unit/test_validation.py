@@ -291,3 +291,16 @@ def test_defaults(image: dict[str, Any], to: str | None, mode: str, policy: str)
     assert (spec.to.name if spec.to else None) == to
     assert spec.import_policy.import_mode == mode
     assert spec.reference_policy.type == policy
+
+
+def test_more_images_than_allowed_is_one_too_many_cause() -> None:
+    document = body([docker("busybox")] * 3)
+
+    with pytest.raises(ValidationError) as caught:
+        parse_import_request(
+            json.dumps(document), "demo", is_base64=False, max_bytes=1 << 20, max_images=2
+        )
+
+    assert [(c.field, c.reason, c.body) for c in caught.value.causes] == [
+        ("spec.images", "FieldValueTooMany", "Too many: 3: must have at most 2 items")
+    ]

@@ -48,6 +48,9 @@ class Settings(BaseModel):
     registry_max_attempts: int = Field(4, ge=1, le=10, alias="REGISTRY_MAX_ATTEMPTS")
     import_time_budget: float = Field(20.0, gt=0, alias="IMPORT_TIME_BUDGET")
     max_body_bytes: int = Field(1024 * 1024, alias="MAX_BODY_BYTES")
+    # Entries of spec.images one request may name; with realistic images the
+    # answer stays far below Lambda's 6 MB response limit even uncompressed.
+    max_import_images: int = Field(200, ge=1, alias="MAX_IMPORT_IMAGES")
 
     # Repository imports that do not fit inline: the api function imports for
     # ``inline_fraction`` of its time budget and queues the remaining tags.

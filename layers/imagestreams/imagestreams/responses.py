@@ -37,6 +37,9 @@ from imagestreams.registries import RegistryRules
 
 JSON = "application/json"
 GROUP = "image.openshift.io"
+# What a Lambda function may return to API Gateway: the whole serialised
+# proxy response, a base64 body counted as base64.
+FUNCTION_RESPONSE_LIMIT = 6 * 1024 * 1024
 
 
 def document(code: int, body: dict[str, Any]) -> Response[str]:
@@ -83,6 +86,38 @@ def internal_error(request_id: str) -> Response[str]:
     )
 
 
+def within_response_limit(
+    response: dict[str, Any], limit: int = FUNCTION_RESPONSE_LIMIT
+) -> dict[str, Any]:
+    """``response`` (an API Gateway proxy response) if a function may return it.
+
+    Deployed, a larger answer is an opaque 502 from API Gateway; here it
+    becomes a 413 ``Status`` that says how large it was and how to get it.
+    """
+    size = len(json.dumps(response))
+    if size <= limit:
+        return response
+    headers = response.get("multiValueHeaders") or {}
+    compressed = "gzip" in (headers.get("Content-Encoding") or [])
+    advice = (
+        "ask for fewer images, or without includeManifest"
+        if compressed
+        else "send Accept-Encoding: gzip, or ask for fewer images"
+    )
+    status = Status.failure(
+        413,
+        "RequestEntityTooLarge",
+        f"the answer would be {size} bytes, more than the {limit} bytes a function may "
+        f"return: {advice}",
+    )
+    return {
+        "statusCode": 413,
+        "body": json.dumps(status.to_json_dict(), separators=(",", ":")),
+        "isBase64Encoded": False,
+        "multiValueHeaders": {"Content-Type": [JSON]},
+    }
+
+
 def check_path(namespace: str, name: str | None = None) -> None:
     """Refuse path parameters that cannot name a namespace or an object (400)."""
     if validation.namespace_problem(namespace):
@@ -119,6 +154,7 @@ def parse_import_request(
     is_base64: bool,
     max_bytes: int,
     rules: RegistryRules | None = None,
+    max_images: int | None = None,
 ) -> ImageStreamImport:
     """Decode, validate and default an ImageStreamImport request body."""
     raw = _body_bytes(body, is_base64)
@@ -155,7 +191,7 @@ def parse_import_request(
         raise BadRequestError(
             "the namespace of the provided object does not match the namespace sent on the request"
         )
-    validation.validate(isi, namespace, rules)
+    validation.validate(isi, namespace, rules, max_images)
     return isi
 
 

@@ -127,11 +127,18 @@ def metadata_causes(
     return causes
 
 
-def validate(isi: ImageStreamImport, namespace: str, rules: RegistryRules | None = None) -> None:
+def validate(
+    isi: ImageStreamImport,
+    namespace: str,
+    rules: RegistryRules | None = None,
+    max_images: int | None = None,
+) -> None:
     """Raise :class:`ValidationError` listing every invalid field of ``isi``.
 
     With ``rules``, a registry the deployment blocks (or does not allow) is a
     ``Forbidden`` cause on the reference's field, as OpenShift reports it.
+    With ``max_images``, more ``spec.images`` entries than that are refused
+    (Kubernetes' ``TooMany``) before any of them is looked at.
     """
     causes: list[FieldCause] = []
     name = isi.metadata.name or ""
@@ -142,6 +149,16 @@ def validate(isi: ImageStreamImport, namespace: str, rules: RegistryRules | None
     if problem := namespace_problem(namespace):
         causes.append(FieldCause.invalid("metadata.namespace", namespace, problem))
     causes.extend(metadata_causes(isi.metadata.labels, isi.metadata.annotations))
+    count = len(isi.spec.images or [])
+    if max_images is not None and count > max_images:
+        causes.append(
+            FieldCause(
+                "spec.images",
+                "FieldValueTooMany",
+                f"Too many: {count}: must have at most {max_images} items",
+            )
+        )
+        raise ValidationError(QUALIFIED_KIND, "ImageStreamImport", name, causes)
 
     for i, spec in enumerate(isi.spec.images or []):
         path = f"spec.images[{i}]"
