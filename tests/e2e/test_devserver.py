@@ -11,6 +11,8 @@ each followed by the background worker importing the new image.
 from __future__ import annotations
 
 import base64
+import collections
+import http.client
 import json
 import os
 import queue
@@ -337,6 +339,44 @@ def test_every_route_in_the_granted_namespace_reaches_the_handler(
 
     assert reply.status not in (401, 403), reply.body
     assert "x-amzn-ErrorType" not in reply.headers
+
+
+# Clients of the burst, and seconds each may wait for its answer (far more than
+# it needs: the machine may be busy).
+BURST_CLIENTS = 100
+BURST_TIMEOUT = 30.0
+
+
+def test_a_burst_of_concurrent_clients_gets_answers_without_connection_errors(
+    devserver: RunningServer,
+) -> None:
+    # Given 100 clients, each ready to ask for a route the handler answers 404
+    url = f"{devserver.url}{NAMESPACES}/demo/frobnicators"
+    headers = {"Authorization": f"Bearer {devserver.token}"}
+    start = threading.Barrier(BURST_CLIENTS)
+    outcomes: list[str] = []
+
+    def client() -> None:
+        start.wait(timeout=BURST_TIMEOUT)
+        try:
+            request = urllib.request.Request(url, headers=headers)
+            with urllib.request.urlopen(request, timeout=BURST_TIMEOUT) as response:
+                outcomes.append(str(response.status))
+        except urllib.error.HTTPError as error:
+            outcomes.append(str(error.code))
+        except (OSError, http.client.HTTPException) as error:
+            outcomes.append(f"{type(error).__name__}: {error}")
+
+    # When they all connect at the same moment
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(BURST_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 2 * BURST_TIMEOUT
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+    # Then each gets the handler's answer: none is reset, refused or left waiting
+    assert collections.Counter(outcomes) == {"404": BURST_CLIENTS}
 
 
 def test_body_that_is_not_json_is_400(devserver: RunningServer) -> None:

@@ -33,6 +33,7 @@ from devserver.server import (
     DevServer,
     FunctionRuntime,
     HandlerLoadError,
+    InvocationTimeoutError,
     LocalGateway,
     load_handler,
 )
@@ -452,6 +453,37 @@ def test_handler_errors_and_timeouts_become_gateway_statuses(project: Template) 
     assert malformed.status == 502
     assert timed_out.status == 504
     assert json.loads(timed_out.body)["reason"] == "Timeout"
+
+
+def test_an_invocation_waits_for_a_busy_slot_no_longer_than_its_timeout() -> None:
+    # Given a function with one slot, held by a copy still running past its timeout
+    release = threading.Event()
+
+    def hang(event: dict[str, Any], context: Any) -> Any:
+        release.wait(30)
+        return {"statusCode": 200}
+
+    runtime = FunctionRuntime(_spec(timeout=1), concurrency=1, loader=lambda _: hang)
+    with pytest.raises(InvocationTimeoutError):
+        runtime.invoke({})
+
+    # When another invocation comes (on a thread, so the test ends either way)
+    outcome: list[BaseException | Any] = []
+
+    def invoke() -> None:
+        try:
+            outcome.append(runtime.invoke({}))
+        except Exception as error:
+            outcome.append(error)
+
+    waiting = threading.Thread(target=invoke, daemon=True)
+    waiting.start()
+    waiting.join(timeout=20)
+    release.set()
+
+    # Then it times out like a slow function instead of waiting for the slot for ever
+    assert len(outcome) == 1, "still waiting for a slot"
+    assert isinstance(outcome[0], InvocationTimeoutError)
 
 
 def test_load_handler_imports_by_file_path_as_separate_copies(tmp_path: Path) -> None:
