@@ -43,6 +43,7 @@ from devserver.gateway import (
     LocalLambdaContext,
     MalformedResultError,
     PolicyDecision,
+    ResponseTooLargeError,
     RouteTable,
     authorizer_context,
     build_event,
@@ -428,6 +429,11 @@ class LocalGateway:
             )
         try:
             return parse_result(result, request_id)
+        except ResponseTooLargeError as error:
+            self._log(f"{runtime.function_name}: {error}; answered 502, as API Gateway does")
+            return gateway_response(
+                self.responses, "DEFAULT_5XX", str(error), request_id, status=502
+            )
         except MalformedResultError as error:
             self._log(f"{runtime.function_name}: malformed proxy response: {error}")
             return gateway_response(
