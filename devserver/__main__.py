@@ -8,7 +8,10 @@ listening; Ctrl-C (or SIGTERM) stops it cleanly.
 
 Functions with SQS events are fed from their queues in the background
 (:mod:`devserver.queues`), and every function sees its own environment
-(:mod:`devserver.environment`). Schedules do not run by themselves:
+(:mod:`devserver.environment`): the template's, but for the registry
+address policy, which locally allows loopback (:data:`LOCAL_DEFAULTS`)
+unless the caller's environment sets it (:func:`local_overrides`); the
+banner prints it. Schedules do not run by themselves:
 ``POST /_local/schedule`` runs them now, and ``POST /_local/events``
 delivers an EventBridge event to the functions whose rules match it
 (:mod:`devserver.triggers`); these routes exist only locally and need no
@@ -30,6 +33,7 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -72,9 +76,14 @@ EXAMPLE_NOTIFICATION = (
 )
 EXAMPLE_EVENT_FILE = "events/ecr-image-push.json"
 
-# Settings the local server changes from the template's: it exists for
-# development, and must reach registries on loopback.
-LOCAL_OVERRIDES = {"ALLOW_PRIVATE_REGISTRIES": "true"}
+# Settings the local server changes from the template's, as one group (see
+# local_overrides): it exists for development and must reach registries on
+# loopback, but no other address a deployment refuses (169.254.169.254,
+# private networks).
+LOCAL_DEFAULTS = {
+    "ALLOW_PRIVATE_REGISTRIES": "false",
+    "ALLOWED_PRIVATE_CIDRS": "127.0.0.0/8,::1/128",
+}
 # Where pull secrets live when no function of the template says.
 DEFAULT_PULL_SECRET_PREFIX = "imagestreams"
 # Modules each loaded handler gets a copy of, as each Lambda execution
@@ -114,14 +123,31 @@ def _add_layers_to_path(template: Template) -> None:
                 sys.path.append(directory)
 
 
-def _function_environments(values: dict[str, dict[str, str]]) -> FunctionEnvironments:
-    """Each function's variables, as deployed but for :data:`LOCAL_OVERRIDES`.
+def local_overrides(caller: Mapping[str, str]) -> dict[str, str]:
+    """What every function's environment gets over the template's: the caller's settings win.
+
+    If ``caller`` (the environment ``make run`` started in) sets any name of
+    :data:`LOCAL_DEFAULTS`, even to an empty value, none of the local defaults
+    applies: the names it sets take its values, and the others keep the
+    template's. So ``ALLOW_PRIVATE_REGISTRIES=false`` alone is the deployed
+    policy (loopback refused too), and ``ALLOW_PRIVATE_REGISTRIES=true``
+    allows every private range. Otherwise the local defaults apply.
+    """
+    chosen = {name: caller[name] for name in LOCAL_DEFAULTS if name in caller}
+    return chosen or dict(LOCAL_DEFAULTS)
+
+
+def _function_environments(
+    values: dict[str, dict[str, str]], overrides: Mapping[str, str]
+) -> FunctionEnvironments:
+    """Each function's variables, as deployed but for ``overrides`` (:func:`local_overrides`).
 
     Variables every function sets alike go into the process environment;
-    the others are seen only by their function's threads.
+    the others are seen only by their function's threads. The overrides go
+    to every function, so the process view cannot hide them.
     """
     shared, own = split_environments(
-        {function_id: {**variables, **LOCAL_OVERRIDES} for function_id, variables in values.items()}
+        {function_id: {**variables, **overrides} for function_id, variables in values.items()}
     )
     os.environ.update(shared)
     return FunctionEnvironments(os.environ, own)
@@ -220,6 +246,7 @@ def _banner(
     poller: QueuePoller,
     local: LocalSecrets,
     triggers: LocalTriggers,
+    address_policy: list[str],
 ) -> str:
     lines = [
         f"ImageStreamImport API listening on {server.url}",
@@ -235,6 +262,7 @@ def _banner(
         for name, spec in template.authorizers().items()
     ]
     lines += [f"  pull secret {name} (from {PULL_SECRETS_VARIABLE})" for name in local.pull_secrets]
+    lines += address_policy
     lines += [
         "",
         f"API tokens (new at every start; {TOKENS_VARIABLE}='demo; team-a,team-b; *' "
@@ -254,7 +282,7 @@ def _banner(
         "    -H 'Content-Type: application/json' \\",
         f"    -d '{EXAMPLE_BODY}'",
         "",
-        "or import from a registry on loopback (allowed here, not when deployed):",
+        "or import from a registry on loopback (if the registry addresses above allow it):",
         '  ... "name":"127.0.0.1:5000/myimage:latest" ...',
     ]
     lines += _webhook_lines(server, template, local)
@@ -269,6 +297,22 @@ def _banner(
     return "\n".join(lines)
 
 
+def _address_policy_lines(
+    values: Mapping[str, Mapping[str, str]], overrides: Mapping[str, str]
+) -> list[str]:
+    """The registry address settings the functions run with, and where they come from."""
+    settings = []
+    for name in LOCAL_DEFAULTS:
+        found = {{**variables, **overrides}.get(name) for variables in values.values()}
+        shown = " or ".join(sorted(value for value in found if value is not None))
+        settings.append(f"{name}={shown or '(unset)'}")
+    if overrides == LOCAL_DEFAULTS:
+        source = "the local defaults: public and loopback addresses; setting either replaces both"
+    else:
+        source = "from the environment, over the template's; the local defaults do not apply"
+    return ["", "Registry addresses:", f"  {' '.join(settings)}", f"  ({source})"]
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     # Once is enough: a repeated SIGTERM is ignored while cleaning up, and a
     # second Ctrl-C ends the process at once.
@@ -280,6 +324,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the local server until interrupted; the process exit code."""
     args = _parse_args(argv)
+    overrides = local_overrides(os.environ)
     # Installed explicitly: a process started in the background by a
     # non-interactive shell inherits SIGINT ignored.
     signal.signal(signal.SIGINT, _interrupt)
@@ -295,9 +340,10 @@ def main(argv: list[str] | None = None) -> int:
         created = create_resources(template)
         local = _seed_secrets(created, template)
         _add_layers_to_path(template)
-        environments = _function_environments(
-            {spec.logical_id: created.environment(spec.logical_id) for spec in template.functions()}
-        )
+        values = {
+            spec.logical_id: created.environment(spec.logical_id) for spec in template.functions()
+        }
+        environments = _function_environments(values, overrides)
         environments.install()
         loader = isolated_loader(environments, PER_ENVIRONMENT_MODULES)
         gateway = LocalGateway.from_template(template, concurrency=args.concurrency, loader=loader)
@@ -316,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         triggers.warm()
         with DevServer((args.host, args.port), gateway, triggers) as server:
             poller.start()
-            banner = _banner(server, template, created.names, poller, local, triggers)
+            policy = _address_policy_lines(values, overrides)
+            banner = _banner(server, template, created.names, poller, local, triggers, policy)
             print(banner, flush=True)
             server.serve_forever()
     except (TemplateError, HandlerLoadError, SeedError, OSError) as error:

@@ -4,7 +4,8 @@
   way API Gateway does: literal path parts before ``{variables}``, greedy
   ``{proxy+}`` last, and a method on the chosen resource (or ``ANY``).
 - :func:`build_event` turns a request into the proxy event a function gets.
-- :func:`parse_result` checks and decodes what the function returned.
+- :func:`parse_result` checks and decodes what the function returned,
+  within Lambda's response limit.
 - :func:`gateway_response` renders API Gateway's own errors from the
   template's ``GatewayResponses``.
 - :func:`method_arn`, :func:`token_event`, :func:`parse_authorizer_result`
@@ -35,8 +36,11 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from devserver.template import LOCAL_ACCOUNT_ID, LOCAL_REGION, GatewayResponse, Route
 
-# API Gateway's payload limit for REST APIs.
+# API Gateway's 10 MB payload limit for REST API requests.
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+# Lambda's 6 MB limit on what a synchronously invoked function returns,
+# measured on the JSON of its result (a proxy response, base64 body and all).
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 
 # Status codes of gateway response types when the template sets none.
 DEFAULT_STATUS = {
@@ -291,8 +295,30 @@ class MalformedResultError(ValueError):
     """The function's result is not a valid proxy response."""
 
 
+class ResponseTooLargeError(Exception):
+    """The function returned more than Lambda passes on, so API Gateway answers 502."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(
+            f"the function's response is {size:,} bytes, over Lambda's 6 MB function "
+            f"response limit ({MAX_RESPONSE_BYTES:,} bytes)"
+        )
+        self.size = size
+
+
 def parse_result(result: Any, request_id: str) -> HttpResponse:
-    """The HTTP response for a function's proxy result (API Gateway's checks)."""
+    """The HTTP response for a function's proxy result (Lambda's, then API Gateway's checks).
+
+    :class:`ResponseTooLargeError` when the result's JSON is over
+    :data:`MAX_RESPONSE_BYTES` (Lambda fails such an invocation);
+    :class:`MalformedResultError` when it cannot be a proxy response.
+    """
+    try:
+        size = len(json.dumps(result).encode("utf-8"))
+    except (TypeError, ValueError) as error:
+        raise MalformedResultError(f"result is not JSON: {error}") from error
+    if size > MAX_RESPONSE_BYTES:
+        raise ResponseTooLargeError(size)
     if not isinstance(result, Mapping):
         raise MalformedResultError(f"result is {type(result).__name__}, not an object")
     status = result.get("statusCode")

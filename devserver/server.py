@@ -10,7 +10,8 @@ gateway error). :class:`DevServer` is the threading HTTP server that feeds it.
 
 Each loaded copy of a handler module serves one invocation at a time, like
 one Lambda execution environment; up to ``concurrency`` copies are loaded
-on demand so slow requests do not queue behind each other.
+on demand so slow requests do not queue behind each other; beyond that,
+an invocation waits for a free copy within its timeout.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from devserver.gateway import (
     LocalLambdaContext,
     MalformedResultError,
     PolicyDecision,
+    ResponseTooLargeError,
     RouteTable,
     authorizer_context,
     build_event,
@@ -137,12 +139,16 @@ class FunctionRuntime:
     def invoke(self, event: dict[str, Any]) -> Any:
         """Run the handler on ``event``; raises what it raises, or on timeout.
 
-        Past the timeout the caller gets :class:`InvocationTimeoutError` at
-        once; the handler's thread (a daemon: it cannot be killed, and must
-        not hold up the exit) finishes in the background, keeping its slot
-        until then.
+        When all ``concurrency`` slots are busy the call waits for one; the
+        wait counts towards the timeout, as the caller (API Gateway's
+        integration timeout) would count it. Past the timeout the caller
+        gets :class:`InvocationTimeoutError` at once; the handler's thread
+        (a daemon: it cannot be killed, and must not hold up the exit)
+        finishes in the background, keeping its slot until then.
         """
-        self._slots.acquire()
+        deadline = time.monotonic() + self.spec.timeout
+        if not self._slots.acquire(timeout=self.spec.timeout):
+            raise InvocationTimeoutError(self.spec.logical_id)
         context = LocalLambdaContext(
             function_name=self.function_name,
             memory_limit_in_mb=self.spec.memory_size,
@@ -167,7 +173,7 @@ class FunctionRuntime:
 
         threading.Thread(target=run, name=self.function_name, daemon=True).start()
         try:
-            return future.result(timeout=self.spec.timeout)
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
         except concurrent.futures.TimeoutError:
             raise InvocationTimeoutError(self.spec.logical_id) from None
 
@@ -423,6 +429,11 @@ class LocalGateway:
             )
         try:
             return parse_result(result, request_id)
+        except ResponseTooLargeError as error:
+            self._log(f"{runtime.function_name}: {error}; answered 502, as API Gateway does")
+            return gateway_response(
+                self.responses, "DEFAULT_5XX", str(error), request_id, status=502
+            )
         except MalformedResultError as error:
             self._log(f"{runtime.function_name}: malformed proxy response: {error}")
             return gateway_response(
@@ -449,6 +460,11 @@ class DevServer(ThreadingHTTPServer):
     :mod:`devserver.triggers`) go there instead, without any authorizer.
     """
 
+    # A burst of clients waits in the listen backlog, then for a function's
+    # slot (FunctionRuntime.invoke), rather than being dropped: socketserver's
+    # backlog of 5 lost a third of 100 concurrent connections.
+    request_queue_size = 1024
+    # Request threads must not hold up the exit (nor pile up to be joined).
     daemon_threads = True
     allow_reuse_address = True
 

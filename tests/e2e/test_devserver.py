@@ -11,6 +11,8 @@ each followed by the background worker importing the new image.
 from __future__ import annotations
 
 import base64
+import collections
+import http.client
 import json
 import os
 import queue
@@ -30,6 +32,7 @@ from typing import IO, Any
 
 import pytest
 
+from devserver.__main__ import LOCAL_DEFAULTS
 from devserver.gateway import RouteTable
 from devserver.template import load_template
 from tests.support.events import body_of, load_event, with_body, with_images, with_name
@@ -128,8 +131,10 @@ def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
 
 def start_devserver(workdir: Path, **extra: str) -> RunningServer:
     """Start the server on a free port; wait until it prints its URL and dev tokens."""
+    # The address policy is the server's default unless the test sets it.
+    inherited = {k: v for k, v in os.environ.items() if k not in LOCAL_DEFAULTS}
     environ = {
-        **os.environ,
+        **inherited,
         **extra,
         "PORT": "0",
         "PYTHONUNBUFFERED": "1",
@@ -336,6 +341,44 @@ def test_every_route_in_the_granted_namespace_reaches_the_handler(
     assert "x-amzn-ErrorType" not in reply.headers
 
 
+# Clients of the burst, and seconds each may wait for its answer (far more than
+# it needs: the machine may be busy).
+BURST_CLIENTS = 100
+BURST_TIMEOUT = 30.0
+
+
+def test_a_burst_of_concurrent_clients_gets_answers_without_connection_errors(
+    devserver: RunningServer,
+) -> None:
+    # Given 100 clients, each ready to ask for a route the handler answers 404
+    url = f"{devserver.url}{NAMESPACES}/demo/frobnicators"
+    headers = {"Authorization": f"Bearer {devserver.token}"}
+    start = threading.Barrier(BURST_CLIENTS)
+    outcomes: list[str] = []
+
+    def client() -> None:
+        start.wait(timeout=BURST_TIMEOUT)
+        try:
+            request = urllib.request.Request(url, headers=headers)
+            with urllib.request.urlopen(request, timeout=BURST_TIMEOUT) as response:
+                outcomes.append(str(response.status))
+        except urllib.error.HTTPError as error:
+            outcomes.append(str(error.code))
+        except (OSError, http.client.HTTPException) as error:
+            outcomes.append(f"{type(error).__name__}: {error}")
+
+    # When they all connect at the same moment
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(BURST_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 2 * BURST_TIMEOUT
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+    # Then each gets the handler's answer: none is reset, refused or left waiting
+    assert collections.Counter(outcomes) == {"404": BURST_CLIENTS}
+
+
 def test_body_that_is_not_json_is_400(devserver: RunningServer) -> None:
     reply = call_event(devserver, load_event("api-import-not-json"))
 
@@ -377,6 +420,34 @@ def test_imports_an_image_from_a_registry_on_loopback(
     (result,) = reply.body["status"]["images"]
     assert result["status"]["status"] == "Success", result["status"]
     assert result["image"]["metadata"]["name"] == pushed.digest
+
+
+def test_the_callers_environment_sets_the_registry_address_policy(
+    devserver: RunningServer, tmp_path: Path, anon_registry: Any, push_image: Any
+) -> None:
+    # Given an image in a registry on loopback
+    pushed = push_image(anon_registry)
+    event = with_images(load_event("api-import-single"), pushed.pull_spec)
+
+    # When the default server imports it, and one started with ALLOW_PRIVATE_REGISTRIES=false
+    allowed = call_event(devserver, event)
+    server = start_devserver(tmp_path, ALLOW_PRIVATE_REGISTRIES="false")
+    try:
+        refused = call_event(server, event)
+        printed = server.printed()
+    finally:
+        server.stop()
+
+    # Then only the default server reaches the registry; the other refuses it per image
+    assert allowed.status == 201, allowed.body
+    assert allowed.body["status"]["images"][0]["status"]["status"] == "Success"
+    assert refused.status == 201, refused.body
+    (result,) = refused.body["status"]["images"]
+    assert result["status"]["status"] == "Failure", result["status"]
+    assert (result["status"]["reason"], result["status"]["code"]) == ("Forbidden", 403)
+    assert "non-public address" in result["status"]["message"]
+    assert "ALLOWED_PRIVATE_CIDRS=127.0.0.0/8,::1/128" in devserver.printed()
+    assert "ALLOW_PRIVATE_REGISTRIES=false ALLOWED_PRIVATE_CIDRS=(unset)" in printed
 
 
 def test_dry_run_of_several_images_includes_manifests(

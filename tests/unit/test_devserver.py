@@ -7,6 +7,7 @@ tested end to end in ``tests/e2e/test_devserver.py``.
 from __future__ import annotations
 
 import base64
+import gzip
 import http.client
 import json
 import threading
@@ -19,6 +20,8 @@ import boto3
 import pytest
 
 from devserver.gateway import (
+    MAX_PAYLOAD_BYTES,
+    MAX_RESPONSE_BYTES,
     EventOptions,
     HttpRequest,
     LocalLambdaContext,
@@ -33,6 +36,7 @@ from devserver.server import (
     DevServer,
     FunctionRuntime,
     HandlerLoadError,
+    InvocationTimeoutError,
     LocalGateway,
     load_handler,
 )
@@ -409,7 +413,13 @@ def _spec(timeout: int = 29) -> FunctionSpec:
     )
 
 
-def _gateway(project: Template, handler: Handler, *, timeout: int = 29) -> LocalGateway:
+def _gateway(
+    project: Template,
+    handler: Handler,
+    *,
+    timeout: int = 29,
+    log: Callable[[str], None] = lambda _: None,
+) -> LocalGateway:
     spec = _spec(timeout)
     runtime = FunctionRuntime(spec, loader=lambda _: handler)
     return LocalGateway(
@@ -417,7 +427,7 @@ def _gateway(project: Template, handler: Handler, *, timeout: int = 29) -> Local
         {"Fn": runtime},
         EventOptions(stage="v1"),
         project.gateway_responses(),
-        log=lambda _: None,
+        log=log,
     )
 
 
@@ -452,6 +462,122 @@ def test_handler_errors_and_timeouts_become_gateway_statuses(project: Template) 
     assert malformed.status == 502
     assert timed_out.status == 504
     assert json.loads(timed_out.body)["reason"] == "Timeout"
+
+
+MB = 1024 * 1024
+# The JSON around a body of n bytes: {"statusCode": 200, "body": "...", "isBase64Encoded": false}
+ENVELOPE = len(json.dumps({"statusCode": 200, "body": "", "isBase64Encoded": False}))
+
+# Body size, whether the function returns it as base64, and the status the client gets.
+RESPONSE_SIZES = [
+    pytest.param(5 * MB, False, 200, id="5MB-passes"),
+    pytest.param(7 * MB, False, 502, id="7MB-is-502"),
+    pytest.param(MAX_RESPONSE_BYTES - ENVELOPE, False, 200, id="json-of-exactly-6MB-passes"),
+    pytest.param(MAX_RESPONSE_BYTES - ENVELOPE + 1, False, 502, id="json-one-byte-over-is-502"),
+    pytest.param(5 * MB, True, 502, id="5MB-binary-is-over-6MB-as-base64"),
+]
+
+
+@pytest.mark.parametrize(("size", "binary", "status"), RESPONSE_SIZES)
+def test_function_response_over_lambdas_6mb_limit_is_502(
+    project: Template, size: int, binary: bool, status: int
+) -> None:
+    # Given a function that returns a body of `size` bytes, base64-encoded if binary
+    body = base64.b64encode(b"\0" * size).decode() if binary else "x" * size
+    result = {"statusCode": 200, "body": body, "isBase64Encoded": binary}
+    logged: list[str] = []
+    gateway = _gateway(project, lambda event, context: result, log=logged.append)
+
+    # When a request reaches it
+    response = gateway.handle(HttpRequest("GET", "/large"))
+
+    # Then the client gets its body, or API Gateway's 502 naming the limit and the size
+    assert response.status == status
+    if status == 200:
+        assert len(response.body) == size
+        assert logged == []
+    else:
+        document = json.loads(response.body)
+        assert (document["kind"], document["reason"]) == ("Status", "InternalError")
+        measured = f"{len(json.dumps(result)):,} bytes"
+        (line,) = logged
+        for text in (document["message"], line):
+            assert "6 MB function response limit" in text
+            assert measured in text
+
+
+def test_request_over_api_gateways_10mb_limit_is_413_before_the_function_runs(
+    project: Template,
+) -> None:
+    # Given a function that records its calls
+    calls: list[dict[str, Any]] = []
+
+    def record(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        calls.append(event)
+        return {"statusCode": 200}
+
+    body = b"x" * (11 * MB)
+
+    # When a request with an 11 MB body reaches the gateway
+    response = _gateway(project, record).handle(HttpRequest("POST", "/big", [], body))
+
+    # Then API Gateway refuses it with a Status, and the function never runs
+    assert MAX_PAYLOAD_BYTES == 10 * MB
+    assert response.status == 413
+    assert json.loads(response.body)["reason"] == "RequestEntityTooLarge"
+    assert calls == []
+
+
+def test_base64_gzip_body_is_decoded_and_its_content_encoding_passed_on(
+    project: Template,
+) -> None:
+    # Given a function that returns a gzip body, base64-encoded
+    document = json.dumps({"kind": "ImageStreamImport", "status": {}}).encode()
+    result = {
+        "statusCode": 201,
+        "headers": {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        "body": base64.b64encode(gzip.compress(document)).decode(),
+        "isBase64Encoded": True,
+    }
+
+    # When a request reaches it
+    response = _gateway(project, lambda event, context: result).handle(HttpRequest("GET", "/z"))
+
+    # Then the client gets the gzip bytes, marked as such
+    assert response.status == 201
+    assert response.header("Content-Encoding") == "gzip"
+    assert gzip.decompress(response.body) == document
+
+
+def test_an_invocation_waits_for_a_busy_slot_no_longer_than_its_timeout() -> None:
+    # Given a function with one slot, held by a copy still running past its timeout
+    release = threading.Event()
+
+    def hang(event: dict[str, Any], context: Any) -> Any:
+        release.wait(30)
+        return {"statusCode": 200}
+
+    runtime = FunctionRuntime(_spec(timeout=1), concurrency=1, loader=lambda _: hang)
+    with pytest.raises(InvocationTimeoutError):
+        runtime.invoke({})
+
+    # When another invocation comes (on a thread, so the test ends either way)
+    outcome: list[BaseException | Any] = []
+
+    def invoke() -> None:
+        try:
+            outcome.append(runtime.invoke({}))
+        except Exception as error:
+            outcome.append(error)
+
+    waiting = threading.Thread(target=invoke, daemon=True)
+    waiting.start()
+    waiting.join(timeout=20)
+    release.set()
+
+    # Then it times out like a slow function instead of waiting for the slot for ever
+    assert len(outcome) == 1, "still waiting for a slot"
+    assert isinstance(outcome[0], InvocationTimeoutError)
 
 
 def test_load_handler_imports_by_file_path_as_separate_copies(tmp_path: Path) -> None:

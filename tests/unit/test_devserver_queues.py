@@ -22,6 +22,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
+from devserver.__main__ import LOCAL_DEFAULTS, _function_environments, local_overrides
 from devserver.environment import (
     FunctionEnvironments,
     isolated_loader,
@@ -37,7 +38,9 @@ from devserver.queues import (
 )
 from devserver.resources import create_resources
 from devserver.template import FunctionSpec, QueueEvent, Template, load_template
+from imagestreams.config import load_settings
 from imagestreams.jobs import ChunkMessage
+from imagestreams.registry.addresses import AddressPolicy
 from tests.support.events import event_names, load_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -539,8 +542,6 @@ def test_private_modules_restore_what_was_not_imported_before(package: str) -> N
 
 
 def test_devserver_environment_is_per_function(aws: boto3.Session) -> None:
-    from devserver.__main__ import LOCAL_OVERRIDES, _function_environments
-
     template = load_template(ROOT / "template.yaml")
     created = create_resources(template, session=aws)
     values = {
@@ -548,7 +549,7 @@ def test_devserver_environment_is_per_function(aws: boto3.Session) -> None:
     }
     saved = dict(os.environ)
     try:
-        environments = _function_environments(values)
+        environments = _function_environments(values, LOCAL_DEFAULTS)
         with environments.activate("ApiFunction"):
             api = dict(environments)
         with environments.activate("WorkerFunction"):
@@ -561,7 +562,78 @@ def test_devserver_environment_is_per_function(aws: boto3.Session) -> None:
     assert "IMPORT_QUEUE_URL" not in worker
     assert worker["CHUNK_MAX_RECEIVES"] == "3"
     assert "CHUNK_MAX_RECEIVES" not in api
-    for name, value in LOCAL_OVERRIDES.items():
+    for name, value in LOCAL_DEFAULTS.items():
         assert api[name] == worker[name] == value
     assert api["STREAMS_TABLE"] == worker["STREAMS_TABLE"] == created.name("StreamsTable")
     assert json.dumps(api)  # plain strings only
+
+
+# Addresses and whether the functions may reach them, for each environment
+# `make run` may be started in. The template refuses every non-public one.
+LOOPBACK, PRIVATE, METADATA, PUBLIC = "127.0.0.1", "10.0.0.1", "169.254.169.254", "8.8.8.8"
+ADDRESS_POLICIES = [
+    pytest.param(
+        {},
+        {LOOPBACK: True, "::1": True, PRIVATE: False, METADATA: False, PUBLIC: True},
+        id="default-allows-loopback-only",
+    ),
+    pytest.param(
+        {"ALLOW_PRIVATE_REGISTRIES": "false"},
+        {LOOPBACK: False, "::1": False, PRIVATE: False, METADATA: False, PUBLIC: True},
+        id="caller-false-is-the-deployed-policy",
+    ),
+    pytest.param(
+        {"ALLOW_PRIVATE_REGISTRIES": "true"},
+        {LOOPBACK: True, "::1": True, PRIVATE: True, METADATA: True, PUBLIC: True},
+        id="caller-true-allows-private-ranges",
+    ),
+    pytest.param(
+        {"ALLOWED_PRIVATE_CIDRS": "10.0.0.0/8"},
+        {LOOPBACK: False, "::1": False, PRIVATE: True, METADATA: False, PUBLIC: True},
+        id="caller-cidrs-replace-the-local-ones",
+    ),
+    pytest.param(
+        {"ALLOWED_PRIVATE_CIDRS": ""},
+        {LOOPBACK: False, "::1": False, PRIVATE: False, METADATA: False, PUBLIC: True},
+        id="caller-empty-cidrs-count-as-set",
+    ),
+]
+
+
+@pytest.mark.parametrize(("caller", "permitted"), ADDRESS_POLICIES)
+def test_devserver_address_policy_is_the_callers_or_loopback_only(
+    aws: boto3.Session,
+    monkeypatch: pytest.MonkeyPatch,
+    caller: dict[str, str],
+    permitted: dict[str, bool],
+) -> None:
+    # Given the template's environments, and `make run` started with `caller` set
+    template = load_template(ROOT / "template.yaml")
+    created = create_resources(template, session=aws)
+    values = {
+        spec.logical_id: created.environment(spec.logical_id) for spec in template.functions()
+    }
+    for name in LOCAL_DEFAULTS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in caller.items():
+        monkeypatch.setenv(name, value)
+
+    # When the local server composes each function's environment from them
+    saved = dict(os.environ)
+    try:
+        environments = _function_environments(values, local_overrides(os.environ))
+        settings = {}
+        for function_id in values:
+            with environments.activate(function_id):
+                settings[function_id] = load_settings(environments)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+    # Then every function's address policy permits exactly what is expected
+    for function_id, setting in settings.items():
+        policy = AddressPolicy.from_settings(
+            setting.allow_private_registries, setting.private_cidrs()
+        )
+        answers = {address: policy.permits(address) for address in permitted}
+        assert answers == permitted, function_id
