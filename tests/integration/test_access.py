@@ -170,7 +170,9 @@ REFUSED_HOSTS = [
 def test_non_public_registries_are_refused_per_image(
     api_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
+    # The deployed address policy: no private range allowed, loopback included.
     monkeypatch.setenv("ALLOW_PRIVATE_REGISTRIES", "false")
+    monkeypatch.setenv("ALLOWED_PRIVATE_CIDRS", "")
     api = Api()
 
     reply = api.post_import("demo", import_body(image_spec(name)))

@@ -488,7 +488,9 @@ def test_loopback_registry_is_refused_unless_allowed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pushed = push_image(anon_registry)
+    # The deployed address policy: no private range allowed, loopback included.
     monkeypatch.setenv("ALLOW_PRIVATE_REGISTRIES", "false")
+    monkeypatch.setenv("ALLOWED_PRIVATE_CIDRS", "")
     api = Api()
 
     reply = api.post_import("demo", import_body(image_spec(pushed.pull_spec)))

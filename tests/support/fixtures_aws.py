@@ -7,8 +7,9 @@
   for a physical name, ``.environment(function_id)`` for a function's
   variables).
 - ``api_environment``: the api function's environment variables set as
-  deployed (with the local names), plus ``ALLOW_PRIVATE_REGISTRIES=true``
-  so registries on loopback can be reached; yields the variables.
+  deployed (with the local names), plus loopback in ``ALLOWED_PRIVATE_CIDRS``
+  so registries on loopback can be reached, as under ``make run``, and no
+  other private address; yields the variables.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def api_environment(
 ) -> dict[str, str]:
     """The api function's environment, as deployed but for loopback registries."""
     variables = template_resources.environment(API_FUNCTION)
-    variables["ALLOW_PRIVATE_REGISTRIES"] = "true"
+    variables["ALLOWED_PRIVATE_CIDRS"] = "127.0.0.0/8,::1/128"
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     return variables

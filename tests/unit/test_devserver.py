@@ -720,7 +720,8 @@ def test_api_environment_fixture_sets_the_variables(
     import os
 
     assert os.environ["IMAGE_CACHE_TABLE"] == api_environment["IMAGE_CACHE_TABLE"]
-    assert os.environ["ALLOW_PRIVATE_REGISTRIES"] == "true"
+    assert os.environ["ALLOW_PRIVATE_REGISTRIES"] == "false"
+    assert os.environ["ALLOWED_PRIVATE_CIDRS"] == "127.0.0.0/8,::1/128"
 
 
 QUEUES_AND_INDEXES = """
