@@ -4,6 +4,8 @@ Registries are session-scoped and start lazily, the first time a test asks for
 one (each takes well under a second). Without ``docker-registry`` or ``skopeo``
 the tests that need them are skipped, except under ``CI=true`` where a missing
 tool is a failure. Tests using a registry fixture get the ``registry`` marker.
+A ``hostile_registry`` (per test) misbehaves on purpose where a real one will
+not (``tests.support.hostile``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Literal, Protocol
 import pytest
 
 from tests.support import images
+from tests.support.hostile import HostileRegistry, Route
 from tests.support.images import AnyImage, ImageFormat, PushedImage, TagPush, UniqueBy
 from tests.support.registry import (
     Registry,
@@ -129,6 +132,20 @@ def stopped_registry_host() -> Iterator[str]:
         yield reserved.host
     finally:
         reserved.stop()
+
+
+@pytest.fixture
+def hostile_registry() -> Iterator[Callable[[Route], HostileRegistry]]:
+    """Start misbehaving registries: ``hostile_registry(route)``; all stop after the test."""
+    started: list[HostileRegistry] = []
+
+    def start(route: Route) -> HostileRegistry:
+        started.append(HostileRegistry(route))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 def _slug(text: str, limit: int = 40) -> str:

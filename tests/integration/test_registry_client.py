@@ -1,17 +1,21 @@
 """The registry client against a real registry, with an injected sleeper and clock.
 
 Retries never sleep for real here: the sleeper records the delays asked for,
-and the clock it advances is the one the deadline reads.
+and the clock it advances is the one the deadline reads. Only the tests of a
+budget running out mid-answer use the real clock, against a hostile registry
+that trickles its answer; they are bounded by that budget, not by the trickle.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import urllib3
 
-from imagestreams.credentials import Credential
+from imagestreams.credentials import Credential, Keyring
 from imagestreams.errors import (
     NotFoundError,
     ProtocolError,
@@ -19,9 +23,12 @@ from imagestreams.errors import (
     UnauthorizedError,
     UnavailableError,
 )
+from imagestreams.importer import Importer, ImportOptions
+from imagestreams.models import ImageStreamImportSpec
 from imagestreams.registry.addresses import AddressPolicy
 from imagestreams.registry.client import RegistryClient
 from imagestreams.registry.transport import Deadline, RetryPolicy, Transport
+from tests.support.hostile import HostileRegistry, Route, Trickle
 from tests.support.proxy import Fault, RegistryProxy
 from tests.support.registry import Registry
 
@@ -258,3 +265,79 @@ def test_read_timeouts_are_retried_then_reported(
         slow.stop()
 
     assert fake.sleeps == [0.25]
+
+
+# --- a budget running out mid-answer -----------------------------------------------
+
+BUDGET = 1.5
+MANIFEST = (
+    b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'
+    b'"config":{},"layers":[]}'
+)
+SLOW_MANIFEST = {
+    "headers": Trickle(headers={"Content-Type": "application/json"}, body=MANIFEST),
+    "body": Trickle(headers={"Content-Type": "application/json"}, body=MANIFEST, start="body"),
+}
+
+
+def manifest_route(answer: Trickle) -> Route:
+    return lambda method, path: answer if "/manifests/" in path else None
+
+
+@pytest.mark.parametrize("part", list(SLOW_MANIFEST), ids=[f"trickled-{p}" for p in SLOW_MANIFEST])
+def test_a_trickled_answer_is_cut_off_at_the_deadline(
+    fake: FakeTime, hostile_registry: Callable[[Route], HostileRegistry], part: str
+) -> None:
+    # Given a registry sending the manifest's headers or body a byte a second,
+    # for over a minute, and a request with a 1.5 s budget
+    trickle = SLOW_MANIFEST[part]
+    assert trickle.seconds() >= 60
+    server = hostile_registry(manifest_route(trickle))
+    client = make_client(fake).repository(
+        server.host, "hostile/app", [], insecure=False, deadline=Deadline.after(BUDGET)
+    )
+
+    # When the manifest is fetched
+    started = time.monotonic()
+    with pytest.raises(UnavailableError) as caught:
+        client.get_manifest("latest")
+    elapsed = time.monotonic() - started
+
+    # Then it fails as timed out once the budget is spent, not when the trickle ends,
+    # and the connection given up on is closed (the server stops trickling)
+    assert str(caught.value) == (
+        f"timed out reading from {server.host}: the import's time budget ran out"
+    )
+    assert elapsed < 10
+    assert fake.sleeps == []
+    assert server.wait_idle(timeout=5)
+
+
+def test_a_trickling_registry_fails_the_image_not_the_import(
+    fake: FakeTime, hostile_registry: Callable[[Route], HostileRegistry]
+) -> None:
+    # Given a registry trickling a manifest body, and an import with a 1.5 s budget
+    server = hostile_registry(manifest_route(SLOW_MANIFEST["body"]))
+    importer = Importer(make_client(fake), ImportOptions())
+    name = f"{server.host}/hostile/app:latest"
+    spec = ImageStreamImportSpec.model_validate(
+        {"images": [{"from": {"kind": "DockerImage", "name": name}}]}
+    )
+
+    # When the image is imported
+    started = time.monotonic()
+    result = importer.import_spec(spec, importer.fetcher(Keyring.empty(), Deadline.after(BUDGET)))
+
+    # Then the image's status is a failure saying the time budget ran out
+    assert time.monotonic() - started < 10
+    [image] = result.images
+    assert image.image is None
+    assert (image.status.status, image.status.reason, image.status.code) == (
+        "Failure",
+        "InternalError",
+        500,
+    )
+    assert image.status.message == (
+        f"Internal error occurred: {name}: timed out reading from {server.host}: "
+        "the import's time budget ran out"
+    )

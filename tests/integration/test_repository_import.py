@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from imagestreams.registry.client import MAX_TAG_PAGES
 from tests.support.api import Api, image_spec, import_body
+from tests.support.hostile import HostileRegistry, Route
 from tests.support.images import RegistryClient as PushClient
 from tests.support.proxy import Fault, RegistryProxy
 from tests.support.registry import Registry
@@ -108,6 +111,78 @@ def test_link_to_another_host_is_refused(api: Api, anon_registry: Registry, push
     status = reply.body["status"]["repository"]["status"]
     assert status["reason"] == "InternalError"
     assert "another host" in status["message"]
+
+
+HOSTILE_TAGS = "/v2/hostile/app/tags/list"
+
+
+def linked_pages(next_page: Callable[[int], int]) -> Route:
+    """Tag list pages 0, 1, 2... (``?page=N``), page N linking to page ``next_page(N)``."""
+
+    def page_path(number: int) -> str:
+        return HOSTILE_TAGS if number == 0 else f"{HOSTILE_TAGS}?page={number}"
+
+    def route(method: str, path: str) -> Fault | None:
+        if urlsplit(path).path != HOSTILE_TAGS:
+            return None
+        number = int(parse_qs(urlsplit(path).query).get("page", ["0"])[0])
+        headers = {
+            "Content-Type": "application/json",
+            "Link": f'<{page_path(next_page(number))}>; rel="next"',
+        }
+        body = json.dumps({"name": "hostile/app", "tags": [f"t{number}"]}).encode()
+        return Fault(200, headers, body)
+
+    return route
+
+
+@pytest.mark.parametrize(
+    ("next_page", "detail", "pages_read"),
+    [
+        (
+            lambda n: n,
+            f"the tag list of hostile/app links back to a page already read ({HOSTILE_TAGS})",
+            1,
+        ),
+        (
+            lambda n: 1 - n,
+            f"the tag list of hostile/app links back to a page already read ({HOSTILE_TAGS})",
+            2,
+        ),
+        (
+            lambda n: n + 1,
+            f"the tag list of hostile/app has more than {MAX_TAG_PAGES} pages",
+            MAX_TAG_PAGES,
+        ),
+    ],
+    ids=["links-to-itself", "two-page-cycle", "never-ending"],
+)
+def test_tag_list_links_that_never_end_fail_the_repository(
+    api: Api,
+    hostile_registry: Callable[[Route], HostileRegistry],
+    next_page: Callable[[int], int],
+    detail: str,
+    pages_read: int,
+) -> None:
+    # Given a registry whose tag list pages link on in a loop, or on and on
+    server = hostile_registry(linked_pages(next_page))
+    name = f"{server.host}/hostile/app"
+
+    # When the repository is imported
+    reply = api.post_import("demo", repository_body(name))
+
+    # Then the repository fails, saying why, after reading each page at most once
+    assert reply.status == 201, reply.body
+    repository = reply.body["status"]["repository"]
+    status = repository["status"]
+    assert (status["status"], status.get("reason"), status.get("code")) == (
+        "Failure",
+        "InternalError",
+        500,
+    )
+    assert status["message"] == f"Internal error occurred: {name}: {detail}"
+    assert "images" not in repository
+    assert server.count("/tags/list") == pages_read
 
 
 def test_tags_beyond_the_limit_are_additional(

@@ -53,7 +53,8 @@ CONFIG_LIMIT = 4 * 1024 * 1024
 TOKEN_LIMIT = 1024 * 1024
 TAGS_PAGE_LIMIT = 4 * 1024 * 1024
 ENDPOINT_TTL = 300.0
-MAX_TAG_PAGES = 10_000
+# At 50 or more tags a page, 50,000 tags or more: far past any import's tag limit.
+MAX_TAG_PAGES = 1_000
 
 _NOT_FOUND_CODES = frozenset({"MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN", "TAG_UNKNOWN"})
 _UNAUTHORIZED_CODES = frozenset({"UNAUTHORIZED", "DENIED"})
@@ -304,13 +305,27 @@ class RepositoryClient:
         return response.body
 
     def list_tags(self) -> list[str]:
-        """Every tag of the repository, across ``Link`` pages, deduplicated, in order served."""
+        """Every tag of the repository, across ``Link`` pages, deduplicated, in order served.
+
+        A ``Link`` back to a page already read is a loop, and more than
+        :data:`MAX_TAG_PAGES` pages a list without end: both fail the listing
+        with :class:`ProtocolError` rather than import what was read so far.
+        """
         tags: dict[str, None] = {}
         path: str | None = "tags/list"
+        read: set[str] = set()
         base = self._client.endpoint(self._host, self._insecure, self._deadline).base_url
-        for _ in range(MAX_TAG_PAGES):
-            if path is None:
-                break
+        while path is not None:
+            if path in read:
+                raise ProtocolError(
+                    detail=f"the tag list of {self.repository} links back to a page already "
+                    f"read (/v2/{self.repository}/{path})"
+                )
+            if len(read) == MAX_TAG_PAGES:
+                raise ProtocolError(
+                    detail=f"the tag list of {self.repository} has more than {MAX_TAG_PAGES} pages"
+                )
+            read.add(path)
             response = self._request(
                 "GET", path, accept=("application/json",), max_bytes=TAGS_PAGE_LIMIT
             )

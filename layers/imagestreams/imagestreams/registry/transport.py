@@ -7,19 +7,34 @@ retries of 429/5xx/connection failures that honour ``Retry-After`` within
 the invocation's budget, redirects that never carry ``Authorization`` to
 another host, and size caps on every body. It knows nothing of manifests or
 auth flows; those are ``client``'s.
+
+The ``Deadline`` bounds a whole exchange, not each socket operation: a
+server trickling its headers or body a byte at a time never trips a
+per-read timeout, so a watchdog thread shuts the exchange's socket down when
+the deadline passes, and the exchange fails with a timeout. To see the
+socket at every stage (connect, TLS handshake, headers, body), the transport
+installs its own pool and connection classes in the ``PoolManager`` it is
+given; a connection an exchange gave up on is closed, never pooled.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import email.utils
+import heapq
+import itertools
 import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -52,7 +67,11 @@ RESOLVED_TTL = 30.0
 
 @dataclass(frozen=True)
 class Deadline:
-    """An absolute point on a monotonic clock past which no request starts."""
+    """An absolute point on a monotonic clock by which every exchange ends.
+
+    No request starts past it, and one still running when it passes is cut
+    off (see :class:`_Watchdog`).
+    """
 
     at: float
     clock: Clock = time.monotonic
@@ -111,6 +130,152 @@ def _is_retryable_status(status: int) -> bool:
     return status == 429 or (500 <= status <= 599 and status != 501)
 
 
+class _Exchange:
+    """One ``send``: when it must end, whom it talks to, and the socket it uses now.
+
+    The socket is held as a duplicate descriptor: shutting that down ends the
+    connection in every phase (even mid-handshake, when the TLS wrapper has
+    taken the original), and it cannot be reused for another connection
+    while held.
+    """
+
+    def __init__(self, due: float) -> None:
+        self.due = due
+        self.host = ""
+        self.expired = False
+        self.finished = False
+        self._socket: socket.socket | None = None
+        self._lock = threading.Lock()
+
+    def attach(self, sock: socket.socket) -> None:
+        """Watch ``sock`` from now on (the connection in use changed or is reused)."""
+        try:
+            duplicate: socket.socket | None = socket.fromfd(sock.fileno(), sock.family, sock.type)
+        except OSError:
+            duplicate = None
+        with self._lock:
+            previous, self._socket = self._socket, duplicate
+            if self.finished:
+                previous, self._socket = duplicate, None
+            elif self.expired and duplicate is not None:
+                _shut(duplicate)
+        if previous is not None:
+            previous.close()
+
+    def expire(self) -> None:
+        """The deadline passed: end the connection, whatever it is waiting for."""
+        with self._lock:
+            if self.finished:
+                return
+            self.expired = True
+            if self._socket is not None:
+                _shut(self._socket)
+
+    def let_go(self) -> bool:
+        """Stop watching the socket before its connection is pooled; False if cut off."""
+        with self._lock:
+            if self.expired:
+                return False
+            held, self._socket = self._socket, None
+        if held is not None:
+            held.close()
+        return True
+
+    def finish(self) -> None:
+        with self._lock:
+            self.finished = True
+            held, self._socket = self._socket, None
+        if held is not None:
+            held.close()
+
+    def timed_out(self) -> UnavailableError:
+        return UnavailableError(
+            detail=f"timed out reading from {self.host}: the import's time budget ran out"
+        )
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed by its peer or by us
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+# The exchange the current thread is running; connections report their sockets to it.
+_CURRENT: contextvars.ContextVar[_Exchange | None] = contextvars.ContextVar(
+    "imagestreams_exchange", default=None
+)
+
+
+def _attach(sock: socket.socket | None) -> None:
+    exchange = _CURRENT.get()
+    if exchange is not None and sock is not None:
+        exchange.attach(sock)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    """Reports its socket to the running exchange: when made and before every response."""
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _attach(sock)
+        return sock
+
+    def getresponse(self) -> urllib3.HTTPResponse:  # type: ignore[override]
+        _attach(self.sock)
+        return super().getresponse()
+
+
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _Watchdog:
+    """Expires exchanges at their due time (``time.monotonic``).
+
+    One thread, started when an exchange is watched and none runs; it ends
+    once every exchange it holds is finished or expired, so an idle process
+    keeps no thread.
+    """
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._pending: list[tuple[float, int, _Exchange]] = []
+        self._order = itertools.count()
+        self._running = False
+
+    def watch(self, exchange: _Exchange) -> None:
+        with self._wake:
+            heapq.heappush(self._pending, (exchange.due, next(self._order), exchange))
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="transport-watchdog", daemon=True).start()
+            elif self._pending[0][2] is exchange:
+                self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._pending and self._pending[0][2].finished:
+                    heapq.heappop(self._pending)
+                if not self._pending:
+                    self._running = False
+                    return
+                due, _, exchange = self._pending[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                heapq.heappop(self._pending)
+            exchange.expire()
+
+
 class Transport:
     """Sends requests safely; one instance per process, shared by threads."""
 
@@ -130,6 +295,12 @@ class Transport:
         self._retry = retry or RetryPolicy()
         self._resolved: dict[tuple[str, int], tuple[str, float]] = {}
         self._resolved_lock = threading.Lock()
+        self._watchdog = _Watchdog()
+        # Connections of these classes show their sockets to the watchdog.
+        pool.pool_classes_by_scheme = {
+            "http": _WatchedHTTPConnectionPool,
+            "https": _WatchedHTTPSConnectionPool,
+        }
 
     @property
     def policy(self) -> AddressPolicy:
@@ -167,15 +338,39 @@ class Transport:
 
         A 429 or 5xx that survives the retries is returned for the caller to
         classify; connection failures that survive them raise
-        :class:`UnavailableError`.
+        :class:`UnavailableError`, and so does an exchange (redirects and
+        retries included) still running when ``deadline`` passes.
         """
+        exchange = _Exchange(time.monotonic() + deadline.remaining())
+        self._watchdog.watch(exchange)
+        token = _CURRENT.set(exchange)
+        try:
+            return self._send(method, url, headers, deadline, insecure, max_bytes, exchange)
+        finally:
+            _CURRENT.reset(token)
+            exchange.finish()
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        deadline: Deadline,
+        insecure: bool,
+        max_bytes: int,
+        exchange: _Exchange,
+    ) -> HttpResponse:
         attempt = 0
         while True:
             failure: str | None = None
             response: HttpResponse | None = None
             try:
-                response = self._follow(method, url, headers, deadline, insecure, max_bytes)
+                response = self._follow(
+                    method, url, headers, deadline, insecure, max_bytes, exchange
+                )
             except SSLError as exc:
+                if exchange.expired:
+                    raise exchange.timed_out() from None
                 raise TLSError(
                     detail=f"TLS failure talking to {_origin(url)}: {_reason(exc)}"
                 ) from None
@@ -188,6 +383,10 @@ class Transport:
                 failure = f"{_origin(url)}: {_reason(exc)}"
             except HTTPError as exc:
                 failure = f"{_origin(url)}: {_reason(exc)}"
+            if exchange.expired:
+                # Whatever the cut-off connection gave (an error, or a body that
+                # looked complete at the forced end of file) is not an answer.
+                raise exchange.timed_out()
             if response is not None and not _is_retryable_status(response.status):
                 return response
             delay = None
@@ -210,15 +409,17 @@ class Transport:
         deadline: Deadline,
         insecure: bool,
         max_bytes: int,
+        exchange: _Exchange,
     ) -> HttpResponse:
         current = parse_url(url)
         outgoing = dict(headers)
         for _ in range(MAX_REDIRECTS + 1):
+            exchange.host = _origin(current.url)
             raw = self._open(method, current, outgoing, deadline, insecure)
             if raw.status in REDIRECT_CODES and raw.headers.get("Location"):
                 location = parse_url(_join(current, raw.headers["Location"]))
                 raw.drain_conn()
-                raw.release_conn()
+                _release(raw, exchange)
                 if current.scheme == "https" and location.scheme == "http" and not insecure:
                     raise ForbiddenRegistryError(detail="refusing a redirect from https to http")
                 if (location.host, location.port) != (current.host, current.port):
@@ -229,7 +430,7 @@ class Transport:
                 current = location
                 continue
             limit = max_bytes if 200 <= raw.status < 300 else min(max_bytes, ERROR_BODY_LIMIT)
-            body = b"" if method == "HEAD" else _read_capped(raw, limit, current)
+            body = b"" if method == "HEAD" else _read_capped(raw, limit, current, exchange)
             return HttpResponse(raw.status, raw.headers, body, current.url)
         raise UnavailableError(detail=f"too many redirects from {_origin(url)}")
 
@@ -278,10 +479,10 @@ class Transport:
         )
 
 
-def _read_capped(raw: urllib3.BaseHTTPResponse, limit: int, url: Url) -> bytes:
+def _read_capped(raw: urllib3.BaseHTTPResponse, limit: int, url: Url, exchange: _Exchange) -> bytes:
     declared = raw.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raw.release_conn()
+        _discard(raw)
         raise ContentTooLargeError(detail=f"response from {url.host} exceeds {limit} bytes")
     chunks: list[bytes] = []
     total = 0
@@ -294,9 +495,25 @@ def _read_capped(raw: urllib3.BaseHTTPResponse, limit: int, url: Url) -> bytes:
             if total > limit:
                 raise ContentTooLargeError(detail=f"response from {url.host} exceeds {limit} bytes")
             chunks.append(chunk)
-    finally:
-        raw.release_conn()
+    except BaseException:
+        _discard(raw)
+        raise
+    _release(raw, exchange)
     return b"".join(chunks)
+
+
+def _release(raw: urllib3.BaseHTTPResponse, exchange: _Exchange) -> None:
+    """Return a read response's connection to the pool, closed if it was cut off."""
+    if exchange.let_go():
+        raw.release_conn()
+    else:
+        _discard(raw)
+
+
+def _discard(raw: urllib3.BaseHTTPResponse) -> None:
+    """Give a response's connection back closed: a half-read one must not serve again."""
+    raw.close()
+    raw.release_conn()
 
 
 def _join(base: Url, location: str) -> str:
