@@ -216,3 +216,34 @@ def test_an_answer_too_large_for_a_function_is_gzipped_or_refused(
         for entry in gzipped.body["status"]["images"]
     ]
     assert labels == ["x" * 1_500_000] * 4
+
+
+def test_listed_names_that_are_no_tags_are_not_imported(
+    api: Api, anon_registry: Registry, push_image: Any
+) -> None:
+    # Given a registry whose tag list names one real tag among names no tag may have
+    pushed = push_image(anon_registry, tag="ok", via="api")
+    listed = ["ok", "x" * 2000, "-dash", "a/b", "\ud800", "é"]
+    proxy = RegistryProxy(anon_registry.host)
+    proxy.rules.append(
+        lambda method, path, nth: (
+            Fault(200, {"Content-Type": "application/json"}, json.dumps({"tags": listed}).encode())
+            if "/tags/list" in path
+            else None
+        )
+    )
+    body = importing()
+    body["spec"]["repository"] = {
+        "from": {"kind": "DockerImage", "name": f"{proxy.host}/{pushed.repository}"}
+    }
+    # When the repository is imported into a stream
+    try:
+        reply = api.post_import("demo", body)
+    finally:
+        proxy.stop()
+    # Then only the real tag is imported and stored
+    assert reply.status == 201, reply.body
+    repository = reply.body["status"]["repository"]
+    assert [entry["tag"] for entry in repository["images"]] == ["ok"]
+    assert repository["status"]["status"] == "Success"
+    assert [tag["tag"] for tag in reply.body["status"]["import"]["status"]["tags"]] == ["ok"]

@@ -65,6 +65,7 @@ __all__ = [
     "DOCKER_HUB_OFFICIAL_NAMESPACE",
     "MAX_NAME_LENGTH",
     "Reference",
+    "is_tag",
     "parse",
 ]
 
@@ -228,6 +229,11 @@ class Reference:
 
     def __str__(self) -> str:
         return self.exact()
+
+
+def is_tag(text: str) -> bool:
+    """Whether ``text`` is a tag of the grammar (at most 128 characters)."""
+    return _TAG_RE.fullmatch(text) is not None
 
 
 def parse(text: str) -> Reference:

@@ -37,7 +37,6 @@ _SUBDOMAIN_MESSAGE = (
 )
 
 # A tag of an image stream is a tag of the images pulled through it: distribution's grammar.
-TAG = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
 _TAG_MESSAGE = (
     "a tag must be at most 128 characters: letters, digits, '_', '.' and '-', "
     "not starting with '.' or '-' (regex used for validation is '[\\w][\\w.-]{0,127}')"
@@ -80,7 +79,7 @@ def name_problem(name: str) -> str | None:
 
 def tag_problem(tag: str) -> str | None:
     """Why ``tag`` cannot name a tag of an image stream, or None."""
-    return None if TAG.match(tag) else _TAG_MESSAGE
+    return None if reference.is_tag(tag) else _TAG_MESSAGE
 
 
 def qualified_name_problem(key: str) -> str | None:

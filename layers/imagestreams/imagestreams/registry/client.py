@@ -35,6 +35,7 @@ from imagestreams.errors import (
     UnavailableError,
 )
 from imagestreams.observability import logger
+from imagestreams.reference import is_tag
 from imagestreams.registry import media
 from imagestreams.registry.addresses import is_loopback
 from imagestreams.registry.auth import (
@@ -337,7 +338,8 @@ class RepositoryClient:
             except (ValueError, AttributeError, UnicodeDecodeError):
                 raise ProtocolError(detail="the tag list is not JSON") from None
             for tag in listed:
-                if isinstance(tag, str):
+                # A name that is no tag could not be pulled, nor stored as one.
+                if isinstance(tag, str) and is_tag(tag):
                     tags[tag] = None
             path = self._next_page(response, base)
         return list(tags)
