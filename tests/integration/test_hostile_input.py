@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.api import Api, image_spec, import_body
+from tests.support.api import Api, Reply, image_spec, import_body
 from tests.support.events import load_event, with_body, with_name, with_namespace
-from tests.support.proxy import Fault, RegistryProxy
+from tests.support.proxy import Fault, RegistryProxy, Rule
 from tests.support.registry import Registry
 
 DEEP = 100_000
@@ -139,20 +139,30 @@ def test_a_registry_document_nested_too_deep_fails_only_its_image(
     assert second["status"]["status"] == "Success"
 
 
+def import_repository_through(
+    api: Api, registry: Registry, repository: str, rule: Rule, *, into_stream: bool = False
+) -> Reply:
+    """Import ``repository`` through a proxy in front of ``registry`` that applies ``rule``."""
+    proxy = RegistryProxy(registry.host)
+    proxy.rules.append(rule)
+    body = importing() if into_stream else import_body()
+    body["spec"]["repository"] = {
+        "from": {"kind": "DockerImage", "name": f"{proxy.host}/{repository}"}
+    }
+    try:
+        return api.post_import("demo", body)
+    finally:
+        proxy.stop()
+
+
 def test_a_tag_list_nested_too_deep_fails_the_repository(
     api: Api, anon_registry: Registry, push_image: Any
 ) -> None:
     pushed = push_image(anon_registry, via="api")
-    proxy = RegistryProxy(anon_registry.host)
-    proxy.rules.append(answer_with(deep_object(), "/tags/list"))
-    body = import_body()
-    body["spec"]["repository"] = {
-        "from": {"kind": "DockerImage", "name": f"{proxy.host}/{pushed.repository}"}
-    }
-    try:
-        reply = api.post_import("demo", body)
-    finally:
-        proxy.stop()
+
+    reply = import_repository_through(
+        api, anon_registry, pushed.repository, answer_with(deep_object(), "/tags/list")
+    )
 
     assert reply.status == 201, reply.body
     status = reply.body["status"]["repository"]["status"]
@@ -224,23 +234,17 @@ def test_listed_names_that_are_no_tags_are_not_imported(
     # Given a registry whose tag list names one real tag among names no tag may have
     pushed = push_image(anon_registry, tag="ok", via="api")
     listed = ["ok", "x" * 2000, "-dash", "a/b", "\ud800", "é"]
-    proxy = RegistryProxy(anon_registry.host)
-    proxy.rules.append(
-        lambda method, path, nth: (
-            Fault(200, {"Content-Type": "application/json"}, json.dumps({"tags": listed}).encode())
-            if "/tags/list" in path
-            else None
-        )
+    tag_list = Fault(
+        200, {"Content-Type": "application/json"}, json.dumps({"tags": listed}).encode()
     )
-    body = importing()
-    body["spec"]["repository"] = {
-        "from": {"kind": "DockerImage", "name": f"{proxy.host}/{pushed.repository}"}
-    }
     # When the repository is imported into a stream
-    try:
-        reply = api.post_import("demo", body)
-    finally:
-        proxy.stop()
+    reply = import_repository_through(
+        api,
+        anon_registry,
+        pushed.repository,
+        lambda method, path, nth: tag_list if "/tags/list" in path else None,
+        into_stream=True,
+    )
     # Then only the real tag is imported and stored
     assert reply.status == 201, reply.body
     repository = reply.body["status"]["repository"]
