@@ -38,12 +38,12 @@ def create_import(namespace: str) -> Response[str]:
         app.current_event.body,
         namespace,
         is_base64=bool(app.current_event.is_base64_encoded),
-        max_bytes=bootstrap.settings().max_body_bytes,
-        rules=bootstrap.registry_rules(),
-        max_images=bootstrap.settings().max_import_images,
+        max_bytes=bootstrap.container().settings.max_body_bytes,
+        rules=bootstrap.container().registry_rules(),
+        max_images=bootstrap.container().settings.max_import_images,
     )
     remaining_ms = app.lambda_context.get_remaining_time_in_millis()
-    created = bootstrap.import_service().create(namespace, request, remaining_ms / 1000)
+    created = bootstrap.container().import_service().create(namespace, request, remaining_ms / 1000)
     return responses.document(202 if created.accepted else 201, created.document)
 
 
@@ -52,7 +52,9 @@ def get_import(namespace: str, name: str) -> Response[str]:
     """The latest import document for ``name``."""
     responses.check_path(namespace, name)
     allow(namespace, "get", "imagestreamimports")
-    return responses.document(200, bootstrap.import_service().get_import(namespace, name))
+    return responses.document(
+        200, bootstrap.container().import_service().get_import(namespace, name)
+    )
 
 
 @app.get(STREAMS, compress=True)
@@ -60,7 +62,7 @@ def list_streams(namespace: str) -> Response[str]:
     """Every ImageStream of the namespace, as an ``ImageStreamList``."""
     responses.check_path(namespace)
     allow(namespace, "list", "imagestreams")
-    items = bootstrap.import_service().list_streams(namespace)
+    items = bootstrap.container().import_service().list_streams(namespace)
     return responses.document(200, responses.stream_list(items))
 
 
@@ -70,7 +72,7 @@ def get_stream(namespace: str, name: str) -> Response[str]:
     responses.check_path(namespace, name)
     allow(namespace, "get", "imagestreams")
     return responses.document(
-        200, bootstrap.import_service().get_stream(namespace, name).to_json_dict()
+        200, bootstrap.container().import_service().get_stream(namespace, name).to_json_dict()
     )
 
 
@@ -80,7 +82,7 @@ def delete_stream(namespace: str, name: str) -> Response[str]:
     responses.check_path(namespace, name)
     allow(namespace, "delete", "imagestreams")
     return responses.document(
-        200, bootstrap.import_service().delete_stream(namespace, name).to_json_dict()
+        200, bootstrap.container().import_service().delete_stream(namespace, name).to_json_dict()
     )
 
 
@@ -88,10 +90,10 @@ def delete_stream(namespace: str, name: str) -> Response[str]:
 def distribution_webhook() -> Response[str]:
     """A registry's push notifications: re-import exactly the stream tags that track them."""
     webhooks.authenticate(
-        app.current_event.headers.get("Authorization"), bootstrap.webhook_secret().get()
+        app.current_event.headers.get("Authorization"), bootstrap.container().webhook_secret().get()
     )
     pushes = reimports.distribution_pushes(webhooks.envelope(app.current_event.decoded_body))
-    queued = bootstrap.import_service().on_pushes(pushes, "distribution-push")
+    queued = bootstrap.container().import_service().on_pushes(pushes, "distribution-push")
     return responses.accepted(f"{queued} stream tags queued for re-import")
 
 

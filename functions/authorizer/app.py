@@ -46,7 +46,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         raise _deny("not a bearer token")
     method_arn = MethodArn.parse(str(event.get("methodArn", "")))
     try:
-        grant = bootstrap.token_store().grant_for(token)
+        grant = bootstrap.container().token_store().grant_for(token)
     except TokenStoreUnavailableError as error:
         # Not cached by API Gateway: the next request asks again.
         logger.error("token store unavailable", secret_name=error.secret_name, reason=error.reason)

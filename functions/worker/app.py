@@ -43,10 +43,10 @@ def record_handler(record: ChunkRecord, lambda_context: LambdaContext) -> None:
     message = record.body
     if isinstance(message, ReimportMessage):
         logger.append_keys(namespace=message.namespace, stream=message.name)
-        bootstrap.import_service().process_reimport(message, receive_count, remaining)
+        bootstrap.container().import_service().process_reimport(message, receive_count, remaining)
         return
     logger.append_keys(job=message.job_id, chunk=message.chunk)
-    bootstrap.import_service().process_chunk(message, receive_count, remaining)
+    bootstrap.container().import_service().process_chunk(message, receive_count, remaining)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -112,7 +112,7 @@ def arn(namespace: str, method: str = "GET", rest: str = "imagestreams") -> str:
 
 
 def test_loading_the_function_builds_no_client(authorizer: ModuleType) -> None:
-    assert authorizer.bootstrap.token_store.cache_info().currsize == 0
+    assert authorizer.bootstrap.container().built() == frozenset()
 
 
 def test_a_known_token_gets_its_namespaces(authorizer: ModuleType) -> None:

@@ -1,19 +1,28 @@
 """The composition root: the one place adapters are built and wired.
 
-Everything is built lazily on first use and cached for the life of the
-process (warm Lambda invocations reuse the connection pool, token cache and
-clients); nothing happens at import time. The modules behind each part are
-imported inside the function that builds it, too: a handler pays for boto3,
-the importer and the stores on its first request, not in its cold-start
-import, and the authorizer never pays for what it does not use. Tests call
-:func:`reset` after changing the environment, or build their own objects
-from the parts.
+A :class:`Container` holds what one execution environment builds from its
+settings: everything lazily, on first use, then kept for the life of the
+environment (warm Lambda invocations reuse the connection pool, token cache
+and clients); nothing happens at import time. The modules behind each part
+are imported inside the method that builds it, too: a handler pays for
+boto3, the importer and the stores on its first request, not in its
+cold-start import, and the authorizer never pays for what it does not use.
+
+Handlers ask :func:`container` for the running environment's container: the
+process's own, built from ``os.environ`` on first use, unless a caller (the
+local server, running several functions in one process) activated another
+with :func:`activated`. Tests call :func:`reset` after changing the
+environment, or build a container from settings of their own.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
-from typing import TYPE_CHECKING, Any
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from imagestreams.config import Settings, load_settings
 
@@ -24,148 +33,193 @@ if TYPE_CHECKING:
     from imagestreams.registry.client import RegistryClient
     from imagestreams.service import ImportService
 
-
-@functools.cache
-def settings() -> Settings:
-    """The deployment's settings, read once."""
-    return load_settings()
+T = TypeVar("T")
 
 
-@functools.cache
-def registry_rules() -> RegistryRules:
-    """The deployment's allowed, blocked and insecure registries."""
-    from imagestreams.registries import RegistryRules
+def _built_once(build: Callable[[Container], T]) -> Callable[[Container], T]:
+    """A container method whose result is built on first use and kept (thread-safe)."""
+    name = build.__name__
 
-    config = settings()
-    return RegistryRules.from_settings(
-        config.allowed_registries, config.blocked_registries, config.insecure_registries
-    )
+    @functools.wraps(build)
+    def get(self: Container) -> T:
+        with self._lock:
+            if name not in self._built:
+                self._built[name] = build(self)
+            value: T = self._built[name]
+            return value
 
-
-@functools.cache
-def registry_client() -> RegistryClient:
-    """One registry client (pool, tokens, endpoints) per process."""
-    import urllib3
-
-    from imagestreams.registry.addresses import AddressPolicy
-    from imagestreams.registry.client import RegistryClient
-    from imagestreams.registry.transport import RetryPolicy, Transport
-
-    config = settings()
-    # Insecure imports are an explicit choice of the import policy; a warning per
-    # request would only bury the logs.
-    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-    pool = urllib3.PoolManager(num_pools=64, maxsize=max(4, config.import_parallelism))
-    policy = AddressPolicy.from_settings(config.allow_private_registries, config.private_cidrs())
-    transport = Transport(
-        pool,
-        policy,
-        connect_timeout=config.registry_connect_timeout,
-        read_timeout=config.registry_read_timeout,
-        retry=RetryPolicy(max_attempts=config.registry_max_attempts),
-    )
-    return RegistryClient(transport)
+    return get
 
 
-@functools.cache
-def dynamodb() -> Any:
-    """One DynamoDB client per process, built on first use."""
-    from imagestreams.adapters.dynamo import default_client
+class Container:
+    """What one execution environment builds from ``settings``, each part once."""
 
-    return default_client()
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._built: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    @classmethod
+    def from_environment(cls) -> Container:
+        return cls(load_settings())
+
+    def built(self) -> frozenset[str]:
+        """The parts built so far (nothing until a handler first needs one)."""
+        with self._lock:
+            return frozenset(self._built)
+
+    @_built_once
+    def registry_rules(self) -> RegistryRules:
+        """The deployment's allowed, blocked and insecure registries."""
+        from imagestreams.registries import RegistryRules
+
+        config = self.settings
+        return RegistryRules.from_settings(
+            config.allowed_registries, config.blocked_registries, config.insecure_registries
+        )
+
+    @_built_once
+    def registry_client(self) -> RegistryClient:
+        """One registry client (pool, tokens, endpoints) per environment."""
+        import urllib3
+
+        from imagestreams.registry.addresses import AddressPolicy
+        from imagestreams.registry.client import RegistryClient
+        from imagestreams.registry.transport import RetryPolicy, Transport
+
+        config = self.settings
+        # Insecure imports are an explicit choice of the import policy; a warning per
+        # request would only bury the logs.
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        pool = urllib3.PoolManager(num_pools=64, maxsize=max(4, config.import_parallelism))
+        policy = AddressPolicy.from_settings(
+            config.allow_private_registries, config.private_cidrs()
+        )
+        transport = Transport(
+            pool,
+            policy,
+            connect_timeout=config.registry_connect_timeout,
+            read_timeout=config.registry_read_timeout,
+            retry=RetryPolicy(max_attempts=config.registry_max_attempts),
+        )
+        return RegistryClient(transport)
+
+    @_built_once
+    def dynamodb(self) -> Any:
+        """One DynamoDB client per environment, built on first use."""
+        from imagestreams.adapters.dynamo import default_client
+
+        return default_client()
+
+    @_built_once
+    def sqs(self) -> Any:
+        """One SQS client per environment, built on first use."""
+        from imagestreams.adapters.queue import default_sqs_client
+
+        return default_sqs_client()
+
+    @_built_once
+    def import_service(self) -> ImportService:
+        """The import use case wired with the deployment's adapters."""
+        from imagestreams.adapters.cache import ImageCache
+        from imagestreams.adapters.imports_store import ImportRecords
+        from imagestreams.adapters.jobs_store import JobStore
+        from imagestreams.adapters.queue import ImportQueue
+        from imagestreams.adapters.secrets import SecretsManagerPullSecrets
+        from imagestreams.adapters.streams_store import StreamStore
+        from imagestreams.importer import Importer, ImportOptions
+        from imagestreams.service import ImportService, ServiceOptions
+
+        config = self.settings
+        cache = ImageCache(
+            config.image_cache_table,
+            ttl_seconds=config.image_cache_ttl_days * 86400,
+            client_factory=self.dynamodb,
+        )
+        importer = Importer(
+            self.registry_client(),
+            ImportOptions(
+                default_import_mode=config.default_import_mode,
+                default_platform=config.default_platform,
+                parallelism=config.import_parallelism,
+                max_repository_tags=config.max_repository_tags,
+                rules=self.registry_rules(),
+            ),
+            cache,
+        )
+        secrets = SecretsManagerPullSecrets(
+            config.pull_secret_prefix, max_age=config.pull_secret_max_age
+        )
+        return ImportService(
+            importer,
+            secrets,
+            StreamStore(config.streams_table, client_factory=self.dynamodb),
+            ImportRecords(config.streams_table, client_factory=self.dynamodb),
+            ServiceOptions(
+                time_budget=config.import_time_budget,
+                default_import_mode=config.default_import_mode,
+                max_tag_history=config.max_tag_history,
+                inline_fraction=config.inline_fraction,
+                worker_time_budget=config.worker_time_budget,
+                chunk_max_receives=config.chunk_max_receives,
+                reimports_per_second=config.reimports_per_second,
+            ),
+            job_store=JobStore(config.streams_table, client_factory=self.dynamodb),
+            # The worker has no queue to send to; without one, every import runs inline.
+            queue=ImportQueue(config.import_queue_url, client_factory=self.sqs)
+            if config.import_queue_url
+            else None,
+        )
+
+    @_built_once
+    def webhook_secret(self) -> SecretValue:
+        """The shared secret registry webhooks must present."""
+        from imagestreams.adapters.secrets import SecretValue
+
+        config = self.settings
+        name = config.webhook_secret or f"{config.pull_secret_prefix}/webhook-secret"
+        return SecretValue(name, max_age=config.pull_secret_max_age)
+
+    @_built_once
+    def token_store(self) -> SecretsManagerTokens:
+        """The API token document, for the authorizer."""
+        from imagestreams.adapters.tokens_store import SecretsManagerTokens
+
+        config = self.settings
+        return SecretsManagerTokens(config.tokens_secret_name(), max_age=config.api_tokens_max_age)
 
 
-@functools.cache
-def sqs() -> Any:
-    """One SQS client per process, built on first use."""
-    from imagestreams.adapters.queue import default_sqs_client
-
-    return default_sqs_client()
-
-
-@functools.cache
-def import_service() -> ImportService:
-    """The import use case wired with the deployment's adapters."""
-    from imagestreams.adapters.cache import ImageCache
-    from imagestreams.adapters.imports_store import ImportRecords
-    from imagestreams.adapters.jobs_store import JobStore
-    from imagestreams.adapters.queue import ImportQueue
-    from imagestreams.adapters.secrets import SecretsManagerPullSecrets
-    from imagestreams.adapters.streams_store import StreamStore
-    from imagestreams.importer import Importer, ImportOptions
-    from imagestreams.service import ImportService, ServiceOptions
-
-    config = settings()
-    cache = ImageCache(
-        config.image_cache_table,
-        ttl_seconds=config.image_cache_ttl_days * 86400,
-        client_factory=dynamodb,
-    )
-    importer = Importer(
-        registry_client(),
-        ImportOptions(
-            default_import_mode=config.default_import_mode,
-            default_platform=config.default_platform,
-            parallelism=config.import_parallelism,
-            max_repository_tags=config.max_repository_tags,
-            rules=registry_rules(),
-        ),
-        cache,
-    )
-    secrets = SecretsManagerPullSecrets(
-        config.pull_secret_prefix, max_age=config.pull_secret_max_age
-    )
-    return ImportService(
-        importer,
-        secrets,
-        StreamStore(config.streams_table, client_factory=dynamodb),
-        ImportRecords(config.streams_table, client_factory=dynamodb),
-        ServiceOptions(
-            time_budget=config.import_time_budget,
-            default_import_mode=config.default_import_mode,
-            max_tag_history=config.max_tag_history,
-            inline_fraction=config.inline_fraction,
-            worker_time_budget=config.worker_time_budget,
-            chunk_max_receives=config.chunk_max_receives,
-            reimports_per_second=config.reimports_per_second,
-        ),
-        job_store=JobStore(config.streams_table, client_factory=dynamodb),
-        # The worker has no queue to send to; without one, every import runs inline.
-        queue=ImportQueue(config.import_queue_url, client_factory=sqs)
-        if config.import_queue_url
-        else None,
-    )
+_process: Container | None = None
+_process_lock = threading.Lock()
+_active: contextvars.ContextVar[Container | None] = contextvars.ContextVar(
+    "imagestreams_container", default=None
+)
 
 
-@functools.cache
-def webhook_secret() -> SecretValue:
-    """The shared secret registry webhooks must present."""
-    from imagestreams.adapters.secrets import SecretValue
+def container() -> Container:
+    """The running environment's container: the one activated, else the process's."""
+    global _process
+    active = _active.get()
+    if active is not None:
+        return active
+    with _process_lock:
+        if _process is None:
+            _process = Container.from_environment()
+        return _process
 
-    config = settings()
-    name = config.webhook_secret or f"{config.pull_secret_prefix}/webhook-secret"
-    return SecretValue(name, max_age=config.pull_secret_max_age)
 
-
-@functools.cache
-def token_store() -> SecretsManagerTokens:
-    """The API token document, for the authorizer."""
-    from imagestreams.adapters.tokens_store import SecretsManagerTokens
-
-    config = settings()
-    return SecretsManagerTokens(config.tokens_secret_name(), max_age=config.api_tokens_max_age)
+@contextmanager
+def activated(chosen: Container) -> Iterator[Container]:
+    """Make ``chosen`` what :func:`container` answers on this thread, for the block."""
+    token = _active.set(chosen)
+    try:
+        yield chosen
+    finally:
+        _active.reset(token)
 
 
 def reset() -> None:
-    """Forget everything built so far (tests, or a changed environment)."""
-    for built in (
-        settings,
-        webhook_secret,
-        token_store,
-        registry_rules,
-        registry_client,
-        dynamodb,
-        sqs,
-        import_service,
-    ):
-        built.cache_clear()
+    """Forget the process's container (tests, or a changed environment)."""
+    global _process
+    with _process_lock:
+        _process = None
