@@ -43,7 +43,7 @@ def create_import(namespace: str) -> Response[str]:
         max_images=bootstrap.container().settings.max_import_images,
     )
     remaining_ms = app.lambda_context.get_remaining_time_in_millis()
-    created = bootstrap.container().import_service().create(namespace, request, remaining_ms / 1000)
+    created = bootstrap.container().start_import().create(namespace, request, remaining_ms / 1000)
     return responses.document(202 if created.accepted else 201, created.document)
 
 
@@ -52,9 +52,7 @@ def get_import(namespace: str, name: str) -> Response[str]:
     """The latest import document for ``name``."""
     responses.check_path(namespace, name)
     allow(namespace, "get", "imagestreamimports")
-    return responses.document(
-        200, bootstrap.container().import_service().get_import(namespace, name)
-    )
+    return responses.document(200, bootstrap.container().queries().get_import(namespace, name))
 
 
 @app.get(STREAMS, compress=True)
@@ -62,7 +60,7 @@ def list_streams(namespace: str) -> Response[str]:
     """Every ImageStream of the namespace, as an ``ImageStreamList``."""
     responses.check_path(namespace)
     allow(namespace, "list", "imagestreams")
-    items = bootstrap.container().import_service().list_streams(namespace)
+    items = bootstrap.container().queries().list_streams(namespace)
     return responses.document(200, responses.stream_list(items))
 
 
@@ -72,7 +70,7 @@ def get_stream(namespace: str, name: str) -> Response[str]:
     responses.check_path(namespace, name)
     allow(namespace, "get", "imagestreams")
     return responses.document(
-        200, bootstrap.container().import_service().get_stream(namespace, name).to_json_dict()
+        200, bootstrap.container().queries().get_stream(namespace, name).to_json_dict()
     )
 
 
@@ -82,7 +80,7 @@ def delete_stream(namespace: str, name: str) -> Response[str]:
     responses.check_path(namespace, name)
     allow(namespace, "delete", "imagestreams")
     return responses.document(
-        200, bootstrap.container().import_service().delete_stream(namespace, name).to_json_dict()
+        200, bootstrap.container().queries().delete_stream(namespace, name).to_json_dict()
     )
 
 
@@ -93,7 +91,7 @@ def distribution_webhook() -> Response[str]:
         app.current_event.headers.get("Authorization"), bootstrap.container().webhook_secret().get()
     )
     pushes = reimports.distribution_pushes(webhooks.envelope(app.current_event.decoded_body))
-    queued = bootstrap.container().import_service().on_pushes(pushes, "distribution-push")
+    queued = bootstrap.container().queue_reimports().on_pushes(pushes, "distribution-push")
     return responses.accepted(f"{queued} stream tags queued for re-import")
 
 

@@ -19,7 +19,7 @@ from imagestreams.observability import logger
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     """Queue the re-imports an event calls for; answers how many were queued."""
-    service = bootstrap.container().import_service()
+    service = bootstrap.container().queue_reimports()
     if event.get("source") == "aws.ecr":
         return {"queued": service.on_pushes(reimports.ecr_pushes(event), "ecr-push")}
     return {"queued": service.run_schedule()}

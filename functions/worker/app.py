@@ -3,7 +3,7 @@
 Thin by design: Powertools batch processing parses each record into a
 :class:`ChunkMessage` and reports failed records back to SQS
 (``ReportBatchItemFailures``), so only those are delivered again; the work
-itself is ``ImportService.process_chunk``.
+itself is ``ImportJobs.process_chunk``.
 """
 
 # No ``from __future__ import annotations`` here: pydantic must see the
@@ -43,10 +43,10 @@ def record_handler(record: ChunkRecord, lambda_context: LambdaContext) -> None:
     message = record.body
     if isinstance(message, ReimportMessage):
         logger.append_keys(namespace=message.namespace, stream=message.name)
-        bootstrap.container().import_service().process_reimport(message, receive_count, remaining)
+        bootstrap.container().reimport().process(message, receive_count, remaining)
         return
     logger.append_keys(job=message.job_id, chunk=message.chunk)
-    bootstrap.container().import_service().process_chunk(message, receive_count, remaining)
+    bootstrap.container().import_jobs().process_chunk(message, receive_count, remaining)
 
 
 @logger.inject_lambda_context(clear_state=True)

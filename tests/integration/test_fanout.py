@@ -175,8 +175,9 @@ def test_a_chunk_that_keeps_failing_ends_in_the_dead_letter_queue(
     dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
     assert len(dead) == 1
     assert '"bad-00"' in dead[0]["Body"]
-    # Tried once inline (deferred as retryable), then on each of the three deliveries.
-    assert proxy.count("HEAD", "/manifests/bad-00") == 4
+    # Tried on each of the three deliveries, after once inline (deferred as retryable)
+    # when the inline budget reached it before it ran out: on a loaded machine it may not.
+    assert proxy.count("HEAD", "/manifests/bad-00") in (3, 4)
     # And the job still completed, with those tags failed
     final = read_import(api, "dlq").body
     assert final["metadata"]["annotations"][JOB_STATE] == "Complete"

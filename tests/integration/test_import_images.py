@@ -551,12 +551,12 @@ def test_base64_body_is_decoded(api: Api, anon_registry: Registry, push_image: A
 def test_unexpected_failure_is_a_500_without_internals(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from imagestreams import service
+    from imagestreams.usecases.start import StartImport
 
     def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("password=hunter2 at /var/task/secret.py line 3")
 
-    monkeypatch.setattr(service.ImportService, "create", explode)
+    monkeypatch.setattr(StartImport, "create", explode)
 
     reply = api.post_import("demo", import_body(image_spec("busybox")))
 
@@ -609,12 +609,12 @@ def everything_logged(caplog: pytest.LogCaptureFixture) -> str:
 def test_unexpected_failure_logs_no_trace_and_no_message(
     api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from imagestreams import service
+    from imagestreams.usecases.start import StartImport
 
     def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("token=Zk8-leaked-value")
 
-    monkeypatch.setattr(service.ImportService, "create", explode)
+    monkeypatch.setattr(StartImport, "create", explode)
 
     api.post_import("demo", import_body(image_spec("busybox")))
 

@@ -27,11 +27,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from imagestreams.config import Settings, load_settings
 
 if TYPE_CHECKING:
-    from imagestreams.adapters.secrets import SecretValue
+    from imagestreams.adapters.imports_store import ImportRecords
+    from imagestreams.adapters.jobs_store import JobStore
+    from imagestreams.adapters.queue import ImportQueue
+    from imagestreams.adapters.secrets import SecretsManagerPullSecrets, SecretValue
+    from imagestreams.adapters.streams_store import StreamStore
     from imagestreams.adapters.tokens_store import SecretsManagerTokens
+    from imagestreams.importer import Importer
     from imagestreams.registries import RegistryRules
     from imagestreams.registry.client import RegistryClient
-    from imagestreams.service import ImportService
+    from imagestreams.usecases.common import Options
+    from imagestreams.usecases.import_jobs import ImportJobs
+    from imagestreams.usecases.queries import Queries
+    from imagestreams.usecases.reimport import QueueReimports, Reimport
+    from imagestreams.usecases.start import StartImport
+    from imagestreams.usecases.tagging import StreamTagger
 
 T = TypeVar("T")
 
@@ -119,16 +129,10 @@ class Container:
         return default_sqs_client()
 
     @_built_once
-    def import_service(self) -> ImportService:
-        """The import use case wired with the deployment's adapters."""
+    def importer(self) -> Importer:
+        """The import algorithm with the registry client and the image cache."""
         from imagestreams.adapters.cache import ImageCache
-        from imagestreams.adapters.imports_store import ImportRecords
-        from imagestreams.adapters.jobs_store import JobStore
-        from imagestreams.adapters.queue import ImportQueue
-        from imagestreams.adapters.secrets import SecretsManagerPullSecrets
-        from imagestreams.adapters.streams_store import StreamStore
         from imagestreams.importer import Importer, ImportOptions
-        from imagestreams.service import ImportService, ServiceOptions
 
         config = self.settings
         cache = ImageCache(
@@ -136,7 +140,7 @@ class Container:
             ttl_seconds=config.image_cache_ttl_days * 86400,
             client_factory=self.dynamodb,
         )
-        importer = Importer(
+        return Importer(
             self.registry_client(),
             ImportOptions(
                 default_import_mode=config.default_import_mode,
@@ -147,29 +151,120 @@ class Container:
             ),
             cache,
         )
-        secrets = SecretsManagerPullSecrets(
+
+    @_built_once
+    def pull_secrets(self) -> SecretsManagerPullSecrets:
+        from imagestreams.adapters.secrets import SecretsManagerPullSecrets
+
+        config = self.settings
+        return SecretsManagerPullSecrets(
             config.pull_secret_prefix, max_age=config.pull_secret_max_age
         )
-        return ImportService(
-            importer,
-            secrets,
-            StreamStore(config.streams_table, client_factory=self.dynamodb),
-            ImportRecords(config.streams_table, client_factory=self.dynamodb),
-            ServiceOptions(
-                time_budget=config.import_time_budget,
-                default_import_mode=config.default_import_mode,
-                max_tag_history=config.max_tag_history,
-                inline_fraction=config.inline_fraction,
-                worker_time_budget=config.worker_time_budget,
-                chunk_max_receives=config.chunk_max_receives,
-                reimports_per_second=config.reimports_per_second,
-            ),
-            job_store=JobStore(config.streams_table, client_factory=self.dynamodb),
-            # The worker has no queue to send to; without one, every import runs inline.
-            queue=ImportQueue(config.import_queue_url, client_factory=self.sqs)
-            if config.import_queue_url
-            else None,
+
+    @_built_once
+    def stream_store(self) -> StreamStore:
+        from imagestreams.adapters.streams_store import StreamStore
+
+        return StreamStore(self.settings.streams_table, client_factory=self.dynamodb)
+
+    @_built_once
+    def records(self) -> ImportRecords:
+        from imagestreams.adapters.imports_store import ImportRecords
+
+        return ImportRecords(self.settings.streams_table, client_factory=self.dynamodb)
+
+    @_built_once
+    def job_store(self) -> JobStore:
+        from imagestreams.adapters.jobs_store import JobStore
+
+        return JobStore(self.settings.streams_table, client_factory=self.dynamodb)
+
+    @_built_once
+    def import_queue(self) -> ImportQueue:
+        from imagestreams.adapters.queue import ImportQueue
+
+        return ImportQueue(self.settings.import_queue_url, client_factory=self.sqs)
+
+    @_built_once
+    def options(self) -> Options:
+        from imagestreams.usecases.common import Options
+
+        config = self.settings
+        return Options(
+            time_budget=config.import_time_budget,
+            default_import_mode=config.default_import_mode,
+            max_tag_history=config.max_tag_history,
+            inline_fraction=config.inline_fraction,
+            worker_time_budget=config.worker_time_budget,
+            chunk_max_receives=config.chunk_max_receives,
+            reimports_per_second=config.reimports_per_second,
         )
+
+    @_built_once
+    def tagger(self) -> StreamTagger:
+        from imagestreams.usecases.tagging import StreamTagger
+
+        return StreamTagger(self.stream_store(), self.settings.max_tag_history)
+
+    # --- use cases ---------------------------------------------------------
+
+    @_built_once
+    def start_import(self) -> StartImport:
+        """POST imagestreamimports (the api function)."""
+        from imagestreams.usecases.start import StartImport
+
+        return StartImport(
+            self.importer(),
+            self.pull_secrets(),
+            self.stream_store(),
+            self.tagger(),
+            self.records(),
+            self.job_store(),
+            self.import_queue(),
+            self.options(),
+        )
+
+    @_built_once
+    def import_jobs(self) -> ImportJobs:
+        """Chunks of import jobs (the worker)."""
+        from imagestreams.usecases.import_jobs import ImportJobs
+
+        return ImportJobs(
+            self.importer(),
+            self.pull_secrets(),
+            self.stream_store(),
+            self.tagger(),
+            self.records(),
+            self.job_store(),
+            self.options(),
+        )
+
+    @_built_once
+    def reimport(self) -> Reimport:
+        """Re-import messages (the worker)."""
+        from imagestreams.usecases.reimport import Reimport
+
+        return Reimport(
+            self.importer(),
+            self.pull_secrets(),
+            self.stream_store(),
+            self.tagger(),
+            self.options(),
+        )
+
+    @_built_once
+    def queue_reimports(self) -> QueueReimports:
+        """The schedule and registry pushes (the scheduler, the webhook route)."""
+        from imagestreams.usecases.reimport import QueueReimports
+
+        return QueueReimports(self.stream_store(), self.import_queue(), self.options())
+
+    @_built_once
+    def queries(self) -> Queries:
+        """Reads and deletes (the api function)."""
+        from imagestreams.usecases.queries import Queries
+
+        return Queries(self.stream_store(), self.records(), self.job_store())
 
     @_built_once
     def webhook_secret(self) -> SecretValue:

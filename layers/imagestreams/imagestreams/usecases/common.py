@@ -1,0 +1,68 @@
+"""What several use cases share: their options, time budgets, redelivery, NotFound."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from imagestreams import streams
+from imagestreams.errors import NotFoundRequestError
+from imagestreams.importer import Fetcher, Importer, Outcome, is_retryable
+from imagestreams.registry.transport import Deadline
+from imagestreams.usecases.ports import PullSecrets
+
+# Time kept back from the Lambda deadline to store and write the response.
+RESPONSE_RESERVE = 3.0
+GROUP = "image.openshift.io"
+
+
+@dataclass(frozen=True)
+class Options:
+    """Deployment settings the use cases follow."""
+
+    time_budget: float = 20.0
+    default_import_mode: str = "Legacy"
+    max_tag_history: int = streams.DEFAULT_MAX_HISTORY
+    inline_fraction: float = 0.6
+    worker_time_budget: float = 600.0
+    chunk_max_receives: int = 3
+    reimports_per_second: float = 1.0
+
+
+def budget(limit: float, remaining_seconds: float) -> float:
+    """Seconds of importing: at most ``limit``, and the invocation's time less a reserve."""
+    return max(0.5, min(limit, remaining_seconds - RESPONSE_RESERVE))
+
+
+def fetcher(
+    importer: Importer, pull_secrets: PullSecrets, namespace: str, seconds: float
+) -> Fetcher:
+    """The registry session of one import in ``namespace``, bounded to ``seconds``."""
+    return importer.fetcher(pull_secrets.for_namespace(namespace), Deadline.after(seconds))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery of a queued message: on the last, retryable failures are final.
+
+    Before the last delivery, an outcome that met a retryable error (throttling,
+    an outage) is left out, and the message fails so the queue delivers it
+    again; on the last it is kept as the failure it is.
+    """
+
+    receive_count: int
+    max_receives: int
+
+    @property
+    def last(self) -> bool:
+        return self.receive_count >= self.max_receives
+
+    def kept(self, outcomes: Sequence[Outcome]) -> tuple[list[Outcome], int]:
+        """The outcomes to record now, and how many met retryable errors."""
+        retry = sum(1 for o in outcomes if is_retryable(o.error))
+        return [o for o in outcomes if self.last or not is_retryable(o.error)], retry
+
+
+def not_found(resource: str, name: str) -> NotFoundRequestError:
+    """Kubernetes' NotFound for ``resource`` (plural) named ``name``."""
+    return NotFoundRequestError(f'{resource}.{GROUP} "{name}" not found')

@@ -1,0 +1,154 @@
+"""Import jobs: the worker's chunks of a repository import, progress and completion.
+
+Every step is idempotent: a redelivered or duplicated chunk changes nothing
+twice, each tag's result is counted once, and exactly one worker completes
+a job, writing the document a synchronous import would have answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+from imagestreams import jobs
+from imagestreams.errors import ChunkRetryError
+from imagestreams.importer import Importer, repository_status_for
+from imagestreams.jobs import ChunkMessage, Job
+from imagestreams.models import ImageImportStatus, RepositoryImportSpec, Status
+from imagestreams.observability import logger
+from imagestreams.usecases.common import Delivery, Options, budget, fetcher
+from imagestreams.usecases.ports import ImportRecords, JobStore, PullSecrets, StreamStore
+from imagestreams.usecases.tagging import StreamTagger
+
+
+class ImportJobs:
+    """Runs the chunks of import jobs (the worker's side of a fan-out)."""
+
+    def __init__(
+        self,
+        importer: Importer,
+        pull_secrets: PullSecrets,
+        store: StreamStore,
+        tagger: StreamTagger,
+        records: ImportRecords,
+        job_store: JobStore,
+        options: Options,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._importer = importer
+        self._pull_secrets = pull_secrets
+        self._store = store
+        self._tagger = tagger
+        self._records = records
+        self._jobs = job_store
+        self._options = options
+        self._clock = clock
+
+    def process_chunk(
+        self, message: ChunkMessage, receive_count: int, remaining_seconds: float
+    ) -> None:
+        """Import one chunk of a job's tags, record and tag the results, finish the job.
+
+        Retryable registry errors make the chunk fail (``ChunkRetryError``) so
+        the queue delivers it again; on its last delivery those tags are
+        recorded as failed instead, so the job still completes, and the chunk
+        still fails so the queue moves it to the dead-letter queue.
+        """
+        job = self._jobs.get(message.job_id)
+        if job is None:
+            logger.warning("chunk of an unknown job dropped", job=message.job_id)
+            return
+        if job.state == jobs.COMPLETE:
+            return
+        delivery = Delivery(receive_count, self._options.chunk_max_receives)
+        try:
+            retry = self._import_chunk(job, message, delivery, remaining_seconds)
+        except Exception as error:
+            if delivery.last and not isinstance(error, ChunkRetryError):
+                self._record_chunk_failed(job, message, error)
+            raise
+        if retry:
+            # On the last delivery the tags are already recorded as failed; failing
+            # the chunk once more moves it to the dead-letter queue for inspection.
+            raise ChunkRetryError(f"{retry} tags of chunk {message.chunk} met retryable errors")
+
+    def _import_chunk(
+        self, job: Job, message: ChunkMessage, delivery: Delivery, remaining_seconds: float
+    ) -> int:
+        spec = RepositoryImportSpec.model_validate(job.context["spec"])
+        seconds = budget(self._options.worker_time_budget, remaining_seconds)
+        session = fetcher(self._importer, self._pull_secrets, job.namespace, seconds)
+        targets = self._importer.tag_targets(spec, message.tags)
+        outcomes = self._importer.run(targets, session, job.context.get("annotations") or {})
+        kept, retry = delivery.kept(outcomes)
+        self._record(job, spec, {o.target.tag: o.status() for o in kept})
+        return retry
+
+    def _record_chunk_failed(self, job: Job, message: ChunkMessage, error: Exception) -> None:
+        """On a chunk's last delivery, a failure that is not a registry's is every tag's."""
+        spec = RepositoryImportSpec.model_validate(job.context["spec"])
+        statuses = {
+            tag: ImageImportStatus(
+                tag=tag,
+                status=Status.failure(
+                    500,
+                    "InternalError",
+                    f"Internal error occurred: the import of tag {tag} failed repeatedly "
+                    f"({type(error).__name__})",
+                    type_meta=False,
+                ),
+            )
+            for tag in message.tags
+        }
+        try:
+            self._record(job, spec, statuses)
+        except Exception as second:  # the original error is re-raised by the caller
+            logger.error(
+                "chunk failure not recorded", job=job.job_id, error_type=type(second).__name__
+            )
+
+    def _record(
+        self, job: Job, spec: RepositoryImportSpec, statuses: Mapping[str, ImageImportStatus]
+    ) -> None:
+        """Tag the results into the stream, then count them; the last one finishes the job."""
+        if not statuses:
+            return
+        if job.context.get("import"):
+            now = self._clock()
+            generation = int(job.context.get("generation") or 0)
+            mutations = {
+                tag: [self._tagger.mutation(status, tag, generation, now, repository=spec)]
+                for tag, status in statuses.items()
+                if tag
+            }
+            self._tagger.apply(job.namespace, job.name, mutations)
+        updated = self._jobs.record(job.job_id, {t: s.to_json_dict() for t, s in statuses.items()})
+        if updated.finished and self._jobs.complete(job.job_id):
+            self._finish(updated)
+
+    def _finish(self, job: Job) -> None:
+        """Write the final document: what a synchronous import would have answered."""
+        document = self._records.load(job.namespace, job.name)
+        metadata = (document or {}).get("metadata") or {}
+        if (
+            document is None
+            or (metadata.get("annotations") or {}).get(jobs.JOB_ANNOTATION) != job.job_id
+        ):
+            logger.info("job finished after a newer import", job=job.job_id)
+            return
+        results = self._jobs.results(job.job_id)
+        ordered = [results[tag] for tag in job.context.get("order", []) if tag in results]
+        failures = sum(1 for s in ordered if (s.get("status") or {}).get("status") != "Success")
+        status = document.setdefault("status", {})
+        repository = status.setdefault("repository", {})
+        repository["status"] = repository_status_for(failures).to_json_dict()
+        repository["images"] = ordered
+        if job.context.get("import"):
+            meta = self._store.get_meta(job.namespace, job.name)
+            if meta is not None:
+                status["import"] = self._tagger.stream(meta).to_json_dict()
+        job.state = jobs.COMPLETE
+        job.done, job.failed = len(ordered), failures
+        metadata["annotations"] = {**(metadata.get("annotations") or {}), **job.annotations()}
+        self._records.save(job.namespace, job.name, document)
+        logger.info("import job complete", job=job.job_id, total=job.total, failed=failures)

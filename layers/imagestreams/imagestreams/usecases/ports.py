@@ -1,0 +1,86 @@
+"""What the use cases need from the outside world, named by role.
+
+Adapters (``imagestreams.adapters``) implement these; tests may pass fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from imagestreams import reimports, streams
+from imagestreams.credentials import Keyring
+from imagestreams.jobs import ChunkMessage, Job
+
+
+class PullSecrets(Protocol):
+    """Where a namespace's registry credentials come from."""
+
+    def for_namespace(self, namespace: str) -> Keyring: ...
+
+
+class StreamStore(Protocol):
+    """ImageStreams: one meta record plus one record per tag."""
+
+    def begin_import(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        expected_resource_version: str | None,
+        expected_uid: str | None,
+        now: datetime,
+        annotation: tuple[str, str] | None,
+    ) -> streams.StreamMeta: ...
+
+    def get_meta(self, namespace: str, name: str) -> streams.StreamMeta | None: ...
+
+    def list_meta(self, namespace: str) -> list[streams.StreamMeta]: ...
+
+    def get_tags(
+        self, namespace: str, name: str, tags: Sequence[str] | None = None
+    ) -> dict[str, dict[str, Any]]: ...
+
+    def update_tags(
+        self,
+        namespace: str,
+        name: str,
+        mutations: Mapping[str, Callable[[dict[str, Any] | None], dict[str, Any] | None]],
+    ) -> None: ...
+
+    def delete_stream(self, namespace: str, name: str) -> bool: ...
+
+    def tracking(self, key: str) -> list[tuple[str, str, str]]: ...
+
+    def scheduled(self, shard: str) -> list[tuple[str, str, str, str]]: ...
+
+
+class ImportRecords(Protocol):
+    """The latest ImageStreamImport document per name."""
+
+    def save(self, namespace: str, name: str, document: dict[str, Any]) -> None: ...
+
+    def load(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+
+class JobStore(Protocol):
+    """Asynchronous repository imports: counters and per-tag results."""
+
+    def create(self, job: Job, results: Mapping[str, dict[str, Any]]) -> None: ...
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def record(self, job_id: str, results: Mapping[str, dict[str, Any]]) -> Job: ...
+
+    def complete(self, job_id: str) -> bool: ...
+
+    def results(self, job_id: str) -> dict[str, dict[str, Any]]: ...
+
+
+class ImportQueue(Protocol):
+    """Where the tags an import could not finish inline are sent."""
+
+    def send(self, messages: Sequence[ChunkMessage]) -> None: ...
+
+    def send_reimports(self, planned: Sequence[reimports.Planned]) -> None: ...

@@ -1,0 +1,62 @@
+"""Reading and deleting what imports stored: streams and the latest import documents."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from imagestreams import jobs
+from imagestreams.models import ImageStream, Status, StatusDetails
+from imagestreams.usecases.common import GROUP, not_found
+from imagestreams.usecases.ports import ImportRecords, JobStore, StreamStore
+from imagestreams.usecases.tagging import assemble
+
+# Streams whose tags are read at once when listing a namespace.
+READERS = 16
+
+
+class Queries:
+    """Answers the read and delete routes."""
+
+    def __init__(self, store: StreamStore, records: ImportRecords, job_store: JobStore) -> None:
+        self._store = store
+        self._records = records
+        self._jobs = job_store
+
+    def get_stream(self, namespace: str, name: str) -> ImageStream:
+        meta = self._store.get_meta(namespace, name)
+        if meta is None:
+            raise not_found("imagestreams", name)
+        return assemble(meta, self._store.get_tags(namespace, name).values())
+
+    def list_streams(self, namespace: str) -> list[ImageStream]:
+        metas = self._store.list_meta(namespace)
+        if not metas:
+            return []
+        with ThreadPoolExecutor(max_workers=min(READERS, len(metas))) as pool:
+            tag_sets = list(pool.map(lambda m: self._store.get_tags(namespace, m.name), metas))
+        return [assemble(m, t.values()) for m, t in zip(metas, tag_sets, strict=True)]
+
+    def delete_stream(self, namespace: str, name: str) -> Status:
+        meta = self._store.get_meta(namespace, name)
+        if meta is None or not self._store.delete_stream(namespace, name):
+            raise not_found("imagestreams", name)
+        return Status(
+            kind="Status",
+            api_version="v1",
+            status="Success",
+            details=StatusDetails(name=name, group=GROUP, kind="imagestreams", uid=meta.uid),
+        )
+
+    def get_import(self, namespace: str, name: str) -> dict[str, Any]:
+        """The latest import document, with a running job's progress brought up to date."""
+        document = self._records.load(namespace, name)
+        if document is None:
+            raise not_found("imagestreamimports", name)
+        annotations = (document.get("metadata") or {}).get("annotations") or {}
+        job_id = annotations.get(jobs.JOB_ANNOTATION)
+        if job_id and annotations.get(jobs.STATE_ANNOTATION) == jobs.RUNNING:
+            job = self._jobs.get(job_id)
+            if job is not None and job.state == jobs.RUNNING:
+                annotations.update(job.annotations())
+        return document

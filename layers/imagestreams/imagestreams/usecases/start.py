@@ -1,0 +1,183 @@
+"""Starting an import: ``POST imagestreamimports``.
+
+Owns the order of work for one request: take the time budget from the
+invocation, read the namespace's pull secret, run the importer, tag the
+results into the ImageStream when ``spec.import`` is true, keep the latest
+import document, and queue what did not fit inline as an import job (the
+answer is then 202 with the progress so far).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from imagestreams import jobs, streams
+from imagestreams.errors import ConflictError
+from imagestreams.importer import Importer, SpecResult
+from imagestreams.jobs import Job
+from imagestreams.models import ImageStreamImport, ImageStreamImportStatus, Status
+from imagestreams.observability import logger
+from imagestreams.registry.transport import Deadline
+from imagestreams.usecases.common import GROUP, Options, budget, fetcher, not_found
+from imagestreams.usecases.ports import (
+    ImportQueue,
+    ImportRecords,
+    JobStore,
+    PullSecrets,
+    StreamStore,
+)
+from imagestreams.usecases.tagging import StreamTagger
+from imagestreams.validation import apply_defaults
+
+
+@dataclass(frozen=True)
+class Created:
+    """A POST's answer: the document, and whether work goes on asynchronously (202)."""
+
+    document: dict[str, Any]
+    accepted: bool = False
+
+
+class StartImport:
+    """Runs one ImageStreamImport request."""
+
+    def __init__(
+        self,
+        importer: Importer,
+        pull_secrets: PullSecrets,
+        store: StreamStore,
+        tagger: StreamTagger,
+        records: ImportRecords,
+        job_store: JobStore,
+        queue: ImportQueue,
+        options: Options,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._importer = importer
+        self._pull_secrets = pull_secrets
+        self._store = store
+        self._tagger = tagger
+        self._records = records
+        self._jobs = job_store
+        self._queue = queue
+        self._options = options
+        self._clock = clock
+
+    def create(
+        self, namespace: str, request: ImageStreamImport, remaining_seconds: float
+    ) -> Created:
+        """Import what ``request`` names.
+
+        What fits in the time budget is imported inline; repository tags left
+        over become an import job on the queue, and the answer is accepted
+        (202) with the progress so far.
+        """
+        apply_defaults(request, self._options.default_import_mode)
+        name = request.metadata.name
+        expected_rv = request.metadata.resource_version or None
+        expected_uid = request.metadata.uid or None
+        if request.spec.import_:
+            # Fail on a stale resourceVersion before any registry work.
+            self._check_preconditions(namespace, name, expected_rv, expected_uid)
+        seconds = budget(self._options.time_budget, remaining_seconds)
+        defer_after = (
+            Deadline.after(seconds * self._options.inline_fraction)
+            if request.spec.repository is not None
+            else None
+        )
+        session = fetcher(self._importer, self._pull_secrets, namespace, seconds)
+        annotations = dict(request.metadata.annotations or {})
+        result = self._importer.import_spec(request.spec, session, annotations, defer_after)
+        now = self._clock()
+        request.metadata.namespace = namespace
+        request.metadata.uid = str(uuid.uuid4())
+        request.metadata.creation_timestamp = now
+        request.status = ImageStreamImportStatus(
+            images=result.images or None, repository=result.repository
+        )
+        meta = None
+        if request.spec.import_:
+            meta = self._tagger.begin_import(namespace, name, now, expected_rv, expected_uid)
+            self._tagger.apply(
+                namespace, name, self._tagger.request_mutations(request, meta.generation, now)
+            )
+        job = self._start_job(namespace, request, result, meta, now) if result.deferred else None
+        if meta is not None:
+            request.status.import_ = self._tagger.stream(meta)
+        document = request.to_json_dict()
+        self._records.save(namespace, name, document)
+        if job is not None:
+            self._queue.send(jobs.chunk_messages(job, result.deferred))
+        logger.info(
+            "import answered",
+            namespace=namespace,
+            stream=name,
+            images=len(result.images),
+            repository_tags=len(result.ordered),
+            deferred=len(result.deferred),
+            tagged=bool(request.spec.import_),
+        )
+        return Created(document, accepted=job is not None)
+
+    def _start_job(
+        self,
+        namespace: str,
+        request: ImageStreamImport,
+        result: SpecResult,
+        meta: streams.StreamMeta | None,
+        now: datetime,
+    ) -> Job:
+        """Record the job for the deferred tags and show its progress on ``request``."""
+        assert request.spec.repository is not None
+        assert request.status is not None
+        assert request.status.repository is not None
+        job = Job(
+            job_id=uuid.uuid4().hex,
+            namespace=namespace,
+            name=request.metadata.name,
+            total=len(result.ordered),
+            created=now,
+            context={
+                "spec": request.spec.repository.to_json_dict(),
+                "import": bool(request.spec.import_),
+                "generation": meta.generation if meta is not None else 0,
+                "annotations": dict(request.metadata.annotations or {}),
+                "order": result.ordered,
+            },
+        )
+        finished = {tag: status.to_json_dict() for tag, status in result.finished.items()}
+        self._jobs.create(job, finished)
+        job.done = len(finished)
+        job.failed = sum(1 for s in result.finished.values() if s.status.status != "Success")
+        request.metadata.annotations = {**(request.metadata.annotations or {}), **job.annotations()}
+        request.status.repository.status = Status(
+            kind="",
+            api_version="",
+            reason="Importing",
+            message=(
+                f"{len(result.deferred)} of {job.total} tags are being imported asynchronously"
+            ),
+        )
+        logger.info(
+            "import job started", job=job.job_id, total=job.total, deferred=len(result.deferred)
+        )
+        return job
+
+    def _check_preconditions(
+        self, namespace: str, name: str, expected_rv: str | None, expected_uid: str | None
+    ) -> None:
+        """OpenShift's checks of ``metadata.resourceVersion`` and ``uid`` on the stream."""
+        if not (expected_rv or expected_uid):
+            return
+        meta = self._store.get_meta(namespace, name)
+        if meta is None or (expected_uid and meta.uid != expected_uid):
+            raise not_found("imagestreams", name)
+        if expected_rv and meta.resource_version != expected_rv:
+            raise ConflictError(
+                f'Operation cannot be fulfilled on imagestream.{GROUP} "{name}": '
+                f'the image stream was updated from "{expected_rv}" to "{meta.resource_version}"'
+            )

@@ -1,0 +1,160 @@
+"""Tagging import results into an ImageStream.
+
+Owns how a result becomes a change of one tag (a new history item, or a
+failure condition written once per distinct error), in OpenShift's order,
+and how the changes of one import are written: one conditional update per
+tag, read and written in few requests, so concurrent imports lose nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from imagestreams import streams
+from imagestreams.models import (
+    DOCKER_REPOSITORY_CHECK_ANNOTATION,
+    ImageImportSpec,
+    ImageImportStatus,
+    ImageStream,
+    ImageStreamImport,
+    RepositoryImportSpec,
+)
+from imagestreams.models.base import format_time
+from imagestreams.usecases.ports import StreamStore
+
+Mutation = Callable[[streams.TagState | None], streams.TagState]
+
+
+def assemble(meta: streams.StreamMeta, items: Iterable[dict[str, Any]]) -> ImageStream:
+    """The ImageStream of ``meta`` and its stored tag items."""
+    stream = streams.assemble(meta, (streams.from_item(i) for i in items))
+    stream.metadata.namespace = meta.namespace
+    return stream
+
+
+class StreamTagger:
+    """Writes import results into the streams of a :class:`StreamStore`."""
+
+    def __init__(self, store: StreamStore, max_history: int) -> None:
+        self._store = store
+        self._max_history = max_history
+
+    def begin_import(
+        self,
+        namespace: str,
+        name: str,
+        now: datetime,
+        expected_rv: str | None = None,
+        expected_uid: str | None = None,
+    ) -> streams.StreamMeta:
+        """Take the stream's next generation, marking the repository check time."""
+        return self._store.begin_import(
+            namespace,
+            name,
+            expected_resource_version=expected_rv,
+            expected_uid=expected_uid,
+            now=now,
+            annotation=(DOCKER_REPOSITORY_CHECK_ANNOTATION, format_time(now) or ""),
+        )
+
+    def stream(self, meta: streams.StreamMeta) -> ImageStream:
+        """The stream of ``meta`` as stored now."""
+        return assemble(meta, self._store.get_tags(meta.namespace, meta.name).values())
+
+    def apply(self, namespace: str, name: str, mutations: Mapping[str, list[Mutation]]) -> None:
+        """Write each tag's changes, conditionally on what was read, in few requests."""
+
+        def combined(tag: str) -> Callable[[dict[str, Any] | None], dict[str, Any] | None]:
+            def mutate(item: dict[str, Any] | None) -> dict[str, Any] | None:
+                before = streams.from_item(item) if item is not None else None
+                after = before
+                for change in mutations[tag]:
+                    after = change(after)
+                if after is None or (before is not None and not streams.changed(before, after)):
+                    return item
+                return streams.to_item(after)
+
+            return mutate
+
+        self._store.update_tags(namespace, name, {tag: combined(tag) for tag in mutations})
+
+    def request_mutations(
+        self, request: ImageStreamImport, generation: int, now: datetime
+    ) -> dict[str, list[Mutation]]:
+        """Per tag, the changes an import makes, in OpenShift's order (repository first)."""
+        status = request.status
+        assert status is not None
+        by_tag: dict[str, list[Mutation]] = {}
+        repository = request.spec.repository
+        if repository is not None and status.repository is not None:
+            for result in status.repository.images or []:
+                tag = streams.tag_for_repository_image(result)
+                if tag:
+                    by_tag.setdefault(tag, []).append(
+                        self.mutation(result, tag, generation, now, repository=repository)
+                    )
+        for spec, result in zip(request.spec.images or [], status.images or [], strict=True):
+            if spec.to is None or not spec.to.name:
+                continue
+            by_tag.setdefault(spec.to.name, []).append(
+                self.mutation(result, spec.to.name, generation, now, image=spec)
+            )
+        return by_tag
+
+    def mutation(
+        self,
+        result: ImageImportStatus,
+        tag: str,
+        generation: int,
+        now: datetime,
+        *,
+        repository: RepositoryImportSpec | None = None,
+        image: ImageImportSpec | None = None,
+    ) -> Mutation:
+        """The change ``result`` makes to ``tag``, imported by ``image`` or ``repository``."""
+        source = image if image is not None else repository
+        assert source is not None
+        if image is not None:
+            from_name: str | None = image.from_.name
+        else:
+            assert repository is not None
+            from_name = streams.repository_from_name(repository.from_.name, tag)
+        policy, reference_policy = source.import_policy, source.reference_policy
+        max_history = self._max_history
+        if streams.import_succeeded(result):
+            assert result.image is not None
+            success = result.image
+            success_from = from_name or ""
+
+            def succeed(state: streams.TagState | None) -> streams.TagState:
+                return streams.apply_success(
+                    state,
+                    tag=tag,
+                    image=success,
+                    from_name=success_from,
+                    generation=generation,
+                    now=now,
+                    import_policy=policy,
+                    reference_policy=reference_policy,
+                    max_history=max_history,
+                )
+
+            return succeed
+        # OpenShift creates no spec tag for a repository tag that failed.
+        failure_from = from_name if image is not None else None
+
+        def fail(state: streams.TagState | None) -> streams.TagState:
+            return streams.apply_failure(
+                state,
+                tag=tag,
+                status=result.status,
+                from_name=failure_from,
+                generation=generation,
+                now=now,
+                import_policy=policy,
+                reference_policy=reference_policy,
+            )
+
+        return fail
