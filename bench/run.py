@@ -64,10 +64,10 @@ from devserver.queues import drain, invoker  # noqa: E402
 from devserver.template import load_template  # noqa: E402
 from imagestreams import bootstrap  # noqa: E402
 from imagestreams.config import Settings  # noqa: E402
-from tests.support.api import Api, load_function  # noqa: E402
-from tests.support.aws import create_template_resources, fake_credentials, mocked_aws  # noqa: E402
-from tests.support.events import load_event, with_name, with_namespace  # noqa: E402
-from tests.support.images import (  # noqa: E402
+from testkit.api import Api, load_function  # noqa: E402
+from testkit.aws import create_template_resources, fake_credentials, mocked_aws  # noqa: E402
+from testkit.events import load_event, with_name, with_namespace  # noqa: E402
+from testkit.images import (  # noqa: E402
     build_index,
     push_many_tags,
     push_with_api,
@@ -75,7 +75,7 @@ from tests.support.images import (  # noqa: E402
     sha256_digest,
     skopeo_binary,
 )
-from tests.support.registry import (  # noqa: E402
+from testkit.registry import (  # noqa: E402
     AccessLogEntry,
     Registry,
     registry_binary,
