@@ -42,4 +42,4 @@ deploy: build
 
 # Writes bench/RESULTS.md; e.g. BENCH_ARGS='--runs 5' or '--quick'.
 bench: $(STAMP)
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python -m bench $(BENCH_ARGS)

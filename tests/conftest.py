@@ -19,10 +19,9 @@ from typing import Any, Literal, Protocol
 
 import pytest
 
-from tests.support import images
-from tests.support.hostile import HostileRegistry, Route
-from tests.support.images import AnyImage, ImageFormat, PushedImage, TagPush, UniqueBy
-from tests.support.registry import (
+from testkit import images
+from testkit.images import AnyImage, ImageFormat, PushedImage, TagPush, UniqueBy
+from testkit.registry import (
     Registry,
     StoppedRegistry,
     registry_binary,
@@ -34,6 +33,7 @@ from tests.support.registry import (
     start_token_registry,
     stopped_registry,
 )
+from tests.support.hostile import HostileRegistry, Route
 
 pytest_plugins = ["tests.support.fixtures_aws"]
 

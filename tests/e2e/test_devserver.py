@@ -35,8 +35,8 @@ import pytest
 from devserver.__main__ import LOCAL_DEFAULTS
 from devserver.gateway import RouteTable
 from devserver.template import load_template
-from tests.support.events import body_of, load_event, with_body, with_images, with_name
-from tests.support.images import repush_tag
+from testkit.events import body_of, load_event, with_body, with_images, with_name
+from testkit.images import repush_tag
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 60.0

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from imagestreams import bootstrap
-from tests.support.api import Api
+from testkit.api import Api
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ import boto3
 import pytest
 
 from imagestreams.adapters.dynamo import decompress_json
-from tests.support.api import Api, image_spec, import_body
-from tests.support.events import load_event, with_name, with_namespace
-from tests.support.images import PushedImage
+from testkit.api import Api, image_spec, import_body
+from testkit.events import load_event, with_name, with_namespace
+from testkit.images import PushedImage
+from testkit.registry import Registry
 from tests.support.proxy import Fault, RegistryProxy
-from tests.support.registry import Registry
 
 ROUTES = [
     ("api-import-single.json", None),

@@ -21,8 +21,8 @@ import pytest
 from devserver.gateway import PolicyDecision, evaluate_policy
 from devserver.resources import CreatedResources
 from imagestreams import bootstrap
-from tests.support.api import FakeContext, load_function
-from tests.support.events import load_event
+from testkit.api import FakeContext, load_function
+from testkit.events import load_event
 
 AUTHORIZER = "AuthorizerFunction"
 SAMPLE = load_event("authorizer-token")

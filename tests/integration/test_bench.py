@@ -1,4 +1,4 @@
-"""The benchmark script (``bench/run.py``) runs end to end at a tiny scale.
+"""The benchmark (``python -m bench``) runs end to end at a tiny scale.
 
 It proves every measurement works (registry request counts, the import
 against skopeo, the local server's latency, cold start, memory) and that the
@@ -24,12 +24,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.registry]
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, dict[str, object]]:
-    """``bench/run.py --quick``: what it printed, the report and the raw figures."""
+    """``python -m bench --quick``: what it printed, the report and the raw figures."""
     require_registry()
     require_skopeo()
     workdir = tmp_path_factory.mktemp("bench")
     report, figures = workdir / "RESULTS.md", workdir / "results.json"
-    command = ["bench/run.py", "--quick", "--output", str(report), "--json", str(figures)]
+    command = ["-m", "bench", "--quick", "--output", str(report), "--json", str(figures)]
     command += ["--profile", str(workdir / "profiles")]
     result = subprocess.run(
         [sys.executable, *command],

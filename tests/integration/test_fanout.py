@@ -15,10 +15,10 @@ import boto3
 import pytest
 
 from devserver.queues import drain
-from tests.support.api import Api, FakeContext, load_function
-from tests.support.events import load_event, with_name, with_namespace
+from testkit.api import Api, FakeContext, load_function
+from testkit.events import load_event, with_name, with_namespace
+from testkit.registry import Registry
 from tests.support.proxy import Fault, RegistryProxy
-from tests.support.registry import Registry
 
 JOB_STATE = "imagestreams.io/import-state"
 DONE = "imagestreams.io/import-tags-done"

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.support.api import Api, Reply, image_spec, import_body
-from tests.support.events import load_event, with_body, with_name, with_namespace
+from testkit.api import Api, Reply, image_spec, import_body
+from testkit.events import load_event, with_body, with_name, with_namespace
+from testkit.registry import Registry
 from tests.support.proxy import Fault, RegistryProxy, Rule
-from tests.support.registry import Registry
 
 DEEP = 100_000
 

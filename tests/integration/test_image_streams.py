@@ -13,11 +13,11 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.support.api import Api, image_spec, import_body
-from tests.support.events import body_of, load_event, with_body, with_name, with_namespace
-from tests.support.images import delete_tag, repush_tag
+from testkit.api import Api, image_spec, import_body
+from testkit.events import body_of, load_event, with_body, with_name, with_namespace
+from testkit.images import delete_tag, repush_tag
+from testkit.registry import Registry
 from tests.support.proxy import RegistryProxy
-from tests.support.registry import Registry
 
 
 def importing(*images: dict[str, Any], name: str = "app") -> dict[str, Any]:

@@ -14,10 +14,10 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.support.api import Api, image_spec, import_body
-from tests.support.images import PushedImage
+from testkit.api import Api, image_spec, import_body
+from testkit.images import PushedImage
+from testkit.registry import Registry
 from tests.support.proxy import Fault, RegistryProxy
-from tests.support.registry import Registry
 
 
 def only_image(reply: Any) -> dict[str, Any]:
@@ -80,7 +80,7 @@ def test_single_image_is_described_as_the_registry_serves_it(
 def test_repeated_layers_count_once_in_size(
     api: Api, anon_registry: Registry, push_image: Any
 ) -> None:
-    from tests.support.images import build_image, random_layer
+    from testkit.images import build_image, random_layer
 
     shared = random_layer()
     pushed = push_image(

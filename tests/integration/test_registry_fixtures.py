@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import urllib3
 
-from tests.support import images
-from tests.support.images import (
+from testkit import images
+from testkit.images import (
     DOCKER_LAYER_GZIP,
     DOCKER_LIST,
     DOCKER_MANIFEST,
@@ -22,7 +22,7 @@ from tests.support.images import (
     SCHEMA1_SIGNED,
     RegistryClient,
 )
-from tests.support.registry import CDN_HOST, Registry
+from testkit.registry import CDN_HOST, Registry
 
 if TYPE_CHECKING:
     from tests.conftest import PushImage, PushTags

@@ -18,11 +18,11 @@ from devserver.queues import drain
 from imagestreams.adapters.streams_store import StreamStore
 from imagestreams.models import ObjectReference, TagReference
 from imagestreams.streams import TagState, to_item
-from tests.support.api import Api, FakeContext, image_spec, import_body, load_function
-from tests.support.events import load_event, with_body
-from tests.support.images import repush_tag
+from testkit.api import Api, FakeContext, image_spec, import_body, load_function
+from testkit.events import load_event, with_body
+from testkit.images import repush_tag
+from testkit.registry import Registry
 from tests.support.proxy import Fault, RegistryProxy
-from tests.support.registry import Registry
 
 WEBHOOK_SECRET = "Wh-3f9a2c-shared"
 

@@ -10,11 +10,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from imagestreams.registry.client import MAX_TAG_PAGES
-from tests.support.api import Api, image_spec, import_body
+from testkit.api import Api, image_spec, import_body
+from testkit.images import RegistryClient as PushClient
+from testkit.registry import Registry
 from tests.support.hostile import HostileRegistry, Route
-from tests.support.images import RegistryClient as PushClient
 from tests.support.proxy import Fault, RegistryProxy
-from tests.support.registry import Registry
 
 
 def repository_body(name: str, **fields: Any) -> dict[str, Any]:

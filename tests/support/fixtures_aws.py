@@ -20,7 +20,7 @@ import boto3
 import pytest
 
 from devserver.resources import CreatedResources
-from tests.support.aws import FAKE_ENVIRONMENT, create_template_resources, mocked_aws
+from testkit.aws import FAKE_ENVIRONMENT, create_template_resources, mocked_aws
 
 API_FUNCTION = "ApiFunction"
 

@@ -302,7 +302,7 @@ def test_binary_bodies_are_base64_encoded(
 
 
 def test_sample_events_match_what_the_server_builds(routes: RouteTable) -> None:
-    from tests.support.events import event_names, load_event
+    from testkit.events import event_names, load_event
 
     for name in (name for name in event_names() if name.startswith("api-")):
         sample = load_event(name)

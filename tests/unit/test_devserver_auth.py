@@ -722,7 +722,7 @@ def test_the_projects_token_secret_starts_empty(template_resources: CreatedResou
 
 
 def test_sample_api_events_carry_what_the_authorizer_passes_on() -> None:
-    from tests.support.events import event_names, load_event
+    from testkit.events import event_names, load_event
 
     token_event_sample = load_event("authorizer-token")
     names = [name for name in event_names() if name.startswith("api-")]
@@ -739,7 +739,7 @@ def test_sample_api_events_carry_what_the_authorizer_passes_on() -> None:
 
 
 def test_the_sample_token_event_is_what_the_gateway_sends(project: Template) -> None:
-    from tests.support.events import load_event
+    from testkit.events import load_event
 
     sample = load_event("authorizer-token")
     options = EventOptions(stage=project.stage_name(), api_id="a1b2c3d4e5")
@@ -749,7 +749,7 @@ def test_the_sample_token_event_is_what_the_gateway_sends(project: Template) -> 
 
 
 def test_with_authorizer_sets_or_removes_the_context() -> None:
-    from tests.support.events import load_event, with_authorizer
+    from testkit.events import load_event, with_authorizer
 
     event = load_event("api-list-streams")
 

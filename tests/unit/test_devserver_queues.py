@@ -41,7 +41,7 @@ from devserver.template import FunctionSpec, QueueEvent, Template, load_template
 from imagestreams.config import load_settings
 from imagestreams.jobs import ChunkMessage
 from imagestreams.registry.addresses import AddressPolicy
-from tests.support.events import event_names, load_event
+from testkit.events import event_names, load_event
 
 ROOT = Path(__file__).resolve().parents[2]
 ARN = "arn:aws:sqs:us-east-1:123456789012:imports"

@@ -43,7 +43,7 @@ from devserver.triggers import (
     resolve_trigger,
     scheduled_event,
 )
-from tests.support.events import load_event
+from testkit.events import load_event
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 27, 9, 15, tzinfo=UTC)

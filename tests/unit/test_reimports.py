@@ -16,7 +16,7 @@ from imagestreams.reimports import (
     plan,
     tracking_key,
 )
-from tests.support.events import load_event
+from testkit.events import load_event
 
 
 def state(

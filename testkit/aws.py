@@ -1,4 +1,4 @@
-"""AWS for tests: moto with fake credentials, resources from ``template.yaml``.
+"""AWS for tests and the benchmark: moto with fake credentials, resources from ``template.yaml``.
 
 Tables and queues are created from the template's own definitions (through
 :mod:`devserver.resources`), so a test cannot pass against a key schema the
@@ -17,7 +17,7 @@ from devserver.moto_support import local_aws
 from devserver.resources import CreatedResources, create_resources
 from devserver.template import LOCAL_REGION, Template, load_template
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
+TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "template.yaml"
 
 # Credentials only moto accepts: a test can never reach a real account.
 FAKE_ENVIRONMENT = {

@@ -1,6 +1,6 @@
-"""Real Docker distribution registries on loopback for the tests.
+"""Real Docker distribution registries on loopback for the tests and the benchmark.
 
-This module owns the registry processes the test suite talks to: each
+This module owns the registry processes the test suite and ``bench`` talk to: each
 ``start_*`` function writes a config file into a work directory, runs
 ``docker-registry serve`` on a free 127.0.0.1 port, waits until ``/v2/``
 answers and returns a :class:`Registry` whose ``stop()`` kills it. The
@@ -9,7 +9,7 @@ Combined Log Format line per request) to ``access.log`` in the work directory;
 :meth:`Registry.access_log` parses the latter so tests can count requests.
 
 Configurations: anonymous, htpasswd (bcrypt), token auth (with
-:mod:`tests.support.tokenserver`), redirect (blob GETs answered with a 307 to a
+:mod:`testkit.tokenserver`), redirect (blob GETs answered with a 307 to a
 static file server on 127.0.0.2 that records request headers; combined with
 htpasswd) and schema 1 enabled. :func:`stopped_registry_host` gives an address
 where nothing listens.
@@ -38,7 +38,7 @@ import bcrypt
 import urllib3
 import yaml
 
-from tests.support.tokenserver import Grant, TokenServer
+from testkit.tokenserver import Grant, TokenServer
 
 REGISTRY_BINARY = "docker-registry"
 STARTUP_TIMEOUT = 15.0

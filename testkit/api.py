@@ -2,7 +2,8 @@
 
 The handler is loaded from ``functions/api/app.py`` the way Lambda loads it
 (by file, ``Handler: app.lambda_handler``); events come from ``events/``;
-settings come from the environment the test sets, through ``bootstrap``.
+settings come from the environment the caller (a test, the benchmark) sets,
+through ``bootstrap``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from typing import Any
 import boto3
 
 from imagestreams import bootstrap
-from tests.support.events import load_event, with_body, with_namespace
+from testkit.events import load_event, with_body, with_namespace
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_function(name: str) -> ModuleType:

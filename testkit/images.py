@@ -1,6 +1,7 @@
 """Test images: build them locally, push them to real registries, describe what is served.
 
-This module owns everything the tests need to put images into a registry:
+This module owns everything the tests and the benchmark need to put images
+into a registry:
 
 * an in-memory image model (random gzip'd tar layers, an OCI/Docker config,
   single-arch manifests and multi-arch indexes) and a writer for OCI image

@@ -1,0 +1,390 @@
+"""The report: ``bench/RESULTS.md`` in Markdown, and the raw figures as JSON.
+
+This module owns how figures are shown and held to DESIGN section 11 (the
+targets); it measures nothing and reads only a :class:`bench.suite.Results`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bench.cpu import CpuUse
+from bench.fixtures import median
+from bench.imports import FANOUT_INLINE_FRACTION
+from bench.request_counts import KINDS, RequestCounts
+from bench.suite import Results
+
+
+def fmt_seconds(seconds: float) -> str:
+    return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds * 1000:.0f} ms"
+
+
+def fmt_rate(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".") if value else "0"
+
+
+def verdict(ok: bool) -> str:
+    return "**pass**" if ok else "**FAIL**"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def request_rows(label: str, counts: RequestCounts | None) -> list[list[str]]:
+    """Rows of per-tag request counts for one import: single, multi-arch, all tags."""
+    if counts is None:
+        return []
+    rows = []
+    for group, name in (
+        ("single", f"single-platform tags ({counts.tags.get('single', 0)})"),
+        ("multi", f"multi-arch tags ({counts.tags.get('multi', 0)})"),
+    ):
+        if counts.tags.get(group):
+            rows.append(
+                [label, name]
+                + [fmt_rate(counts.per_tag(kind, group)) for kind in KINDS[:3]]
+                + ["", "", "", ""]
+            )
+    tags = sum(counts.tags.values())
+    rows.append(
+        [label, f"all {tags} tags, per tag"]
+        + [fmt_rate(counts.per_tag(kind, "all")) for kind in KINDS[:3]]
+        + [f"{counts.total(kind)} ({fmt_rate(counts.per_tag(kind, 'all'))})" for kind in KINDS[3:]]
+    )
+    return rows
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    measured: str
+    ok: bool
+
+
+def targets(results: Results) -> list[Target]:
+    """DESIGN section 11, each with what was measured and whether it holds."""
+    found: list[Target] = []
+    cold, warm = results.anonymous_cold, results.anonymous_warm
+    if cold is not None:
+        gets = cold.per_tag("manifest GET", "single") + cold.per_tag("blob GET", "single")
+        auth = results.token_cold
+        # Amortized: a token per handler process (the api's, a worker's), never per tag.
+        tokens = auth.total("token") if auth else 0
+        found.append(
+            Target(
+                "Cold import: at most 2 GETs per tag (manifest + config) plus amortized auth",
+                f"{fmt_rate(gets)} GETs per single-platform tag"
+                + (
+                    f"; {tokens} token request(s) for {sum(auth.tags.values())} tags"
+                    if auth
+                    else ""
+                ),
+                gets <= 2 and tokens <= 2,
+            )
+        )
+    if warm is not None:
+        heads = warm.per_tag("manifest HEAD", "all")
+        gets = warm.per_tag("manifest GET", "all") + warm.per_tag("blob GET", "all")
+        found.append(
+            Target(
+                "Warm re-import: exactly 1 HEAD and 0 GETs per tag",
+                f"{fmt_rate(heads)} HEAD, {fmt_rate(gets)} GETs per tag",
+                heads == 1 and gets == 0,
+            )
+        )
+    if results.cold_runs and results.skopeo_seconds:
+        for label, runs in (
+            ("default settings", results.cold_runs),
+            ("forced fan-out", results.fanout_runs),
+        ):
+            if runs:
+                ratio = results.ratio(runs)
+                found.append(
+                    Target(
+                        f"Repository import ({label}) at least 5x faster than skopeo per tag",
+                        f"{ratio:.2f}x",
+                        ratio >= 5,
+                    )
+                )
+    if results.cold_start is not None:
+        ratio = results.cold_start.ratio
+        found.append(
+            Target(
+                "Cold start: api module import at most 2x a bare `import boto3`",
+                f"{ratio:.2f}x",
+                ratio <= 2,
+            )
+        )
+    if results.memory is not None:
+        found.append(
+            Target(
+                f"Peak memory of the import under the worker's MemorySize "
+                f"({results.worker_memory_mb} MB)",
+                f"{results.memory.peak_mib:.0f} MiB",
+                results.memory.peak_mib < results.worker_memory_mb,
+            )
+        )
+    return found
+
+
+def render(results: Results, command: str) -> str:
+    """The Markdown report."""
+    machine, options = results.machine, results.options
+    tags = options["tags"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Reproduce with `{command}` ({results.elapsed_seconds / 60:.1f} minutes here).",
+        "Everything runs on one machine without network: a real `docker-registry` on",
+        "loopback, AWS from moto with the tables and queues of `template.yaml`, and the",
+        "real handlers (`functions/api/app.py`; `functions/worker/app.py` fed from the",
+        "import queue). See `bench/` for what each figure measures.",
+        "",
+        "## Machine",
+        "",
+        *table(
+            ["", ""],
+            [
+                ["CPUs", f"{machine.cpus} x {machine.cpu_model}"],
+                ["Memory", f"{machine.memory_gib} GiB"],
+                ["OS", machine.os],
+                ["Python", machine.python],
+                ["Load average at start / end", f"{machine.load} / {results.load_after}"],
+                ["Registry", machine.registry],
+                ["skopeo", machine.skopeo],
+                ["Code measured (commit)", machine.code],
+            ],
+        ),
+        "",
+        f"Repository: {tags} tags, {options['multiarch']} of them multi-arch "
+        "(amd64, arm64, ppc64le), all sharing the same two layers; every tag has its own "
+        "manifest and config. Imports use the api function's settings as deployed ("
+        + ", ".join(f"`{name}` {value}" for name, value in results.settings.items())
+        + ") but `ALLOW_PRIVATE_REGISTRIES=true` for the loopback registry; "
+        f"`spec.import: true`; median of {options['runs']} run(s).",
+        "",
+        "## Targets (DESIGN section 11)",
+        "",
+        *table(
+            ["Target", "Measured", "Result"],
+            [[t.name, t.measured, verdict(t.ok)] for t in targets(results)],
+        ),
+        "",
+        "## Registry requests per imported tag",
+        "",
+        "Counted from the registry's access log (and the token service's record). "
+        "`ping` is `GET /v2/`, `401` the auth challenges; the last four columns are "
+        "totals for the import, per tag in parentheses. Multi-arch tags in `Legacy` "
+        "mode need the list, the chosen child and its config.",
+        "",
+        *table(
+            ["Import", "Tags", *KINDS],
+            request_rows("anonymous, cold", results.anonymous_cold)
+            + request_rows("anonymous, warm", results.anonymous_warm)
+            + request_rows("token auth, cold", results.token_cold)
+            + request_rows("token auth, warm", results.token_warm),
+        ),
+        "",
+        "## Wall time against skopeo",
+        "",
+        f"The whole import of {tags} tags: the api handler's answer, then (on 202) the "
+        "queue drained by the worker handler one chunk per invocation, as the template's "
+        "`BatchSize: 1` has it, until the job is complete (one invocation at a time; "
+        "deployed, up to `WorkerMaxConcurrency` run at once). The peer is "
+        "`skopeo inspect --tls-verify=false docker://HOST/REPO:TAG` once per tag, "
+        f"{options['parallelism']} at a time. CPU (last run) is what the client used (this "
+        "process: handlers, their threads and moto; or the skopeo processes) and what the "
+        f"registry used: they share the machine's {machine.cpus} CPUs.",
+        "",
+        *table(
+            [
+                "What",
+                "Median",
+                "Runs",
+                "Answer",
+                "Tags inline / via worker",
+                "CPU: client / registry",
+                "Speed-up vs skopeo",
+            ],
+            wall_rows(results),
+        ),
+        "",
+    ]
+    lines += latency_section(results)
+    lines += cold_start_section(results)
+    lines += memory_section(results)
+    return "\n".join(lines) + "\n"
+
+
+def wall_rows(results: Results) -> list[list[str]]:
+    rows = []
+    skopeo = results.skopeo_seconds
+    if skopeo:
+        cpu = results.skopeo_cpu[-1] if results.skopeo_cpu else CpuUse()
+        rows.append(
+            [
+                "skopeo inspect per tag",
+                fmt_seconds(median(skopeo)),
+                ", ".join(fmt_seconds(s) for s in skopeo),
+                "",
+                "",
+                f"{cpu.children:.1f} s (skopeo) / {cpu.registry:.1f} s",
+                "1x",
+            ]
+        )
+    for label, runs in (
+        ("cold import, default settings", results.cold_runs),
+        ("warm re-import, default settings", results.warm_runs),
+        (
+            f"cold import, forced fan-out (`INLINE_FRACTION={FANOUT_INLINE_FRACTION}`)",
+            results.fanout_runs,
+        ),
+    ):
+        if not runs:
+            continue
+        last = runs[-1]
+        rows.append(
+            [
+                label,
+                fmt_seconds(median([run.seconds for run in runs])),
+                ", ".join(fmt_seconds(run.seconds) for run in runs),
+                str(last.status),
+                f"{last.inline_tags} / {last.tags_done - min(last.inline_tags, last.tags_done)}"
+                + (f" ({last.worker_invocations} invocations)" if last.worker_invocations else ""),
+                f"{last.cpu.own:.1f} s / {last.cpu.registry:.1f} s" if last.cpu else "",
+                f"{results.ratio(runs):.2f}x" if skopeo else "",
+            ]
+        )
+    return rows
+
+
+def latency_section(results: Results) -> list[str]:
+    latency = results.latency
+    if latency is None:
+        return []
+    return [
+        "## Single-image import latency (HTTP, `python -m devserver`)",
+        "",
+        "`POST .../imagestreamimports` of one tag with `spec.import: true`, timed by the "
+        "client (urllib) on loopback. Cold cache: a tag never imported before; warm: "
+        "the same tag again.",
+        "",
+        *table(
+            ["What", "Median", "Samples"],
+            [
+                [
+                    "first request after start (lazy clients)",
+                    fmt_seconds(latency.first_seconds),
+                    "1",
+                ],
+                [
+                    "cold cache",
+                    fmt_seconds(median(latency.cold_seconds)),
+                    str(len(latency.cold_seconds)),
+                ],
+                [
+                    "warm cache",
+                    fmt_seconds(median(latency.warm_seconds)),
+                    str(len(latency.warm_seconds)),
+                ],
+                [
+                    "server start (until its banner is printed)",
+                    fmt_seconds(latency.startup_seconds),
+                    "1",
+                ],
+            ],
+        ),
+        "",
+    ]
+
+
+def cold_start_section(results: Results) -> list[str]:
+    cold = results.cold_start
+    if cold is None:
+        return []
+    return [
+        "## Cold start",
+        "",
+        "Import time of `functions/api/app.py` in a fresh `python -I` process with the "
+        "layer directory on `sys.path` (as Lambda does), against a bare `import boto3` in "
+        f"another; alternated, median of {len(cold.app_seconds)} each.",
+        "",
+        *table(
+            ["What", "Median", "Samples"],
+            [
+                [
+                    "`import app` (api handler)",
+                    fmt_seconds(median(cold.app_seconds)),
+                    ", ".join(fmt_seconds(s) for s in cold.app_seconds),
+                ],
+                [
+                    "`import boto3`",
+                    fmt_seconds(median(cold.boto3_seconds)),
+                    ", ".join(fmt_seconds(s) for s in cold.boto3_seconds),
+                ],
+                ["ratio", f"{cold.ratio:.2f}x", ""],
+            ],
+        ),
+        "",
+        f"Importing the handler {'imports' if cold.imports_boto3 else 'does not import'} "
+        "boto3. Where the time goes (`python -X importtime`, one run):",
+        "",
+        *table(
+            ["Direct import of `app`", "Cumulative"],
+            [[f"`{c.name}`", f"{c.cumulative_ms:.0f} ms"] for c in cold.direct_imports],
+        ),
+        "",
+        *table(
+            ["Package (own time of all its modules)", "Self"],
+            [[f"`{c.name}`", f"{c.self_ms:.0f} ms"] for c in cold.packages],
+        ),
+        "",
+    ]
+
+
+def memory_section(results: Results) -> list[str]:
+    memory = results.memory
+    if memory is None:
+        return []
+    how = "VmHWM after resetting it" if memory.exact else "VmRSS sampled every 5 ms"
+    return [
+        "## Peak memory",
+        "",
+        f"A cold import of the {results.options['tags']}-tag repository (default settings) "
+        "in a fresh Python process that also holds moto, the tables and both handlers: "
+        "the figure is an upper bound for one Lambda process, which holds neither moto "
+        f"nor the other handler. Peak measured as {how}.",
+        "",
+        *table(
+            ["What", "RSS"],
+            [
+                [
+                    "before the import (moto, tables, handlers loaded)",
+                    f"{memory.baseline_mib:.0f} MiB",
+                ],
+                ["peak during the import", f"{memory.peak_mib:.0f} MiB"],
+                ["growth during the import", f"{memory.peak_mib - memory.baseline_mib:.0f} MiB"],
+                ["worker MemorySize (template)", f"{results.worker_memory_mb} MB"],
+                ["api MemorySize (template)", f"{results.api_memory_mb} MB"],
+            ],
+        ),
+        "",
+    ]
+
+
+def to_json(results: Results) -> dict[str, Any]:
+    """The raw figures, with the derived ones the report states."""
+    document = asdict(results)
+    document["targets"] = [asdict(target) for target in targets(results)]
+    document["ratios"] = {
+        "cold": results.ratio(results.cold_runs) if results.cold_runs else None,
+        "warm": results.ratio(results.warm_runs) if results.warm_runs else None,
+        "fanout": results.ratio(results.fanout_runs) if results.fanout_runs else None,
+        "cold_start": results.cold_start.ratio if results.cold_start else None,
+    }
+    return document
