@@ -107,7 +107,7 @@ def not_found(_: Exception) -> Response[str]:
 
 @app.exception_handler(RequestError)  # type: ignore[untyped-decorator]
 def request_error(error: RequestError) -> Response[str]:
-    """Errors of the request itself: 400, 413, 422, 501."""
+    """Errors of the request itself: 400, 401, 403, 404, 409, 413, 422, 503."""
     return responses.for_request_error(error)
 
 

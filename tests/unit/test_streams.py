@@ -757,40 +757,6 @@ def test_assembled_stream_does_not_share_state() -> None:
     assert state.spec.generation == 1
 
 
-@pytest.mark.parametrize(
-    ("meta", "expected"),
-    [pytest.param(None, 1, id="new-stream"), pytest.param(META, 4, id="existing-stream")],
-)
-def test_next_generation(meta: StreamMeta | None, expected: int) -> None:
-    assert streams.next_generation(meta) == expected
-
-
-def test_mark_imported() -> None:
-    # Given a stream with annotations of its own
-    meta = StreamMeta(
-        namespace="team",
-        name="app",
-        uid="u",
-        resource_version="1",
-        generation=3,
-        creation_timestamp=T1,
-        annotations={"team": "a"},
-        labels={},
-    )
-
-    # When an import is recorded
-    marked = streams.mark_imported(meta, generation=4, now=T3)
-
-    # Then the generation and the repository-check time move, the rest stays
-    assert marked.generation == 4
-    assert marked.annotations == {
-        "team": "a",
-        "openshift.io/image.dockerRepositoryCheck": "2026-01-03T10:00:00Z",
-    }
-    assert meta.annotations == {"team": "a"}
-    assert meta.generation == 3
-
-
 def test_meta_round_trip() -> None:
     # When the stream's own fields are stored as JSON and read back
     stored = json.loads(json.dumps(streams.meta_to_item(META)), parse_int=Decimal)

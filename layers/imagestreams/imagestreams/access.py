@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from imagestreams.errors import ForbiddenError, UnauthenticatedError
+from imagestreams.models import API_GROUP
 
-GROUP = "image.openshift.io"
 EVERY_NAMESPACE = "*"
 
 
@@ -41,6 +41,6 @@ def check(authorizer: Mapping[str, Any] | None, namespace: str, verb: str, resou
     if EVERY_NAMESPACE in granted or namespace in granted:
         return subject
     raise ForbiddenError(
-        f'{resource}.{GROUP} is forbidden: User "{subject}" cannot {verb} resource '
-        f'"{resource}" in API group "{GROUP}" in the namespace "{namespace}"'
+        f'{resource}.{API_GROUP} is forbidden: User "{subject}" cannot {verb} resource '
+        f'"{resource}" in API group "{API_GROUP}" in the namespace "{namespace}"'
     )

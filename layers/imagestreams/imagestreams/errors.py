@@ -2,7 +2,7 @@
 
 Every error the domain raises derives from :class:`ImageStreamsError` and
 carries structured fields; the API maps them to Kubernetes ``Status``
-objects in one place (``imagestreams.api``) and the importer maps registry
+objects in one place (``imagestreams.responses``) and the importer maps registry
 errors to per-image statuses (``imagestreams.importer``). Nothing branches
 on message text. Messages never contain credentials.
 """
@@ -81,11 +81,6 @@ class BadRequestError(RequestError):
 class PayloadTooLargeError(RequestError):
     code = 413
     reason = "RequestEntityTooLarge"
-
-
-class NotImplementedYetError(RequestError):
-    code = 501
-    reason = "NotImplemented"
 
 
 class ValidationError(RequestError):

@@ -47,6 +47,7 @@ from imagestreams.errors import (
     UnsupportedContentError,
 )
 from imagestreams.models import (
+    API_GROUP,
     Image,
     ImageImportStatus,
     ImageStreamImportSpec,
@@ -68,7 +69,6 @@ R = TypeVar("R")
 
 PREFER_ARCH = "importer.image.openshift.io/prefer-arch"
 PREFER_OS = "importer.image.openshift.io/prefer-os"
-GROUP = "image.openshift.io"
 
 
 class CacheKey(NamedTuple):
@@ -148,7 +148,7 @@ def failure_status(ref: str, error: RegistryError) -> Status:
             404,
             "NotFound",
             f'dockerimage.image.openshift.io "{ref}" not found',
-            StatusDetails(name=ref, group=GROUP, kind="dockerimage"),
+            StatusDetails(name=ref, group=API_GROUP, kind="dockerimage"),
             type_meta=False,
         )
     if isinstance(error, UnauthorizedError):

@@ -24,6 +24,8 @@ import json
 import re
 from typing import Any
 
+from imagestreams.errors import ImageStreamsError
+
 __all__ = ["MAX_DEPTH", "DocumentTooDeepError", "loads"]
 
 MAX_DEPTH = 100
@@ -35,7 +37,7 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class DocumentTooDeepError(ValueError):
+class DocumentTooDeepError(ImageStreamsError, ValueError):
     """A JSON document nests deeper than the decoder accepts."""
 
     def __init__(self, max_depth: int) -> None:

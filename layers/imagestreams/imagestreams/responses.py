@@ -27,6 +27,7 @@ from imagestreams.errors import (
     ValidationError,
 )
 from imagestreams.models import (
+    API_GROUP,
     ImageStream,
     ImageStreamImport,
     Status,
@@ -36,7 +37,6 @@ from imagestreams.models import (
 from imagestreams.registries import RegistryRules
 
 JSON = "application/json"
-GROUP = "image.openshift.io"
 # What a Lambda function may return to API Gateway: the whole serialised
 # proxy response, a base64 body counted as base64.
 FUNCTION_RESPONSE_LIMIT = 6 * 1024 * 1024
@@ -68,7 +68,7 @@ def for_request_error(error: RequestError) -> Response[str]:
     if isinstance(error, ValidationError):
         details = StatusDetails(
             name=error.name,
-            group=GROUP,
+            group=API_GROUP,
             kind=error.kind,
             causes=[
                 StatusCause(reason=c.reason, message=c.body, field=c.field) for c in error.causes

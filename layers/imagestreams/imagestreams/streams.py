@@ -22,7 +22,7 @@ fields are :class:`StreamMeta`; :func:`assemble` puts both together into the
 ``ImageStream`` the API returns.
 
 Generations: the caller passes the stream's next generation (its current
-generation + 1, :func:`next_generation`). Every spec tag this module sets,
+generation + 1, which the store hands out when an import begins). Every spec tag this module sets,
 every TagEvent and every condition it writes carries that number, which is
 what OpenShift's strategy stores after it resolves the zero generations
 ``rest.go`` leaves on spec tags.
@@ -35,14 +35,13 @@ importer's.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from imagestreams import reference
 from imagestreams.errors import InvalidReferenceError
 from imagestreams.models import (
-    DOCKER_REPOSITORY_CHECK_ANNOTATION,
     REFERENCE_POLICY_SOURCE,
     STATUS_SUCCESS,
     TAG_EVENT_CONDITION_IMPORT_SUCCESS,
@@ -76,10 +75,8 @@ __all__ = [
     "changed",
     "from_item",
     "import_succeeded",
-    "mark_imported",
     "meta_from_item",
     "meta_to_item",
-    "next_generation",
     "repository_from_name",
     "tag_event_reference",
     "tag_for_repository_image",
@@ -418,21 +415,6 @@ def _has_condition(status: NamedTagEventList | None, condition: TagEventConditio
 
 
 # --- the stream ---------------------------------------------------------------
-
-
-def next_generation(meta: StreamMeta | None) -> int:
-    """The generation an import writes: the stream's + 1 (1 for a new stream)."""
-    return (meta.generation if meta is not None else 0) + 1
-
-
-def mark_imported(meta: StreamMeta, *, generation: int, now: datetime) -> StreamMeta:
-    """``meta`` after an import: the new generation and the repository-check time.
-
-    The ``openshift.io/image.dockerRepositoryCheck`` annotation holds the
-    time of the import (RFC 3339, UTC). ``meta`` is not modified.
-    """
-    annotations = {**meta.annotations, DOCKER_REPOSITORY_CHECK_ANNOTATION: format_time(now) or ""}
-    return replace(meta, generation=generation, annotations=annotations)
 
 
 def assemble(meta: StreamMeta, tags: Iterable[TagState]) -> ImageStream:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imagestreams import jsondoc
+from imagestreams.errors import ImageStreamsError
 
 __all__ = [
     "ALL_NAMESPACES",
@@ -76,7 +77,7 @@ _METHOD_ARN = re.compile(
 )
 
 
-class TokenDocumentError(ValueError):
+class TokenDocumentError(ImageStreamsError, ValueError):
     """The token secret is not a token document at all.
 
     ``reason`` is a fixed description, free of the secret's content.

@@ -18,6 +18,7 @@ from imagestreams.models.base import (
     parse_time,
 )
 from imagestreams.models.image import (
+    API_GROUP,
     DOCKER_IMAGE_API_VERSION,
     DOCKER_IMAGE_METADATA_VERSION,
     DOCKER_LAYERS_ORDER_ANNOTATION,
@@ -76,6 +77,7 @@ from imagestreams.models.meta import (
 )
 
 __all__ = [
+    "API_GROUP",
     "DOCKER_IMAGE_API_VERSION",
     "DOCKER_IMAGE_METADATA_VERSION",
     "DOCKER_LAYERS_ORDER_ANNOTATION",

@@ -24,7 +24,8 @@ from imagestreams.models.base import (
 )
 from imagestreams.models.meta import ObjectMeta
 
-IMAGE_API_VERSION = "image.openshift.io/v1"
+API_GROUP = "image.openshift.io"
+IMAGE_API_VERSION = f"{API_GROUP}/v1"
 DOCKER_IMAGE_API_VERSION = "image.openshift.io/1.0"
 DOCKER_IMAGE_METADATA_VERSION = "1.0"
 

@@ -180,9 +180,6 @@ class RegistryClient:
             self._endpoints[key] = endpoint
             return endpoint
 
-    def forget_endpoint(self, host: str, insecure: bool) -> None:
-        self._endpoints.pop((host, insecure), None)
-
     def _ping(self, host: str, insecure: bool, deadline: Deadline) -> _Endpoint:
         """Find the scheme: https, or plain http where that is allowed.
 

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from imagestreams import streams
 from imagestreams.errors import NotFoundRequestError
 from imagestreams.importer import Fetcher, Importer, Outcome, is_retryable
+from imagestreams.models import API_GROUP
 from imagestreams.registry.transport import Deadline
 from imagestreams.usecases.ports import PullSecrets
 
 # Time kept back from the Lambda deadline to store and write the response.
 RESPONSE_RESERVE = 3.0
-GROUP = "image.openshift.io"
 
 
 @dataclass(frozen=True)
@@ -65,4 +65,4 @@ class Delivery:
 
 def not_found(resource: str, name: str) -> NotFoundRequestError:
     """Kubernetes' NotFound for ``resource`` (plural) named ``name``."""
-    return NotFoundRequestError(f'{resource}.{GROUP} "{name}" not found')
+    return NotFoundRequestError(f'{resource}.{API_GROUP} "{name}" not found')

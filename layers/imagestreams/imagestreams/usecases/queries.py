@@ -6,8 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from imagestreams import jobs
-from imagestreams.models import ImageStream, Status, StatusDetails
-from imagestreams.usecases.common import GROUP, not_found
+from imagestreams.models import API_GROUP, ImageStream, Status, StatusDetails
+from imagestreams.usecases.common import not_found
 from imagestreams.usecases.ports import ImportRecords, JobStore, StreamStore
 from imagestreams.usecases.tagging import assemble
 
@@ -45,7 +45,7 @@ class Queries:
             kind="Status",
             api_version="v1",
             status="Success",
-            details=StatusDetails(name=name, group=GROUP, kind="imagestreams", uid=meta.uid),
+            details=StatusDetails(name=name, group=API_GROUP, kind="imagestreams", uid=meta.uid),
         )
 
     def get_import(self, namespace: str, name: str) -> dict[str, Any]:

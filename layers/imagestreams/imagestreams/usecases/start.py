@@ -19,10 +19,10 @@ from imagestreams import jobs, streams
 from imagestreams.errors import ConflictError
 from imagestreams.importer import Importer, SpecResult
 from imagestreams.jobs import Job
-from imagestreams.models import ImageStreamImport, ImageStreamImportStatus, Status
+from imagestreams.models import API_GROUP, ImageStreamImport, ImageStreamImportStatus, Status
 from imagestreams.observability import logger
 from imagestreams.registry.transport import Deadline
-from imagestreams.usecases.common import GROUP, Options, budget, fetcher, not_found
+from imagestreams.usecases.common import Options, budget, fetcher, not_found
 from imagestreams.usecases.ports import (
     ImportQueue,
     ImportRecords,
@@ -178,6 +178,6 @@ class StartImport:
             raise not_found("imagestreams", name)
         if expected_rv and meta.resource_version != expected_rv:
             raise ConflictError(
-                f'Operation cannot be fulfilled on imagestream.{GROUP} "{name}": '
+                f'Operation cannot be fulfilled on imagestream.{API_GROUP} "{name}": '
                 f'the image stream was updated from "{expected_rv}" to "{meta.resource_version}"'
             )
