@@ -26,7 +26,7 @@ from imagestreams.adapters.imports_store import ImportRecords
 from imagestreams.adapters.streams_store import StreamStore
 from imagestreams.config import Settings, load_settings
 from imagestreams.errors import ConflictError, NotFoundRequestError, ServiceUnavailableError
-from imagestreams.importer import CacheKey
+from imagestreams.imports.session import CacheKey
 from imagestreams.streams import StreamMeta
 
 TTL = 30 * 24 * 3600

@@ -16,6 +16,7 @@ import pytest
 import urllib3
 
 from imagestreams.credentials import Credential, Keyring
+from imagestreams.deadline import Deadline
 from imagestreams.errors import (
     NotFoundError,
     ProtocolError,
@@ -23,11 +24,12 @@ from imagestreams.errors import (
     UnauthorizedError,
     UnavailableError,
 )
-from imagestreams.importer import Importer, ImportOptions
+from imagestreams.imports.importer import Importer
+from imagestreams.imports.plan import ImportOptions
 from imagestreams.models import ImageStreamImportSpec
 from imagestreams.registry.addresses import AddressPolicy
 from imagestreams.registry.client import RegistryClient
-from imagestreams.registry.transport import Deadline, RetryPolicy, Transport
+from imagestreams.registry.transport import RetryPolicy, Transport
 from testkit.registry import Registry
 from tests.support.hostile import HostileRegistry, Route, Trickle
 from tests.support.proxy import Fault, RegistryProxy

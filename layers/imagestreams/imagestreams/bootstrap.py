@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from imagestreams.adapters.secrets import SecretsManagerPullSecrets, SecretValue
     from imagestreams.adapters.streams_store import StreamStore
     from imagestreams.adapters.tokens_store import SecretsManagerTokens
-    from imagestreams.importer import Importer
+    from imagestreams.imports.importer import Importer
     from imagestreams.registries import RegistryRules
     from imagestreams.registry.client import RegistryClient
     from imagestreams.usecases.common import Options
@@ -132,7 +132,8 @@ class Container:
     def importer(self) -> Importer:
         """The import algorithm with the registry client and the image cache."""
         from imagestreams.adapters.cache import ImageCache
-        from imagestreams.importer import Importer, ImportOptions
+        from imagestreams.imports.importer import Importer
+        from imagestreams.imports.plan import ImportOptions
 
         config = self.settings
         cache = ImageCache(

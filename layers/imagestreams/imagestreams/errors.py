@@ -3,7 +3,7 @@
 Every error the domain raises derives from :class:`ImageStreamsError` and
 carries structured fields; the API maps them to Kubernetes ``Status``
 objects in one place (``imagestreams.responses``) and the importer maps registry
-errors to per-image statuses (``imagestreams.importer``). Nothing branches
+errors to per-image statuses (``imagestreams.imports.statuses``). Nothing branches
 on message text. Messages never contain credentials.
 """
 

@@ -46,7 +46,7 @@ from imagestreams.adapters.dynamo import (
     is_condition_failure,
 )
 from imagestreams.errors import ServiceUnavailableError
-from imagestreams.importer import CacheKey
+from imagestreams.imports.session import CacheKey
 
 __all__ = ["MAX_DOC_BYTES", "RAW_FIELDS", "ImageCache"]
 

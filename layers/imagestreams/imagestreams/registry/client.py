@@ -23,6 +23,7 @@ from urllib3.util import parse_url
 
 from imagestreams import jsondoc
 from imagestreams.credentials import Credential
+from imagestreams.deadline import Deadline
 from imagestreams.errors import (
     ContentTooLargeError,
     IntegrityError,
@@ -47,7 +48,7 @@ from imagestreams.registry.auth import (
     parse_token_response,
     pull_scope,
 )
-from imagestreams.registry.transport import Deadline, HttpResponse, Transport, retry_after_seconds
+from imagestreams.registry.transport import HttpResponse, Transport, retry_after_seconds
 
 MANIFEST_LIMIT = 4 * 1024 * 1024
 CONFIG_LIMIT = 4 * 1024 * 1024

@@ -45,6 +45,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util import Url, parse_url
 
+from imagestreams.deadline import Deadline
 from imagestreams.errors import (
     ContentTooLargeError,
     ForbiddenRegistryError,
@@ -54,7 +55,6 @@ from imagestreams.errors import (
 from imagestreams.registry.addresses import AddressPolicy
 
 Sleeper = Callable[[float], None]
-Clock = Callable[[], float]
 
 MAX_REDIRECTS = 5
 ERROR_BODY_LIMIT = 1024 * 1024
@@ -63,25 +63,6 @@ BACKOFF_BASE = 0.25
 BACKOFF_CAP = 8.0
 # How long a checked address is reused before the name is resolved again.
 RESOLVED_TTL = 30.0
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """An absolute point on a monotonic clock by which every exchange ends.
-
-    No request starts past it, and one still running when it passes is cut
-    off (see :class:`_Watchdog`).
-    """
-
-    at: float
-    clock: Clock = time.monotonic
-
-    @classmethod
-    def after(cls, seconds: float, clock: Clock = time.monotonic) -> Deadline:
-        return cls(clock() + seconds, clock)
-
-    def remaining(self) -> float:
-        return self.at - self.clock()
 
 
 @dataclass

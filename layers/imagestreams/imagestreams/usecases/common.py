@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from imagestreams import streams
+from imagestreams.deadline import Deadline
 from imagestreams.errors import NotFoundRequestError
-from imagestreams.importer import Fetcher, Importer, Outcome, is_retryable
+from imagestreams.imports.importer import Importer, Outcome
+from imagestreams.imports.session import Fetcher
+from imagestreams.imports.statuses import is_retryable
 from imagestreams.models import API_GROUP
-from imagestreams.registry.transport import Deadline
 from imagestreams.usecases.ports import PullSecrets
 
 # Time kept back from the Lambda deadline to store and write the response.

@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 
 from imagestreams import jobs
 from imagestreams.errors import ChunkRetryError
-from imagestreams.importer import Importer, repository_status_for
+from imagestreams.imports import plan
+from imagestreams.imports.importer import Importer
+from imagestreams.imports.statuses import repository_status_for
 from imagestreams.jobs import ChunkMessage, Job
 from imagestreams.models import ImageImportStatus, RepositoryImportSpec, Status
 from imagestreams.observability import logger
@@ -78,7 +80,7 @@ class ImportJobs:
         spec = RepositoryImportSpec.model_validate(job.context["spec"])
         seconds = budget(self._options.worker_time_budget, remaining_seconds)
         session = fetcher(self._importer, self._pull_secrets, job.namespace, seconds)
-        targets = self._importer.tag_targets(spec, message.tags)
+        targets = plan.tag_targets(spec, message.tags, self._importer.options)
         outcomes = self._importer.run(targets, session, job.context.get("annotations") or {})
         kept, retry = delivery.kept(outcomes)
         self._record(job, spec, {o.target.tag: o.status() for o in kept})

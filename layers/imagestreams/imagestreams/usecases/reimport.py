@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 from imagestreams import reimports, streams
 from imagestreams.errors import ChunkRetryError
-from imagestreams.importer import Importer
+from imagestreams.imports import plan
+from imagestreams.imports.importer import Importer
 from imagestreams.models import ImageImportSpec, LocalObjectReference, ObjectReference
 from imagestreams.observability import logger
 from imagestreams.usecases.common import Delivery, Options, budget, fetcher
@@ -110,7 +111,7 @@ class Reimport:
             )
             for tag, spec in specs.items()
         }
-        targets = [self._importer.image_target(s) for s in image_specs.values()]
+        targets = [plan.image_target(s, self._importer.options) for s in image_specs.values()]
         outcomes = self._importer.run(targets, session, {})
         kept, retry = Delivery(receive_count, self._options.chunk_max_receives).kept(outcomes)
         now = self._clock()

@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from imagestreams import jobs, streams
+from imagestreams.deadline import Deadline
 from imagestreams.errors import ConflictError
-from imagestreams.importer import Importer, SpecResult
+from imagestreams.imports.importer import Importer, SpecResult
 from imagestreams.jobs import Job
 from imagestreams.models import API_GROUP, ImageStreamImport, ImageStreamImportStatus, Status
 from imagestreams.observability import logger
-from imagestreams.registry.transport import Deadline
 from imagestreams.usecases.common import Options, budget, fetcher, not_found
 from imagestreams.usecases.ports import (
     ImportQueue,

@@ -1,120 +1,55 @@
-"""The import algorithm: an ImageStreamImport spec in, its status out.
+"""The import run: targets in, outcomes out, sharing one session's fetches.
 
-Owns how images are fetched for one request:
+For every target, with an image cache:
 
-1. every image and repository tag becomes a *target*; repository tags are
-   listed, prioritized as OpenShift does and cut at the deployment's limit;
-2. with an image cache, each target is resolved to a digest with a manifest
-   HEAD made with the caller's own credentials, then all digests are looked
-   up in one batch. Cache entries are bound to the registry and repository
-   whose manifest and config they were verified from (:class:`CacheKey`): a
+1. resolve it to a digest with a manifest HEAD made with the caller's own
+   credentials, then look all digests up in one batch. Cache entries are
+   bound to the registry and repository whose manifest and config they were
+   verified from (:class:`~imagestreams.imports.session.CacheKey`): a
    registry that merely *claims* a digest in a HEAD answer gets a hit only
-   if that same repository of that same registry once served that content,
-   so a caller never receives an image another registry served to someone
-   else;
-3. what the cache lacks is fetched (manifest GET by digest, config blob GET)
-   and converted; manifest lists pick a child in ``Legacy`` mode or import
+   if that same repository of that same registry once served that content;
+2. fetch what the cache lacks (manifest GET by digest, config blob GET) and
+   convert it; manifest lists pick a child in ``Legacy`` mode or import
    every child in ``PreserveOriginal`` mode. A reference by digest only ever
    yields content of that digest: a HEAD or GET that answers another digest
    is a content integrity failure;
-4. new conversions are written back to the cache in one batch.
+3. write new conversions back to the cache in one batch.
 
-Every registry request is made at most once per request (a reference named
-twice, or by an image and a repository, is fetched once), concurrently with a
-bound. Registry errors become the per-image ``Status`` OpenShift reports. It
-persists nothing but cache entries and does not know where credentials come
-from (a :class:`Keyring` is passed in).
+Registry errors become the per-image ``Status`` OpenShift reports
+(:mod:`.statuses`); targets come from :mod:`.plan`.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import TypeVar
 
-from imagestreams import images, reference, tags
+from imagestreams import images, tags
 from imagestreams.credentials import Keyring
-from imagestreams.errors import (
-    ForbiddenRegistryError,
-    IntegrityError,
-    NotFoundError,
-    RegistryError,
-    TooManyRequestsError,
-    UnauthorizedError,
-    UnavailableError,
-    UnsupportedContentError,
-)
+from imagestreams.deadline import Deadline
+from imagestreams.errors import IntegrityError, RegistryError, UnsupportedContentError
+from imagestreams.imports import plan
+from imagestreams.imports.plan import ImportOptions, Target
+from imagestreams.imports.session import CacheKey, Fetcher, ImageCache, Registry
+from imagestreams.imports.statuses import failure_status, is_retryable, repository_status
 from imagestreams.models import (
-    API_GROUP,
     Image,
     ImageImportStatus,
     ImageStreamImportSpec,
     RepositoryImportSpec,
     RepositoryImportStatus,
     Status,
-    StatusCause,
-    StatusDetails,
 )
 from imagestreams.observability import logger
-from imagestreams.reference import Reference
-from imagestreams.registries import RegistryRules
 from imagestreams.registry import media
-from imagestreams.registry.client import Manifest, RegistryClient, RepositoryClient
-from imagestreams.registry.transport import Deadline
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 PREFER_ARCH = "importer.image.openshift.io/prefer-arch"
 PREFER_OS = "importer.image.openshift.io/prefer-os"
-
-
-class CacheKey(NamedTuple):
-    """A converted image's cache key: where it was verified, and its manifest digest.
-
-    ``source`` is ``<registry host>/<repository>`` of the registry that served
-    the manifest and config: an entry is a proof that this repository holds
-    this content, and is only ever served for it.
-    """
-
-    source: str
-    digest: str
-
-    @classmethod
-    def of(cls, ref: Reference, digest: str) -> CacheKey:
-        return cls(f"{ref.api_host}/{ref.repository}", digest)
-
-
-class ImageCache(Protocol):
-    """Converted images by the repository they were verified at and their digest."""
-
-    def get_many(self, keys: Sequence[CacheKey]) -> dict[CacheKey, dict[str, Any]]: ...
-
-    def put_many(self, entries: Mapping[CacheKey, dict[str, Any]]) -> None: ...
-
-
-@dataclass(frozen=True)
-class ImportOptions:
-    """Deployment defaults that shape an import."""
-
-    default_import_mode: str = "Legacy"
-    default_platform: str = "linux/amd64"
-    parallelism: int = 16
-    max_repository_tags: int = 1000
-    rules: RegistryRules = field(default_factory=RegistryRules)
-
-
-@dataclass(frozen=True)
-class Target:
-    """One image to import: a tag or digest of a repository."""
-
-    ref: Reference
-    tag: str
-    insecure: bool
-    mode: str
-    include_manifest: bool
 
 
 @dataclass
@@ -141,75 +76,6 @@ class Outcome:
         )
 
 
-def failure_status(ref: str, error: RegistryError) -> Status:
-    """The per-image ``Status`` OpenShift reports for a registry error."""
-    if isinstance(error, NotFoundError):
-        return Status.failure(
-            404,
-            "NotFound",
-            f'dockerimage.image.openshift.io "{ref}" not found',
-            StatusDetails(name=ref, group=API_GROUP, kind="dockerimage"),
-            type_meta=False,
-        )
-    if isinstance(error, UnauthorizedError):
-        return Status.failure(
-            401,
-            "Unauthorized",
-            f'you may not have access to the container image "{ref}"',
-            type_meta=False,
-        )
-    if isinstance(error, TooManyRequestsError):
-        details = None
-        if error.retry_after is not None:
-            details = StatusDetails(retry_after_seconds=max(1, round(error.retry_after)))
-        return Status.failure(
-            429,
-            "TooManyRequests",
-            f"the registry is throttling the import of {ref}: {error}",
-            details,
-            type_meta=False,
-        )
-    if isinstance(error, ForbiddenRegistryError):
-        return Status.failure(
-            403,
-            "Forbidden",
-            f"importing images from registry {ref.split('/')[0]!r} is forbidden: {error}",
-            type_meta=False,
-        )
-    message = f"{ref}: {error}"
-    return Status.failure(
-        500,
-        "InternalError",
-        f"Internal error occurred: {message}",
-        StatusDetails(causes=[StatusCause(message=message)]),
-        type_meta=False,
-    )
-
-
-def is_retryable(error: RegistryError | None) -> bool:
-    """Errors another attempt later may not meet: throttling, outages, timeouts."""
-    return isinstance(error, UnavailableError | TooManyRequestsError)
-
-
-def repository_status(statuses: Sequence[ImageImportStatus]) -> Status:
-    """Success, or ``ImportFailed`` counting the failed tags as OpenShift words it."""
-    return repository_status_for(sum(1 for s in statuses if s.status.status != "Success"))
-
-
-def repository_status_for(failures: int) -> Status:
-    """The repository's status when ``failures`` of its tags failed."""
-    if failures == 0:
-        return Status.success(type_meta=False)
-    counted = "one" if failures == 1 else str(failures)
-    return Status(
-        status="Failure",
-        reason="ImportFailed",
-        message=f"{counted} of the images from this repository failed to import",
-        kind="",
-        api_version="",
-    )
-
-
 class _Deferred:
     """Marks a target left for later."""
 
@@ -234,154 +100,12 @@ class SpecResult:
     additional: list[str] = field(default_factory=list)
 
 
-class _Once:
-    """Runs each keyed computation once per request; concurrent callers share it."""
-
-    def __init__(self) -> None:
-        self._futures: dict[object, Future[Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: object, compute: Callable[[], T]) -> T:
-        with self._lock:
-            future = self._futures.get(key)
-            owner = future is None
-            if future is None:
-                future = self._futures[key] = Future()
-        if owner:
-            try:
-                future.set_result(compute())
-            except BaseException as exc:
-                future.set_exception(exc)
-        result: T = future.result()
-        return result
-
-
-class CacheView:
-    """The image cache as one request sees it: batched reads, one batched write."""
-
-    def __init__(self, cache: ImageCache | None) -> None:
-        self._cache = cache
-        self._known: dict[CacheKey, Image | None] = {}
-        self._pending: dict[CacheKey, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-
-    @property
-    def enabled(self) -> bool:
-        return self._cache is not None
-
-    def prefetch(self, keys: Sequence[CacheKey]) -> None:
-        """Look up every key not seen yet, in one batch."""
-        if self._cache is None:
-            return
-        with self._lock:
-            wanted = [k for k in dict.fromkeys(keys) if k not in self._known]
-        if not wanted:
-            return
-        found = self._cache.get_many(wanted)
-        parsed: dict[CacheKey, Image | None] = {}
-        for key in wanted:
-            document = found.get(key)
-            try:
-                parsed[key] = Image.model_validate(document) if document else None
-            except ValueError:
-                logger.warning("unreadable cache entry ignored", digest=key.digest)
-                parsed[key] = None
-        with self._lock:
-            self._known.update(parsed)
-
-    def get(self, key: CacheKey) -> Image | None:
-        if self._cache is None:
-            return None
-        with self._lock:
-            seen = key in self._known
-        if not seen:
-            self.prefetch([key])
-        with self._lock:
-            image = self._known.get(key)
-        return image.model_copy(deep=True) if image is not None else None
-
-    def add(self, key: CacheKey, image: Image) -> None:
-        if self._cache is None:
-            return
-        with self._lock:
-            self._known[key] = image
-            self._pending[key] = image.to_json_dict()
-
-    def flush(self) -> None:
-        """Write what this request converted; a failed write costs only a later GET."""
-        if self._cache is None:
-            return
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        if not pending:
-            return
-        try:
-            self._cache.put_many(pending)
-        except Exception as error:
-            logger.warning("image cache write failed", error_type=type(error).__name__)
-
-
-class Fetcher:
-    """The registry work of one request, deduplicated and shared by its threads."""
-
-    def __init__(
-        self,
-        registry: RegistryClient,
-        keyring: Keyring,
-        deadline: Deadline,
-        cache: ImageCache | None = None,
-    ) -> None:
-        self._registry = registry
-        self._keyring = keyring
-        self.deadline = deadline
-        self.cache = CacheView(cache)
-        self._once = _Once()
-
-    def repository(self, ref: Reference, insecure: bool) -> RepositoryClient:
-        key = ("repository", ref.api_host, ref.repository, insecure)
-
-        def build() -> RepositoryClient:
-            credentials = self._keyring.lookup(ref.domain, ref.repository)
-            if not credentials and ref.api_host != ref.domain:
-                credentials = self._keyring.lookup(ref.api_host, ref.repository)
-            return self._registry.repository(
-                ref.api_host, ref.repository, credentials, insecure=insecure, deadline=self.deadline
-            )
-
-        return self._once.get(key, build)
-
-    def head(self, ref: Reference, insecure: bool, tag_or_digest: str) -> str | None:
-        """The digest a tag (or digest) resolves to, checked with the caller's credentials."""
-        key = ("head", ref.api_host, ref.repository, tag_or_digest, insecure)
-        descriptor = self._once.get(
-            key, lambda: self.repository(ref, insecure).head_manifest(tag_or_digest)
-        )
-        return descriptor.digest
-
-    def manifest(self, ref: Reference, insecure: bool, tag_or_digest: str) -> Manifest:
-        key = ("manifest", ref.api_host, ref.repository, tag_or_digest, insecure)
-        return self._once.get(
-            key, lambda: self.repository(ref, insecure).get_manifest(tag_or_digest)
-        )
-
-    def blob(self, ref: Reference, insecure: bool, digest: str) -> bytes:
-        key = ("blob", ref.api_host, ref.repository, digest, insecure)
-        return self._once.get(key, lambda: self.repository(ref, insecure).get_blob(digest))
-
-    def tags(self, ref: Reference, insecure: bool) -> list[str]:
-        key = ("tags", ref.api_host, ref.repository, insecure)
-        return self._once.get(key, lambda: self.repository(ref, insecure).list_tags())
-
-    def converted(self, key: object, convert: Callable[[], Image]) -> Image:
-        return self._once.get(("image", key), convert)
-
-
 class Importer:
     """Imports ``spec.images`` and ``spec.repository`` into statuses."""
 
     def __init__(
         self,
-        registry: RegistryClient,
+        registry: Registry,
         options: ImportOptions,
         cache: ImageCache | None = None,
     ) -> None:
@@ -411,11 +135,11 @@ class Importer:
         the import queue (:attr:`SpecResult.deferred`); images are always
         imported inline.
         """
-        image_targets = [self.image_target(s) for s in spec.images or []]
+        image_targets = [plan.image_target(s, self._options) for s in spec.images or []]
         result = SpecResult()
         repo_targets: list[Target] = []
         if spec.repository is not None:
-            listed = self.repository_targets(spec.repository, fetcher)
+            listed = self._repository_targets(spec.repository, fetcher)
             if isinstance(listed, RepositoryImportStatus):
                 result.repository = listed
             else:
@@ -441,19 +165,7 @@ class Importer:
             )
         return result
 
-    def image_target(self, spec: Any) -> Target:
-        """A target for one (validated, defaulted) ``spec.images`` entry."""
-        ref = reference.parse(spec.from_.name)
-        policy = spec.import_policy
-        return Target(
-            ref=ref,
-            tag=spec.to.name if spec.to is not None else "",
-            insecure=bool(policy and policy.insecure) or self._options.rules.is_insecure(ref),
-            mode=(policy and policy.import_mode) or self._options.default_import_mode,
-            include_manifest=bool(spec.include_manifest),
-        )
-
-    def repository_targets(
+    def _repository_targets(
         self, spec: RepositoryImportSpec, fetcher: Fetcher
     ) -> tuple[list[Target], list[str]] | RepositoryImportStatus:
         """List the repository's tags: the targets to import and the tags beyond the limit.
@@ -461,9 +173,7 @@ class Importer:
         A listing failure is the repository's status (NotFound, Unauthorized,
         InternalError), as OpenShift reports it.
         """
-        ref = reference.parse(spec.from_.name)
-        policy = spec.import_policy
-        insecure = bool(policy and policy.insecure) or self._options.rules.is_insecure(ref)
+        ref, insecure = plan.repository(spec, self._options)
         try:
             listed = fetcher.tags(ref, insecure)
         except RegistryError as error:
@@ -473,18 +183,7 @@ class Importer:
             return RepositoryImportStatus(status=failure_status(ref.exact(), error))
         ordered = tags.prioritize(listed)
         cut = self._options.max_repository_tags
-        return self.tag_targets(spec, ordered[:cut]), ordered[cut:]
-
-    def tag_targets(self, spec: RepositoryImportSpec, names: Sequence[str]) -> list[Target]:
-        """Targets for the tags ``names`` of the repository ``spec`` names."""
-        ref = reference.parse(spec.from_.name)
-        policy = spec.import_policy
-        insecure = bool(policy and policy.insecure) or self._options.rules.is_insecure(ref)
-        mode = (policy and policy.import_mode) or self._options.default_import_mode
-        return [
-            Target(ref.with_tag(tag), tag, insecure, mode, bool(spec.include_manifest))
-            for tag in names
-        ]
+        return plan.tag_targets(spec, ordered[:cut], self._options), ordered[cut:]
 
     # --- targets -----------------------------------------------------------
 

@@ -1,0 +1,217 @@
+"""The registry work of one request, and the image cache as that request sees it.
+
+Every registry request is made at most once per request (a reference named
+twice, or by an image and a repository, is fetched once), whichever thread
+asks first; the others wait for its answer. Cache entries are read in
+batches and written in one batch at the end. The registry is reached
+through the :class:`Registry` protocol, so the import logic can be run
+against a fake.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from typing import Any, NamedTuple, Protocol, TypeVar
+
+from imagestreams.credentials import Credential, Keyring
+from imagestreams.deadline import Deadline
+from imagestreams.models import Image
+from imagestreams.observability import logger
+from imagestreams.reference import Reference
+from imagestreams.registry.client import Descriptor, Manifest
+
+T = TypeVar("T")
+
+
+class RepositoryReader(Protocol):
+    """One repository as one caller may read it."""
+
+    def head_manifest(self, reference: str) -> Descriptor: ...
+
+    def get_manifest(self, reference: str) -> Manifest: ...
+
+    def get_blob(self, digest: str) -> bytes: ...
+
+    def list_tags(self) -> list[str]: ...
+
+
+class Registry(Protocol):
+    """What the importer needs of a registry client."""
+
+    def repository(
+        self,
+        host: str,
+        repository: str,
+        credentials: Sequence[Credential],
+        *,
+        insecure: bool,
+        deadline: Deadline,
+    ) -> RepositoryReader: ...
+
+
+class CacheKey(NamedTuple):
+    """A converted image's cache key: where it was verified, and its manifest digest.
+
+    ``source`` is ``<registry host>/<repository>`` of the registry that served
+    the manifest and config: an entry is a proof that this repository holds
+    this content, and is only ever served for it.
+    """
+
+    source: str
+    digest: str
+
+    @classmethod
+    def of(cls, ref: Reference, digest: str) -> CacheKey:
+        return cls(f"{ref.api_host}/{ref.repository}", digest)
+
+
+class ImageCache(Protocol):
+    """Converted images by the repository they were verified at and their digest."""
+
+    def get_many(self, keys: Sequence[CacheKey]) -> dict[CacheKey, dict[str, Any]]: ...
+
+    def put_many(self, entries: Mapping[CacheKey, dict[str, Any]]) -> None: ...
+
+
+class _Once:
+    """Runs each keyed computation once per request; concurrent callers share it."""
+
+    def __init__(self) -> None:
+        self._futures: dict[object, Future[Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: object, compute: Callable[[], T]) -> T:
+        with self._lock:
+            future = self._futures.get(key)
+            owner = future is None
+            if future is None:
+                future = self._futures[key] = Future()
+        if owner:
+            try:
+                future.set_result(compute())
+            except BaseException as exc:
+                future.set_exception(exc)
+        result: T = future.result()
+        return result
+
+
+class CacheView:
+    """The image cache as one request sees it: batched reads, one batched write."""
+
+    def __init__(self, cache: ImageCache | None) -> None:
+        self._cache = cache
+        self._known: dict[CacheKey, Image | None] = {}
+        self._pending: dict[CacheKey, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self._cache is not None
+
+    def prefetch(self, keys: Sequence[CacheKey]) -> None:
+        """Look up every key not seen yet, in one batch."""
+        if self._cache is None:
+            return
+        with self._lock:
+            wanted = [k for k in dict.fromkeys(keys) if k not in self._known]
+        if not wanted:
+            return
+        found = self._cache.get_many(wanted)
+        parsed: dict[CacheKey, Image | None] = {}
+        for key in wanted:
+            document = found.get(key)
+            try:
+                parsed[key] = Image.model_validate(document) if document else None
+            except ValueError:
+                logger.warning("unreadable cache entry ignored", digest=key.digest)
+                parsed[key] = None
+        with self._lock:
+            self._known.update(parsed)
+
+    def get(self, key: CacheKey) -> Image | None:
+        if self._cache is None:
+            return None
+        with self._lock:
+            seen = key in self._known
+        if not seen:
+            self.prefetch([key])
+        with self._lock:
+            image = self._known.get(key)
+        return image.model_copy(deep=True) if image is not None else None
+
+    def add(self, key: CacheKey, image: Image) -> None:
+        if self._cache is None:
+            return
+        with self._lock:
+            self._known[key] = image
+            self._pending[key] = image.to_json_dict()
+
+    def flush(self) -> None:
+        """Write what this request converted; a failed write costs only a later GET."""
+        if self._cache is None:
+            return
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        try:
+            self._cache.put_many(pending)
+        except Exception as error:
+            logger.warning("image cache write failed", error_type=type(error).__name__)
+
+
+class Fetcher:
+    """The registry work of one request, deduplicated and shared by its threads."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        keyring: Keyring,
+        deadline: Deadline,
+        cache: ImageCache | None = None,
+    ) -> None:
+        self._registry = registry
+        self._keyring = keyring
+        self.deadline = deadline
+        self.cache = CacheView(cache)
+        self._once = _Once()
+
+    def repository(self, ref: Reference, insecure: bool) -> RepositoryReader:
+        key = ("repository", ref.api_host, ref.repository, insecure)
+
+        def build() -> RepositoryReader:
+            credentials = self._keyring.lookup(ref.domain, ref.repository)
+            if not credentials and ref.api_host != ref.domain:
+                credentials = self._keyring.lookup(ref.api_host, ref.repository)
+            return self._registry.repository(
+                ref.api_host, ref.repository, credentials, insecure=insecure, deadline=self.deadline
+            )
+
+        return self._once.get(key, build)
+
+    def head(self, ref: Reference, insecure: bool, tag_or_digest: str) -> str | None:
+        """The digest a tag (or digest) resolves to, checked with the caller's credentials."""
+        key = ("head", ref.api_host, ref.repository, tag_or_digest, insecure)
+        descriptor = self._once.get(
+            key, lambda: self.repository(ref, insecure).head_manifest(tag_or_digest)
+        )
+        return descriptor.digest
+
+    def manifest(self, ref: Reference, insecure: bool, tag_or_digest: str) -> Manifest:
+        key = ("manifest", ref.api_host, ref.repository, tag_or_digest, insecure)
+        return self._once.get(
+            key, lambda: self.repository(ref, insecure).get_manifest(tag_or_digest)
+        )
+
+    def blob(self, ref: Reference, insecure: bool, digest: str) -> bytes:
+        key = ("blob", ref.api_host, ref.repository, digest, insecure)
+        return self._once.get(key, lambda: self.repository(ref, insecure).get_blob(digest))
+
+    def tags(self, ref: Reference, insecure: bool) -> list[str]:
+        key = ("tags", ref.api_host, ref.repository, insecure)
+        return self._once.get(key, lambda: self.repository(ref, insecure).list_tags())
+
+    def converted(self, key: object, convert: Callable[[], Image]) -> Image:
+        return self._once.get(("image", key), convert)
