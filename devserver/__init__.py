@@ -25,8 +25,9 @@ Modules:
 - :mod:`devserver.queues` is Lambda's SQS event source: it feeds queued
   messages to the functions with SQS events, in the background or, for
   tests, synchronously (``drain``);
-- :mod:`devserver.environment` gives each function its own environment
-  variables and composition root inside the one process;
+- :mod:`devserver.environment` gives each function its own settings, and
+  each of its execution environments a composition root and a handler
+  module of its own, inside the one process;
 - :mod:`devserver.triggers` is EventBridge's side: ``POST /_local/schedule``
   and ``POST /_local/events`` invoke the functions with schedule and rule
   events, with pattern matching for the rules.

@@ -7,11 +7,12 @@ per function). The first line printed names the URL once the server is
 listening; Ctrl-C (or SIGTERM) stops it cleanly.
 
 Functions with SQS events are fed from their queues in the background
-(:mod:`devserver.queues`), and every function sees its own environment
-(:mod:`devserver.environment`): the template's, but for the registry
-address policy, which locally allows loopback (:data:`LOCAL_DEFAULTS`)
-unless the caller's environment sets it (:func:`local_overrides`); the
-banner prints it. Schedules do not run by themselves:
+(:mod:`devserver.queues`), and every function runs with its own settings
+and composition root (:mod:`devserver.environment`): the template's
+variables, but for the registry address policy, which locally allows
+loopback (:data:`LOCAL_DEFAULTS`) unless the caller's environment sets it
+(:func:`local_overrides`); the banner prints it. Settings that are not
+valid stop the server at start. Schedules do not run by themselves:
 ``POST /_local/schedule`` runs them now, and ``POST /_local/events``
 delivers an EventBridge event to the functions whose rules match it
 (:mod:`devserver.triggers`); these routes exist only locally and need no
@@ -40,7 +41,14 @@ from types import FrameType
 
 import boto3
 
-from devserver.environment import FunctionEnvironments, isolated_loader, split_environments
+from devserver.environment import (
+    SettingsError,
+    environment_loader,
+    function_settings,
+    function_variables,
+    shared_variables,
+    unseen_variables,
+)
 from devserver.moto_support import local_aws
 from devserver.queues import QueuePoller
 from devserver.resources import CreatedResources, create_resources
@@ -58,6 +66,7 @@ from devserver.seed import (
 from devserver.server import DevServer, HandlerLoadError, LocalGateway
 from devserver.template import LOCAL_REGION, Template, TemplateError, load_template
 from devserver.triggers import EVENTS_PATH, SCHEDULE_PATH, LocalTriggers
+from imagestreams.config import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 IMPORTS_PATH = "/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamimports"
@@ -86,9 +95,6 @@ LOCAL_DEFAULTS = {
 }
 # Where pull secrets live when no function of the template says.
 DEFAULT_PULL_SECRET_PREFIX = "imagestreams"
-# Modules each loaded handler gets a copy of, as each Lambda execution
-# environment has: the composition root caches settings and clients.
-PER_ENVIRONMENT_MODULES = ("imagestreams.bootstrap",)
 # Seconds before a record a function failed is delivered again (the deployed
 # queue waits out its visibility timeout).
 LOCAL_RETRY_AFTER = 2
@@ -137,20 +143,24 @@ def local_overrides(caller: Mapping[str, str]) -> dict[str, str]:
     return chosen or dict(LOCAL_DEFAULTS)
 
 
-def _function_environments(
-    values: dict[str, dict[str, str]], overrides: Mapping[str, str]
-) -> FunctionEnvironments:
-    """Each function's variables, as deployed but for ``overrides`` (:func:`local_overrides`).
+def _function_settings(
+    values: Mapping[str, Mapping[str, str]], overrides: Mapping[str, str]
+) -> dict[str, Settings]:
+    """Each function's settings, as deployed but for ``overrides`` (:func:`local_overrides`).
 
-    Variables every function sets alike go into the process environment;
-    the others are seen only by their function's threads. The overrides go
-    to every function, so the process view cannot hide them.
+    The variables every function sets alike go into the process
+    environment, for the libraries that read it themselves (Powertools).
     """
-    shared, own = split_environments(
-        {function_id: {**variables, **overrides} for function_id, variables in values.items()}
-    )
-    os.environ.update(shared)
-    return FunctionEnvironments(os.environ, own)
+    variables = {function_id: {**own, **overrides} for function_id, own in values.items()}
+    os.environ.update(shared_variables(variables))
+    for name in sorted(unseen_variables(variables)):
+        print(
+            f"devserver: {name} differs between functions and is no setting; "
+            "libraries read the process environment, where it is not set",
+            file=sys.stderr,
+            flush=True,
+        )
+    return function_settings(function_variables(variables, os.environ))
 
 
 @dataclass(frozen=True)
@@ -333,7 +343,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(FAKE_AWS_ENVIRONMENT)
     aws = local_aws()
     aws.__enter__()
-    environments: FunctionEnvironments | None = None
     poller: QueuePoller | None = None
     try:
         template = load_template(args.template)
@@ -343,9 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         values = {
             spec.logical_id: created.environment(spec.logical_id) for spec in template.functions()
         }
-        environments = _function_environments(values, overrides)
-        environments.install()
-        loader = isolated_loader(environments, PER_ENVIRONMENT_MODULES)
+        loader = environment_loader(_function_settings(values, overrides))
         gateway = LocalGateway.from_template(template, concurrency=args.concurrency, loader=loader)
         gateway.warm()
         poller = QueuePoller.from_template(
@@ -366,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             banner = _banner(server, template, created.names, poller, local, triggers, policy)
             print(banner, flush=True)
             server.serve_forever()
-    except (TemplateError, HandlerLoadError, SeedError, OSError) as error:
+    except (TemplateError, HandlerLoadError, SeedError, SettingsError, OSError) as error:
         print(f"devserver: {error}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:
@@ -374,8 +381,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if poller is not None:
             poller.stop()
-        if environments is not None:
-            environments.uninstall()
         aws.__exit__(None, None, None)
     return 0
 

@@ -8,10 +8,12 @@ Lambda runtime does with ``CodeUri`` + ``Handler``, and invokes it with a
 cache), builds the event, invokes and converts the result (or renders a
 gateway error). :class:`DevServer` is the threading HTTP server that feeds it.
 
-Each loaded copy of a handler module serves one invocation at a time, like
-one Lambda execution environment; up to ``concurrency`` copies are loaded
-on demand so slow requests do not queue behind each other; beyond that,
-an invocation waits for a free copy within its timeout.
+Each execution environment the runtime's loader makes (a copy of the
+handler module; :mod:`devserver.environment` adds the function's
+composition root) serves one invocation at a time, as in Lambda; up to
+``concurrency`` of them are made on demand so slow requests do not queue
+behind each other; beyond that, an invocation waits for a free one within
+its timeout.
 """
 
 from __future__ import annotations
@@ -81,9 +83,11 @@ def load_handler(spec: FunctionSpec) -> Handler:
 
     The module gets a unique name, so each call yields an independent copy
     (its own module globals, as a separate execution environment has), and
-    functions whose modules share a name (``app``) do not clash. Like the
-    Lambda runtime, the code directory is put on ``sys.path`` for the
-    module's own imports.
+    functions whose modules share a name (``app``) do not clash. A copy per
+    environment is needed: Powertools' resolvers and batch processors keep
+    the event being handled on module-level objects, so two invocations at
+    once on one module would see each other's. Like the Lambda runtime, the
+    code directory is put on ``sys.path`` for the module's own imports.
     """
     path = spec.module_file
     if not path.is_file():

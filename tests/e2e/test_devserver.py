@@ -567,8 +567,15 @@ def test_more_tokens_and_pull_secrets_from_the_environment(
     assert auth not in printed
 
 
-def test_bad_local_settings_stop_the_server_with_a_message(tmp_path: Path) -> None:
-    environ = {**os.environ, "PORT": "0", "DEVSERVER_TOKENS": "Not_A_Namespace"}
+BAD_SETTINGS = [
+    pytest.param("DEVSERVER_TOKENS", "Not_A_Namespace", id="dev-token-grants"),
+    pytest.param("IMPORT_PARALLELISM", "many", id="a-functions-setting"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_SETTINGS)
+def test_bad_local_settings_stop_the_server_with_a_message(name: str, value: str) -> None:
+    environ = {**os.environ, "PORT": "0", name: value}
 
     result = subprocess.run(
         [sys.executable, "-m", "devserver"],
@@ -582,7 +589,8 @@ def test_bad_local_settings_stop_the_server_with_a_message(tmp_path: Path) -> No
     )
 
     assert result.returncode == 1
-    assert "DEVSERVER_TOKENS" in result.stderr
+    assert name in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The local server's SQS side: events, batch responses, the poller, per-function environments.
+"""The local server's SQS side: events, batch responses, the poller.
 
 Handlers here are fakes; ``tests/integration/test_queue.py`` drains the
 template's own queues with them.
@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
-import os
-import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +18,6 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
-from devserver.__main__ import LOCAL_DEFAULTS, _function_environments, local_overrides
-from devserver.environment import (
-    FunctionEnvironments,
-    isolated_loader,
-    private_modules,
-    split_environments,
-)
 from devserver.queues import (
     MalformedBatchResponseError,
     QueuePoller,
@@ -38,9 +27,7 @@ from devserver.queues import (
 )
 from devserver.resources import create_resources
 from devserver.template import FunctionSpec, QueueEvent, Template, load_template
-from imagestreams.config import load_settings
 from imagestreams.jobs import ChunkMessage
-from imagestreams.registry.addresses import AddressPolicy
 from testkit.events import event_names, load_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -380,260 +367,3 @@ def test_poller_feeds_each_queue_to_its_function_and_retries_failures(
     assert queue_depth(sqs, url) == 0
     assert any("back on the queue" in line for line in lines)
     assert poller.runtimes["Consumer"].spec.timeout == 10
-
-
-# --- Per-function environments -------------------------------------------------------------
-
-
-def test_split_environments_keeps_what_all_share_apart() -> None:
-    shared, own = split_environments(
-        {
-            "Api": {"SHARED": "1", "TABLE": "t", "QUEUE_URL": "q", "LEVEL": "a"},
-            "Worker": {"SHARED": "1", "TABLE": "t", "RECEIVES": "3", "LEVEL": "b"},
-        }
-    )
-
-    assert shared == {"SHARED": "1", "TABLE": "t"}
-    assert own == {
-        "Api": {"QUEUE_URL": "q", "LEVEL": "a"},
-        "Worker": {"RECEIVES": "3", "LEVEL": "b"},
-    }
-
-
-@pytest.fixture
-def environments() -> FunctionEnvironments:
-    process = {"HOME": "/home/x", "QUEUE_URL": "from-the-shell"}
-    return FunctionEnvironments(
-        process, {"Api": {"QUEUE_URL": "q", "LEVEL": "a"}, "Worker": {"LEVEL": "b"}}
-    )
-
-
-def test_each_function_sees_its_own_variables(environments: FunctionEnvironments) -> None:
-    # Given two threads, one running each function, at the same time
-    views: dict[str, dict[str, str]] = {}
-    both = threading.Barrier(2)
-
-    def run(function_id: str) -> None:
-        with environments.activate(function_id):
-            both.wait()
-            views[function_id] = dict(environments)
-
-    threads = [threading.Thread(target=run, args=(f,)) for f in ("Api", "Worker")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    # Then neither sees the other's variables, nor the shell's stand-in
-    assert views["Api"] == {"HOME": "/home/x", "QUEUE_URL": "q", "LEVEL": "a"}
-    assert views["Worker"] == {"HOME": "/home/x", "LEVEL": "b"}
-    assert dict(environments) == {"HOME": "/home/x"}
-    assert environments.current is None
-
-
-def test_writes_stay_with_the_function_that_owns_the_name(
-    environments: FunctionEnvironments,
-) -> None:
-    with environments.activate("Worker"):
-        environments["LEVEL"] = "debug"
-        environments["QUEUE_URL"] = "mine"
-        environments["NEW"] = "shared"
-        assert environments.get("QUEUE_URL") == "mine"
-    with environments.activate("Api"):
-        assert environments["LEVEL"] == "a"
-        assert environments["QUEUE_URL"] == "q"
-        assert environments["NEW"] == "shared"
-        del environments["LEVEL"]
-        assert "LEVEL" not in environments
-    with environments.activate("Worker"):
-        assert environments["LEVEL"] == "debug"
-    with pytest.raises(KeyError):
-        environments.activate("Unknown").__enter__()
-
-
-def test_installed_environments_are_what_os_environ_and_getenv_read() -> None:
-    environments = FunctionEnvironments(os.environ, {"Fn": {"DEVSERVER_TEST_ONLY": "yes"}})
-    environments.install()
-    try:
-        assert os.environ is environments
-        assert os.getenv("DEVSERVER_TEST_ONLY") is None
-        with environments.activate("Fn"):
-            assert os.getenv("DEVSERVER_TEST_ONLY") == "yes"
-            assert os.environ.copy()["DEVSERVER_TEST_ONLY"] == "yes"
-    finally:
-        environments.uninstall()
-    assert os.environ is not environments
-    assert "DEVSERVER_TEST_ONLY" not in os.environ
-
-
-@pytest.fixture
-def package(tmp_path: Path) -> Iterator[str]:
-    """A package ``devpkg`` whose ``root`` module caches the environment it first sees."""
-    root = tmp_path / "lib" / "devpkg"
-    root.mkdir(parents=True)
-    (root / "__init__.py").write_text("", encoding="utf-8")
-    (root / "root.py").write_text(
-        "import functools, os\n"
-        "@functools.cache\n"
-        "def settings():\n"
-        "    return os.environ.get('LEVEL')\n",
-        encoding="utf-8",
-    )
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "app.py").write_text(
-        "from devpkg import root\n"
-        "import os\n"
-        "def handler(event, context):\n"
-        "    return {'cached': root.settings(), 'now': os.environ.get('LEVEL'),\n"
-        "            'module': id(root)}\n",
-        encoding="utf-8",
-    )
-    sys.path.insert(0, str(tmp_path / "lib"))
-    try:
-        yield str(code)
-    finally:
-        sys.path.remove(str(tmp_path / "lib"))
-        for name in [n for n in sys.modules if n == "devpkg" or n.startswith("devpkg.")]:
-            del sys.modules[name]
-
-
-def _function(logical_id: str, code: str) -> FunctionSpec:
-    return FunctionSpec(logical_id, Path(code), "app.handler", 3, 128, {})
-
-
-def test_isolated_loader_gives_each_function_its_environment_and_composition_root(
-    package: str,
-) -> None:
-    # Given two functions whose handlers share a package with a cached setting
-    environments = FunctionEnvironments(
-        os.environ, {"Api": {"LEVEL": "api"}, "Worker": {"LEVEL": "w"}}
-    )
-    load = isolated_loader(environments, ["devpkg.root"])
-    import devpkg.root  # type: ignore[import-not-found]  # the server's own copy
-
-    # When each is loaded and called, the worker first
-    environments.install()
-    try:
-        worker, api = load(_function("Worker", package)), load(_function("Api", package))
-        from_worker, from_api = worker({}, None), api({}, None)
-    finally:
-        environments.uninstall()
-    # Then each cached its own settings in its own copy, and the server's copy is untouched
-    assert from_worker["cached"] == from_worker["now"] == "w"
-    assert from_api["cached"] == from_api["now"] == "api"
-    assert from_worker["module"] != from_api["module"]
-    assert sys.modules["devpkg.root"] is devpkg.root
-    assert sys.modules["devpkg"].root is devpkg.root
-    assert id(devpkg.root) not in {from_worker["module"], from_api["module"]}
-
-
-def test_private_modules_restore_what_was_not_imported_before(package: str) -> None:
-    sys.path.insert(0, package)
-    try:
-        with private_modules(["devpkg.root"]):
-            import app  # type: ignore[import-not-found]  # noqa: F401 - imports devpkg.root
-
-            assert "devpkg.root" in sys.modules
-        assert "devpkg.root" not in sys.modules
-        assert not hasattr(sys.modules["devpkg"], "root")
-    finally:
-        sys.path.remove(package)
-        sys.modules.pop("app", None)
-
-
-def test_devserver_environment_is_per_function(aws: boto3.Session) -> None:
-    template = load_template(ROOT / "template.yaml")
-    created = create_resources(template, session=aws)
-    values = {
-        spec.logical_id: created.environment(spec.logical_id) for spec in template.functions()
-    }
-    saved = dict(os.environ)
-    try:
-        environments = _function_environments(values, LOCAL_DEFAULTS)
-        with environments.activate("ApiFunction"):
-            api = dict(environments)
-        with environments.activate("WorkerFunction"):
-            worker = dict(environments)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-    assert api["IMPORT_QUEUE_URL"] == created.refs["ImportQueue"]
-    assert "IMPORT_QUEUE_URL" not in worker
-    assert worker["CHUNK_MAX_RECEIVES"] == "3"
-    assert "CHUNK_MAX_RECEIVES" not in api
-    for name, value in LOCAL_DEFAULTS.items():
-        assert api[name] == worker[name] == value
-    assert api["STREAMS_TABLE"] == worker["STREAMS_TABLE"] == created.name("StreamsTable")
-    assert json.dumps(api)  # plain strings only
-
-
-# Addresses and whether the functions may reach them, for each environment
-# `make run` may be started in. The template refuses every non-public one.
-LOOPBACK, PRIVATE, METADATA, PUBLIC = "127.0.0.1", "10.0.0.1", "169.254.169.254", "8.8.8.8"
-ADDRESS_POLICIES = [
-    pytest.param(
-        {},
-        {LOOPBACK: True, "::1": True, PRIVATE: False, METADATA: False, PUBLIC: True},
-        id="default-allows-loopback-only",
-    ),
-    pytest.param(
-        {"ALLOW_PRIVATE_REGISTRIES": "false"},
-        {LOOPBACK: False, "::1": False, PRIVATE: False, METADATA: False, PUBLIC: True},
-        id="caller-false-is-the-deployed-policy",
-    ),
-    pytest.param(
-        {"ALLOW_PRIVATE_REGISTRIES": "true"},
-        {LOOPBACK: True, "::1": True, PRIVATE: True, METADATA: True, PUBLIC: True},
-        id="caller-true-allows-private-ranges",
-    ),
-    pytest.param(
-        {"ALLOWED_PRIVATE_CIDRS": "10.0.0.0/8"},
-        {LOOPBACK: False, "::1": False, PRIVATE: True, METADATA: False, PUBLIC: True},
-        id="caller-cidrs-replace-the-local-ones",
-    ),
-    pytest.param(
-        {"ALLOWED_PRIVATE_CIDRS": ""},
-        {LOOPBACK: False, "::1": False, PRIVATE: False, METADATA: False, PUBLIC: True},
-        id="caller-empty-cidrs-count-as-set",
-    ),
-]
-
-
-@pytest.mark.parametrize(("caller", "permitted"), ADDRESS_POLICIES)
-def test_devserver_address_policy_is_the_callers_or_loopback_only(
-    aws: boto3.Session,
-    monkeypatch: pytest.MonkeyPatch,
-    caller: dict[str, str],
-    permitted: dict[str, bool],
-) -> None:
-    # Given the template's environments, and `make run` started with `caller` set
-    template = load_template(ROOT / "template.yaml")
-    created = create_resources(template, session=aws)
-    values = {
-        spec.logical_id: created.environment(spec.logical_id) for spec in template.functions()
-    }
-    for name in LOCAL_DEFAULTS:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in caller.items():
-        monkeypatch.setenv(name, value)
-
-    # When the local server composes each function's environment from them
-    saved = dict(os.environ)
-    try:
-        environments = _function_environments(values, local_overrides(os.environ))
-        settings = {}
-        for function_id in values:
-            with environments.activate(function_id):
-                settings[function_id] = load_settings(environments)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-    # Then every function's address policy permits exactly what is expected
-    for function_id, setting in settings.items():
-        policy = AddressPolicy.from_settings(
-            setting.allow_private_registries, setting.private_cidrs()
-        )
-        answers = {address: policy.permits(address) for address in permitted}
-        assert answers == permitted, function_id
