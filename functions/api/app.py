@@ -34,7 +34,7 @@ def allow(namespace: str, verb: str, resource: str) -> None:
 def create_import(namespace: str) -> Response[str]:
     """POST an ImageStreamImport: 201 with the status, or 202 while a job finishes it."""
     allow(namespace, "create", "imagestreamimports")
-    request = responses.parse_import_request(
+    valid = responses.parse_import_request(
         app.current_event.body,
         namespace,
         is_base64=bool(app.current_event.is_base64_encoded),
@@ -43,7 +43,7 @@ def create_import(namespace: str) -> Response[str]:
         max_images=bootstrap.container().settings.max_import_images,
     )
     remaining_ms = app.lambda_context.get_remaining_time_in_millis()
-    created = bootstrap.container().start_import().create(namespace, request, remaining_ms / 1000)
+    created = bootstrap.container().start_import().create(namespace, valid, remaining_ms / 1000)
     return responses.document(202 if created.accepted else 201, created.document)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import urllib3
 
+from imagestreams import reference
 from imagestreams.credentials import Credential, Keyring
 from imagestreams.deadline import Deadline
 from imagestreams.errors import (
@@ -25,7 +26,7 @@ from imagestreams.errors import (
     UnavailableError,
 )
 from imagestreams.imports.importer import Importer
-from imagestreams.imports.plan import ImportOptions
+from imagestreams.imports.plan import ImportOptions, SpecReferences
 from imagestreams.models import ImageStreamImportSpec
 from imagestreams.registry.addresses import AddressPolicy
 from imagestreams.registry.client import RegistryClient
@@ -328,7 +329,9 @@ def test_a_trickling_registry_fails_the_image_not_the_import(
 
     # When the image is imported
     started = time.monotonic()
-    result = importer.import_spec(spec, importer.fetcher(Keyring.empty(), Deadline.after(BUDGET)))
+    references = SpecReferences(images=(reference.parse(name),))
+    fetcher = importer.fetcher(Keyring.empty(), Deadline.after(BUDGET))
+    result = importer.import_spec(spec, references, fetcher)
 
     # Then the image's status is a failure saying the time budget ran out
     assert time.monotonic() - started < 10

@@ -9,7 +9,7 @@ import pytest
 
 from imagestreams.errors import BadRequestError, PayloadTooLargeError, ValidationError
 from imagestreams.responses import parse_import_request
-from imagestreams.validation import apply_defaults
+from imagestreams.validation import ValidImport, apply_defaults
 
 
 def body(images: list[dict[str, Any]] | None = None, **spec: Any) -> dict[str, Any]:
@@ -29,6 +29,11 @@ def docker(name: str, **extra: Any) -> dict[str, Any]:
 
 
 def parse(document: Any, namespace: str = "demo") -> Any:
+    """The validated request (its references are :func:`parse_valid`'s)."""
+    return parse_valid(document, namespace).request
+
+
+def parse_valid(document: Any, namespace: str = "demo") -> ValidImport:
     return parse_import_request(json.dumps(document), namespace, is_base64=False, max_bytes=1 << 20)
 
 
@@ -192,8 +197,8 @@ def test_lone_surrogates_in_annotations_are_stored_as_replacement_characters() -
         '"metadata": {"name": "app"}',
         '"metadata": {"name": "app", "annotations": {"a": "x\\ud800"}}',
     )
-    isi = parse_import_request(raw, "demo", is_base64=False, max_bytes=1 << 20)
-    assert isi.metadata.annotations == {"a": "x\ufffd"}
+    valid = parse_import_request(raw, "demo", is_base64=False, max_bytes=1 << 20)
+    assert valid.request.metadata.annotations == {"a": "x\ufffd"}
 
 
 def test_a_body_nested_too_deep_is_a_bad_request() -> None:
@@ -287,7 +292,8 @@ def test_unknown_fields_are_ignored() -> None:
     ids=["to-from-tag", "no-tag-no-to", "digest-no-to", "explicit-to", "explicit-policies"],
 )
 def test_defaults(image: dict[str, Any], to: str | None, mode: str, policy: str) -> None:
-    spec = apply_defaults(parse(body([image])), "Legacy").spec.images[0]
+    valid = parse_valid(body([image]))
+    spec = apply_defaults(valid.request, valid.references, "Legacy").spec.images[0]
     assert (spec.to.name if spec.to else None) == to
     assert spec.import_policy.import_mode == mode
     assert spec.reference_policy.type == policy

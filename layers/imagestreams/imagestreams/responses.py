@@ -155,8 +155,8 @@ def parse_import_request(
     max_bytes: int,
     rules: RegistryRules | None = None,
     max_images: int | None = None,
-) -> ImageStreamImport:
-    """Decode, validate and default an ImageStreamImport request body."""
+) -> validation.ValidImport:
+    """Decode and validate an ImageStreamImport request body, parsing its references once."""
     raw = _body_bytes(body, is_base64)
     if len(raw) > max_bytes:
         raise PayloadTooLargeError(f"the request body exceeds the limit of {max_bytes} bytes")
@@ -191,8 +191,8 @@ def parse_import_request(
         raise BadRequestError(
             "the namespace of the provided object does not match the namespace sent on the request"
         )
-    validation.validate(isi, namespace, rules, max_images)
-    return isi
+    references = validation.validate(isi, namespace, rules, max_images)
+    return validation.ValidImport(isi, references)
 
 
 def _body_bytes(body: str | None, is_base64: bool) -> bytes:

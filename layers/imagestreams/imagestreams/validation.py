@@ -9,9 +9,11 @@ field) and how an accepted request is defaulted (``to`` from the tag of
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from imagestreams import reference
 from imagestreams.errors import FieldCause, InvalidReferenceError, ValidationError
+from imagestreams.imports.plan import SpecReferences
 from imagestreams.models import (
     ImageStreamImport,
     LocalObjectReference,
@@ -126,13 +128,21 @@ def metadata_causes(
     return causes
 
 
+@dataclass(frozen=True)
+class ValidImport:
+    """A validated ImageStreamImport request and its references, parsed once."""
+
+    request: ImageStreamImport
+    references: SpecReferences
+
+
 def validate(
     isi: ImageStreamImport,
     namespace: str,
     rules: RegistryRules | None = None,
     max_images: int | None = None,
-) -> None:
-    """Raise :class:`ValidationError` listing every invalid field of ``isi``.
+) -> SpecReferences:
+    """The references of ``isi``, or :class:`ValidationError` listing every invalid field.
 
     With ``rules``, a registry the deployment blocks (or does not allow) is a
     ``Forbidden`` cause on the reference's field, as OpenShift reports it.
@@ -159,6 +169,8 @@ def validate(
         )
         raise ValidationError(QUALIFIED_KIND, "ImageStreamImport", name, causes)
 
+    images: list[reference.Reference] = []
+    repository_ref: reference.Reference | None = None
     for i, spec in enumerate(isi.spec.images or []):
         path = f"spec.images[{i}]"
         if spec.from_.kind != "DockerImage":
@@ -177,6 +189,8 @@ def validate(
         elif spec.to is not None and (problem := tag_problem(spec.to.name)):
             causes.append(FieldCause.invalid(f"{path}.to.name", spec.to.name, problem))
         parsed = _reference(f"{path}.from.name", spec.from_.name, causes)
+        if parsed is not None:
+            images.append(parsed)
         policy = spec.import_policy
         _registry_allowed(f"{path}.from.name", parsed, policy, rules, causes)
         if parsed and parsed.digest and policy is not None and policy.scheduled:
@@ -197,7 +211,7 @@ def validate(
                 )
             )
         else:
-            parsed = _reference(f"{path}.from.name", repository.from_.name, causes)
+            parsed = repository_ref = _reference(f"{path}.from.name", repository.from_.name, causes)
             _registry_allowed(f"{path}.from.name", parsed, repository.import_policy, rules, causes)
             if parsed and (parsed.tag or parsed.digest):
                 causes.append(
@@ -217,6 +231,7 @@ def validate(
         )
     if causes:
         raise ValidationError(QUALIFIED_KIND, "ImageStreamImport", name, causes)
+    return SpecReferences(tuple(images), repository_ref)
 
 
 def _reference(path: str, name: str, causes: list[FieldCause]) -> reference.Reference | None:
@@ -261,13 +276,13 @@ def _policies(
         )
 
 
-def apply_defaults(isi: ImageStreamImport, default_import_mode: str) -> ImageStreamImport:
+def apply_defaults(
+    isi: ImageStreamImport, references: SpecReferences, default_import_mode: str
+) -> ImageStreamImport:
     """Fill the defaults OpenShift's API server applies; returns ``isi``."""
-    for spec in isi.spec.images or []:
-        if spec.to is None:
-            tag = reference.parse(spec.from_.name).tag
-            if tag:
-                spec.to = LocalObjectReference(name=tag)
+    for spec, ref in zip(isi.spec.images or [], references.images, strict=True):
+        if spec.to is None and ref.tag:
+            spec.to = LocalObjectReference(name=ref.tag)
         spec.import_policy = _default_import_policy(spec.import_policy, default_import_mode)
         spec.reference_policy = _default_reference_policy(spec.reference_policy)
     repository = isi.spec.repository

@@ -31,7 +31,7 @@ from imagestreams.credentials import Keyring
 from imagestreams.deadline import Deadline
 from imagestreams.errors import IntegrityError, RegistryError, UnsupportedContentError
 from imagestreams.imports import plan
-from imagestreams.imports.plan import ImportOptions, Target
+from imagestreams.imports.plan import ImportOptions, SpecReferences, Target
 from imagestreams.imports.session import CacheKey, Fetcher, ImageCache, Registry
 from imagestreams.imports.statuses import failure_status, is_retryable, repository_status
 from imagestreams.models import (
@@ -43,6 +43,7 @@ from imagestreams.models import (
     Status,
 )
 from imagestreams.observability import logger
+from imagestreams.reference import Reference
 from imagestreams.registry import media
 
 T = TypeVar("T")
@@ -125,6 +126,7 @@ class Importer:
     def import_spec(
         self,
         spec: ImageStreamImportSpec,
+        references: SpecReferences,
         fetcher: Fetcher,
         annotations: Mapping[str, str] | None = None,
         defer_after: Deadline | None = None,
@@ -135,11 +137,14 @@ class Importer:
         the import queue (:attr:`SpecResult.deferred`); images are always
         imported inline.
         """
-        image_targets = [plan.image_target(s, self._options) for s in spec.images or []]
+        image_targets = [
+            plan.image_target(s, ref, self._options)
+            for s, ref in zip(spec.images or [], references.images, strict=True)
+        ]
         result = SpecResult()
         repo_targets: list[Target] = []
-        if spec.repository is not None:
-            listed = self._repository_targets(spec.repository, fetcher)
+        if spec.repository is not None and references.repository is not None:
+            listed = self._repository_targets(spec.repository, references.repository, fetcher)
             if isinstance(listed, RepositoryImportStatus):
                 result.repository = listed
             else:
@@ -166,14 +171,14 @@ class Importer:
         return result
 
     def _repository_targets(
-        self, spec: RepositoryImportSpec, fetcher: Fetcher
+        self, spec: RepositoryImportSpec, ref: Reference, fetcher: Fetcher
     ) -> tuple[list[Target], list[str]] | RepositoryImportStatus:
         """List the repository's tags: the targets to import and the tags beyond the limit.
 
         A listing failure is the repository's status (NotFound, Unauthorized,
         InternalError), as OpenShift reports it.
         """
-        ref, insecure = plan.repository(spec, self._options)
+        insecure = plan.insecure(ref, spec.import_policy, self._options)
         try:
             listed = fetcher.tags(ref, insecure)
         except RegistryError as error:
@@ -183,7 +188,7 @@ class Importer:
             return RepositoryImportStatus(status=failure_status(ref.exact(), error))
         ordered = tags.prioritize(listed)
         cut = self._options.max_repository_tags
-        return plan.tag_targets(spec, ordered[:cut], self._options), ordered[cut:]
+        return plan.tag_targets(spec, ref, ordered[:cut], self._options), ordered[cut:]
 
     # --- targets -----------------------------------------------------------
 

@@ -1,11 +1,13 @@
-"""Which images a spec names: import targets with the deployment's defaults (pure)."""
+"""Which images a spec names: import targets with the deployment's defaults (pure).
+
+References arrive parsed (at the edge, once); nothing here parses one.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from imagestreams import reference
 from imagestreams.models import (
     ImageImportSpec,
     RepositoryImportSpec,
@@ -13,6 +15,15 @@ from imagestreams.models import (
 )
 from imagestreams.reference import Reference
 from imagestreams.registries import RegistryRules
+
+
+@dataclass(frozen=True)
+class SpecReferences:
+    """The references of a valid spec, parsed once at the edge: one per
+    ``spec.images`` entry, and the repository's."""
+
+    images: tuple[Reference, ...] = ()
+    repository: Reference | None = None
 
 
 @dataclass(frozen=True)
@@ -37,7 +48,8 @@ class Target:
     include_manifest: bool
 
 
-def _insecure(ref: Reference, policy: TagImportPolicy | None, options: ImportOptions) -> bool:
+def insecure(ref: Reference, policy: TagImportPolicy | None, options: ImportOptions) -> bool:
+    """Whether ``ref``'s registry is spoken to without TLS verification."""
     return bool(policy and policy.insecure) or options.rules.is_insecure(ref)
 
 
@@ -45,30 +57,24 @@ def _mode(policy: TagImportPolicy | None, options: ImportOptions) -> str:
     return (policy and policy.import_mode) or options.default_import_mode
 
 
-def image_target(spec: ImageImportSpec, options: ImportOptions) -> Target:
-    """A target for one (validated, defaulted) ``spec.images`` entry."""
-    ref = reference.parse(spec.from_.name)
+def image_target(spec: ImageImportSpec, ref: Reference, options: ImportOptions) -> Target:
+    """A target for one (validated, defaulted) ``spec.images`` entry, naming ``ref``."""
     return Target(
         ref=ref,
         tag=spec.to.name if spec.to is not None else "",
-        insecure=_insecure(ref, spec.import_policy, options),
+        insecure=insecure(ref, spec.import_policy, options),
         mode=_mode(spec.import_policy, options),
         include_manifest=bool(spec.include_manifest),
     )
 
 
-def repository(spec: RepositoryImportSpec, options: ImportOptions) -> tuple[Reference, bool]:
-    """The repository ``spec`` names, and whether it is spoken to insecurely."""
-    ref = reference.parse(spec.from_.name)
-    return ref, _insecure(ref, spec.import_policy, options)
-
-
 def tag_targets(
-    spec: RepositoryImportSpec, names: Sequence[str], options: ImportOptions
+    spec: RepositoryImportSpec, ref: Reference, names: Sequence[str], options: ImportOptions
 ) -> list[Target]:
-    """Targets for the tags ``names`` of the repository ``spec`` names."""
-    ref, insecure = repository(spec, options)
+    """Targets for the tags ``names`` of the repository ``ref`` that ``spec`` names."""
+    is_insecure = insecure(ref, spec.import_policy, options)
     mode = _mode(spec.import_policy, options)
     return [
-        Target(ref.with_tag(tag), tag, insecure, mode, bool(spec.include_manifest)) for tag in names
+        Target(ref.with_tag(tag), tag, is_insecure, mode, bool(spec.include_manifest))
+        for tag in names
     ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from imagestreams import jobs
+from imagestreams import jobs, reference
 from imagestreams.errors import ChunkRetryError
 from imagestreams.imports import plan
 from imagestreams.imports.importer import Importer
@@ -80,7 +80,9 @@ class ImportJobs:
         spec = RepositoryImportSpec.model_validate(job.context["spec"])
         seconds = budget(self._options.worker_time_budget, remaining_seconds)
         session = fetcher(self._importer, self._pull_secrets, job.namespace, seconds)
-        targets = plan.tag_targets(spec, message.tags, self._importer.options)
+        # The job's spec was validated when the job began: its reference is parsed here once.
+        ref = reference.parse(spec.from_.name)
+        targets = plan.tag_targets(spec, ref, message.tags, self._importer.options)
         outcomes = self._importer.run(targets, session, job.context.get("annotations") or {})
         kept, retry = delivery.kept(outcomes)
         self._record(job, spec, {o.target.tag: o.status() for o in kept})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from imagestreams import reimports, streams
+from imagestreams import reference, reimports, streams
 from imagestreams.errors import ChunkRetryError
 from imagestreams.imports import plan
 from imagestreams.imports.importer import Importer
@@ -111,7 +111,11 @@ class Reimport:
             )
             for tag, spec in specs.items()
         }
-        targets = [plan.image_target(s, self._importer.options) for s in image_specs.values()]
+        # Stored spec tags were validated when written: each is parsed here once.
+        targets = [
+            plan.image_target(s, reference.parse(s.from_.name), self._importer.options)
+            for s in image_specs.values()
+        ]
         outcomes = self._importer.run(targets, session, {})
         kept, retry = Delivery(receive_count, self._options.chunk_max_receives).kept(outcomes)
         now = self._clock()

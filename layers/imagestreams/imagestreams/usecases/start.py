@@ -31,7 +31,7 @@ from imagestreams.usecases.ports import (
     StreamStore,
 )
 from imagestreams.usecases.tagging import StreamTagger
-from imagestreams.validation import apply_defaults
+from imagestreams.validation import ValidImport, apply_defaults
 
 
 @dataclass(frozen=True)
@@ -67,16 +67,14 @@ class StartImport:
         self._options = options
         self._clock = clock
 
-    def create(
-        self, namespace: str, request: ImageStreamImport, remaining_seconds: float
-    ) -> Created:
-        """Import what ``request`` names.
+    def create(self, namespace: str, valid: ValidImport, remaining_seconds: float) -> Created:
+        """Import what the ``valid`` request names.
 
         What fits in the time budget is imported inline; repository tags left
         over become an import job on the queue, and the answer is accepted
         (202) with the progress so far.
         """
-        apply_defaults(request, self._options.default_import_mode)
+        request = apply_defaults(valid.request, valid.references, self._options.default_import_mode)
         name = request.metadata.name
         expected_rv = request.metadata.resource_version or None
         expected_uid = request.metadata.uid or None
@@ -91,7 +89,9 @@ class StartImport:
         )
         session = fetcher(self._importer, self._pull_secrets, namespace, seconds)
         annotations = dict(request.metadata.annotations or {})
-        result = self._importer.import_spec(request.spec, session, annotations, defer_after)
+        result = self._importer.import_spec(
+            request.spec, valid.references, session, annotations, defer_after
+        )
         now = self._clock()
         request.metadata.namespace = namespace
         request.metadata.uid = str(uuid.uuid4())
