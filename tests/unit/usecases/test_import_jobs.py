@@ -31,14 +31,14 @@ def deferring(fakes: Fakes) -> UseCases:
     return wire(fakes, Options(inline_fraction=0.0))
 
 
-def annotations(document: dict[str, Any]) -> dict[str, str]:
+def job_annotations(document: dict[str, Any]) -> dict[str, str]:
     found: dict[str, str] = document["metadata"]["annotations"]
     return found
 
 
 def progress(document: dict[str, Any]) -> tuple[str, str, str]:
     """A document's job state, tags done and tags failed."""
-    shown = annotations(document)
+    shown = job_annotations(document)
     return (
         shown[jobs.STATE_ANNOTATION],
         shown[jobs.DONE_ANNOTATION],
@@ -139,7 +139,7 @@ def test_a_failing_tag_of_a_chunk(
     # Then the error is recorded when final (404, or the last delivery), else left to a retry
     document = deferring.queries.get_import("demo", "app")
     assert progress(document) == (state, "5" if reason else "4", "1" if reason else "0")
-    job = fakes.job_store.get(annotations(document)[jobs.JOB_ANNOTATION])
+    job = fakes.job_store.get(job_annotations(document)[jobs.JOB_ANNOTATION])
     assert job is not None
     results = fakes.job_store.results(job.job_id)
     assert sorted(results) == (["a", "b", "bad", "c", "d"] if reason else ["a", "b", "c", "d"])

@@ -178,7 +178,7 @@ def test_a_failed_precondition_makes_no_registry_request(
     writes = list(fakes.store.writes)
 
     # When an import names a stale version, another uid or a missing stream
-    stale = request(*images_of(f"{REPOSITORY}:v1"), name=name, **metadata)
+    stale = request(*images_of(f"{REPOSITORY}:v1"), name=name, metadata=metadata)
     with pytest.raises(error) as raised:
         app.start.create("demo", stale, REMAINING)
 

@@ -6,6 +6,7 @@ delivering what an import queued.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,12 +104,12 @@ def request(
     name: str = "app",
     imported: bool = True,
     repository: str | None = None,
-    **metadata: str,
+    metadata: Mapping[str, str] | None = None,
 ) -> ImageStreamImport:
     """An ImageStreamImport of ``specs`` (``spec.images``) and/or a ``repository``."""
     body = import_body(*specs, name=name)
     body["spec"]["import"] = imported
-    body["metadata"].update(metadata)
+    body["metadata"].update(metadata or {})
     if repository is not None:
         body["spec"]["repository"] = {"from": {"kind": "DockerImage", "name": repository}}
     if not specs:
