@@ -1,0 +1,112 @@
+"""Queries: reading and deleting what imports stored, against fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from imagestreams import jobs
+from imagestreams.errors import NotFoundRequestError
+from imagestreams.usecases.common import Options
+from tests.unit.usecases.wiring import (
+    REMAINING,
+    REPOSITORY,
+    Fakes,
+    UseCases,
+    deliver,
+    images_of,
+    push_tags,
+    request,
+    wire,
+)
+
+
+def test_read_and_delete_streams(fakes: Fakes, app: UseCases) -> None:
+    # Given two streams of one namespace
+    push_tags(fakes.registry, ["v1"])
+    created = {
+        name: app.start.create(
+            "demo", request(*images_of(f"{REPOSITORY}:v1"), name=name), REMAINING
+        )
+        for name in ("web", "worker")
+    }
+
+    # When they are read, and one is deleted
+    listed = [s.metadata.name for s in app.queries.list_streams("demo")]
+    one = app.queries.get_stream("demo", "web").to_json_dict()
+    latest = app.queries.get_import("demo", "web")
+    deleted = app.queries.delete_stream("demo", "web").to_json_dict()
+
+    # Then reads answer what the imports answered, and the deleted stream is gone
+    assert listed == ["web", "worker"]
+    assert one == created["web"].document["status"]["import"]
+    assert latest == created["web"].document
+    assert deleted["status"] == "Success"
+    assert deleted["details"]["name"] == "web"
+    assert deleted["details"]["uid"] == one["metadata"]["uid"]
+    assert [s.metadata.name for s in app.queries.list_streams("demo")] == ["worker"]
+    assert fakes.store.get_tags("demo", "web") == {}
+    assert app.queries.list_streams("other") == []
+
+
+NOT_FOUND: list[tuple[str, Callable[[UseCases], Any], str]] = [
+    (
+        "get-stream",
+        lambda app: app.queries.get_stream("demo", "missing"),
+        'imagestreams.image.openshift.io "missing" not found',
+    ),
+    (
+        "delete-stream",
+        lambda app: app.queries.delete_stream("demo", "missing"),
+        'imagestreams.image.openshift.io "missing" not found',
+    ),
+    (
+        "get-import",
+        lambda app: app.queries.get_import("demo", "missing"),
+        'imagestreamimports.image.openshift.io "missing" not found',
+    ),
+    (
+        "stream-of-a-dry-run",
+        lambda app: app.queries.get_stream("demo", "app"),
+        'imagestreams.image.openshift.io "app" not found',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"), [c[1:] for c in NOT_FOUND], ids=[c[0] for c in NOT_FOUND]
+)
+def test_what_is_not_stored_is_not_found(
+    fakes: Fakes, app: UseCases, query: Callable[[UseCases], Any], message: str
+) -> None:
+    # Given only a dry-run import in the namespace
+    push_tags(fakes.registry, ["v1"])
+    app.start.create("demo", request(*images_of(f"{REPOSITORY}:v1"), imported=False), REMAINING)
+
+    # When something else is read or deleted
+    with pytest.raises(NotFoundRequestError) as raised:
+        query(app)
+
+    # Then it is Kubernetes' NotFound
+    assert raised.value.message == message
+
+
+def test_the_import_of_a_running_job_shows_its_progress(fakes: Fakes) -> None:
+    # Given a repository import running as a job of two chunks, one of them done
+    push_tags(fakes.registry, [f"t{n:02d}" for n in range(30)])
+    app = wire(fakes, Options(inline_fraction=0.0))
+    app.start.create("demo", request(repository=REPOSITORY), REMAINING)
+    first, _ = fakes.queue.chunks
+    deliver(app, [first])
+
+    # When the import is read
+    document = app.queries.get_import("demo", "app")
+
+    # Then it shows the job's progress, which the stored document does not
+    shown = document["metadata"]["annotations"]
+    assert (shown[jobs.STATE_ANNOTATION], shown[jobs.DONE_ANNOTATION]) == ("Running", "25")
+    stored = fakes.records.load("demo", "app")
+    assert stored is not None
+    assert stored["metadata"]["annotations"][jobs.DONE_ANNOTATION] == "0"

@@ -1,0 +1,272 @@
+"""StartImport: ``POST imagestreamimports`` against fakes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from imagestreams import jobs
+from imagestreams.credentials import Credential, Keyring
+from imagestreams.errors import ConflictError, NotFoundRequestError, RequestError
+from imagestreams.models import DOCKER_REPOSITORY_CHECK_ANNOTATION
+from imagestreams.usecases.common import Options
+from testkit import images
+from tests.unit.usecases.wiring import (
+    REGISTRY,
+    REMAINING,
+    REPOSITORY,
+    Fakes,
+    UseCases,
+    images_of,
+    push_tags,
+    request,
+    wire,
+)
+
+
+def tags_of(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The stream's status tags in an import document, by tag."""
+    return {entry["tag"]: entry for entry in document["status"]["import"]["status"]["tags"]}
+
+
+def test_a_dry_run_stores_nothing_but_the_import_document(fakes: Fakes, app: UseCases) -> None:
+    # Given an image in the registry
+    push_tags(fakes.registry, ["v1"])
+
+    # When it is imported without spec.import
+    created = app.start.create(
+        "demo", request(*images_of(f"{REPOSITORY}:v1"), imported=False), REMAINING
+    )
+
+    # Then the image is in the answer, the answer is stored, and no stream exists
+    assert not created.accepted
+    [image] = created.document["status"]["images"]
+    assert image["status"]["status"] == "Success"
+    assert "import" not in created.document["status"]
+    assert fakes.records.load("demo", "app") == created.document
+    assert fakes.store.get_meta("demo", "app") is None
+    assert fakes.store.writes == []
+    assert fakes.queue.chunks == []
+
+
+def test_import_creates_a_stream_at_generation_one_with_one_event_per_tag(
+    fakes: Fakes, app: UseCases
+) -> None:
+    # Given two tags in the registry
+    digests = push_tags(fakes.registry, ["v1", "v2"])
+
+    # When both are imported into a stream
+    refs = [f"{REPOSITORY}:{tag}" for tag in digests]
+    created = app.start.create("demo", request(*images_of(*refs)), REMAINING)
+
+    # Then the stream is at generation 1 with one TagEvent per tag, and it is stored
+    stream = created.document["status"]["import"]
+    assert stream["metadata"]["generation"] == 1
+    assert stream["metadata"]["resourceVersion"] == "1"
+    assert DOCKER_REPOSITORY_CHECK_ANNOTATION in stream["metadata"]["annotations"]
+    assert {
+        tag: [(i["image"], i["generation"]) for i in t["items"]]
+        for tag, t in tags_of(created.document).items()
+    } == {tag: [(digest, 1)] for tag, digest in digests.items()}
+    assert {t["name"]: t["from"]["name"] for t in stream["spec"]["tags"]} == {
+        tag: f"{REPOSITORY}:{tag}" for tag in digests
+    }
+    assert app.queries.get_stream("demo", "app").to_json_dict() == stream
+
+
+@pytest.mark.parametrize(
+    ("repushed", "generations", "requests", "writes"),
+    [
+        (False, [1], Counter({"HEAD manifests": 1}), 1),
+        (True, [2, 1], Counter({"HEAD manifests": 1, "GET manifests": 1, "GET blobs": 1}), 2),
+    ],
+    ids=["unchanged-adds-no-history", "repushed-adds-one-item"],
+)
+def test_importing_again(
+    fakes: Fakes,
+    app: UseCases,
+    repushed: bool,
+    generations: list[int],
+    requests: Counter[str],
+    writes: int,
+) -> None:
+    # Given a tag imported once
+    push_tags(fakes.registry, ["v1"])
+    app.start.create("demo", request(*images_of(f"{REPOSITORY}:v1")), REMAINING)
+    if repushed:
+        push_tags(fakes.registry, ["v1"])
+    fakes.registry.requests.clear()
+
+    # When it is imported again
+    second = app.start.create("demo", request(*images_of(f"{REPOSITORY}:v1")), REMAINING)
+
+    # Then the stream moves to generation 2; history grows only for a new image,
+    # and a warm import of an unchanged tag costs one HEAD
+    assert second.document["status"]["import"]["metadata"]["generation"] == 2
+    assert [i["generation"] for i in tags_of(second.document)["v1"]["items"]] == generations
+    assert fakes.registry.counts() == requests
+    assert len(fakes.store.writes) == writes
+
+
+@pytest.mark.parametrize(
+    ("statuses", "reason", "generation", "writes"),
+    [
+        ((404, 404), "NotFound", 1, 1),
+        ((401, 401), "Unauthorized", 1, 1),
+        ((503, 503), "InternalError", 1, 1),
+        ((404, 401), "Unauthorized", 2, 2),
+        ((429, 404), "NotFound", 2, 2),
+    ],
+    ids=["404-twice", "401-twice", "503-twice", "404-then-401", "429-then-404"],
+)
+def test_a_failing_tag_gets_one_condition_per_distinct_error(
+    fakes: Fakes,
+    app: UseCases,
+    statuses: tuple[int, int],
+    reason: str,
+    generation: int,
+    writes: int,
+) -> None:
+    # Given a tag the registry answers with an error, then maybe with another
+    push_tags(fakes.registry, ["v1"])
+    documents = []
+    for status in statuses:
+        fakes.registry.fail(REPOSITORY, "v1", status)
+
+        # When it is imported each time
+        created = app.start.create("demo", request(*images_of(f"{REPOSITORY}:v1")), REMAINING)
+        documents.append(created.document)
+
+    # Then the tag has one failure condition, written when that error first appeared
+    [condition] = tags_of(documents[-1])["v1"]["conditions"]
+    assert (condition["type"], condition["status"]) == ("ImportSuccess", "False")
+    assert condition["reason"] == reason
+    assert condition["generation"] == generation
+    assert not tags_of(documents[-1])["v1"].get("items")
+    assert len(fakes.store.writes) == writes
+
+
+@pytest.mark.parametrize(
+    ("name", "metadata", "error", "message"),
+    [
+        (
+            "app",
+            {"resourceVersion": "1"},
+            ConflictError,
+            'the image stream was updated from "1" to "2"',
+        ),
+        ("app", {"uid": "not-the-uid"}, NotFoundRequestError, '"app" not found'),
+        ("absent", {"resourceVersion": "1"}, NotFoundRequestError, '"absent" not found'),
+    ],
+    ids=["stale-resource-version", "other-uid", "missing-stream"],
+)
+def test_a_failed_precondition_makes_no_registry_request(
+    fakes: Fakes,
+    app: UseCases,
+    name: str,
+    metadata: dict[str, str],
+    error: type[RequestError],
+    message: str,
+) -> None:
+    # Given a stream imported twice (resourceVersion 2)
+    push_tags(fakes.registry, ["v1"])
+    for _ in range(2):
+        app.start.create("demo", request(*images_of(f"{REPOSITORY}:v1")), REMAINING)
+    fakes.registry.requests.clear()
+    writes = list(fakes.store.writes)
+
+    # When an import names a stale version, another uid or a missing stream
+    stale = request(*images_of(f"{REPOSITORY}:v1"), name=name, metadata=metadata)
+    with pytest.raises(error) as raised:
+        app.start.create("demo", stale, REMAINING)
+
+    # Then it fails before any registry request, and nothing is written
+    assert message in raised.value.message
+    assert fakes.registry.requests == []
+    assert fakes.store.writes == writes
+    meta = fakes.store.get_meta("demo", "app")
+    assert meta is not None
+    assert meta.resource_version == "2"
+
+
+def test_the_namespace_pull_secret_reaches_the_registry(fakes: Fakes, app: UseCases) -> None:
+    # Given a private repository, and a pull secret for it in team-a only
+    credential = Credential("robot", "s3cret")
+    push_tags(fakes.registry, ["v1"])
+    fakes.registry.require(REPOSITORY, credential)
+    fakes.pull_secrets.keyrings["team-a"] = Keyring([(REGISTRY, credential)])
+
+    # When both namespaces import the image
+    reasons = {
+        namespace: app.start.create(
+            namespace, request(*images_of(f"{REPOSITORY}:v1"), imported=False), REMAINING
+        ).document["status"]["images"][0]["status"]
+        for namespace in ("team-a", "team-b")
+    }
+
+    # Then only team-a gets it, though team-a's import cached it first
+    assert reasons["team-a"]["status"] == "Success"
+    assert reasons["team-b"]["reason"] == "Unauthorized"
+
+
+TAGS = [f"t{n:02d}" for n in range(30)]
+
+
+@pytest.mark.parametrize(
+    ("inline_fraction", "failing", "deferred"),
+    [
+        (0.0, {}, TAGS),
+        (0.6, {"t03": 429, "t17": 503}, ["t03", "t17"]),
+    ],
+    ids=["no-time-inline", "throttled-tags-deferred"],
+)
+def test_repository_tags_that_do_not_fit_inline_become_a_job(
+    fakes: Fakes, inline_fraction: float, failing: dict[str, int], deferred: list[str]
+) -> None:
+    # Given a repository of 30 tags, some of which the registry may throttle now
+    push_tags(fakes.registry, TAGS)
+    for tag, status in failing.items():
+        fakes.registry.fail(REPOSITORY, tag, status)
+    app = wire(fakes, Options(inline_fraction=inline_fraction))
+
+    # When the repository is imported
+    created = app.start.create("demo", request(repository=REPOSITORY), REMAINING)
+
+    # Then the answer is accepted (202) with the progress so far, and the rest is queued
+    assert created.accepted
+    annotations = created.document["metadata"]["annotations"]
+    assert annotations[jobs.STATE_ANNOTATION] == jobs.RUNNING
+    assert annotations[jobs.TOTAL_ANNOTATION] == "30"
+    assert annotations[jobs.DONE_ANNOTATION] == str(30 - len(deferred))
+    assert annotations[jobs.FAILED_ANNOTATION] == "0"
+    repository = created.document["status"]["repository"]
+    assert repository["status"]["reason"] == "Importing"
+    assert repository["status"]["message"] == (
+        f"{len(deferred)} of 30 tags are being imported asynchronously"
+    )
+    assert sorted(image["tag"] for image in repository.get("images", [])) == sorted(
+        set(TAGS) - set(deferred)
+    )
+    job_id = annotations[jobs.JOB_ANNOTATION]
+    queued = [tag for chunk in fakes.queue.chunks for tag in chunk.tags]
+    assert sorted(queued) == sorted(deferred)
+    assert {chunk.job_id for chunk in fakes.queue.chunks} == {job_id}
+    assert [len(chunk.tags) for chunk in fakes.queue.chunks] == [
+        len(deferred[i : i + jobs.CHUNK_TAGS]) for i in range(0, len(deferred), jobs.CHUNK_TAGS)
+    ]
+    assert fakes.records.load("demo", "app") == created.document
+
+
+def test_a_manifest_list_is_imported_as_its_default_platform(fakes: Fakes, app: UseCases) -> None:
+    # Given a multi-arch image
+    index = images.build_index()
+    fakes.registry.push(REPOSITORY, "multi", index)
+    amd64 = images.manifest_digest(index.images[0].manifest()[0])
+
+    # When it is imported in the default (Legacy) mode
+    created = app.start.create("demo", request(*images_of(f"{REPOSITORY}:multi")), REMAINING)
+
+    # Then the tag points at the linux/amd64 child
+    assert tags_of(created.document)["multi"]["items"][0]["image"] == amd64
