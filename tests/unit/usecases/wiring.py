@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from imagestreams import validation
 from imagestreams.imports.importer import Importer
 from imagestreams.imports.plan import ImportOptions
 from imagestreams.jobs import ChunkMessage
@@ -20,6 +21,7 @@ from imagestreams.usecases.queries import Queries
 from imagestreams.usecases.reimport import QueueReimports, Reimport
 from imagestreams.usecases.start import StartImport
 from imagestreams.usecases.tagging import StreamTagger
+from imagestreams.validation import ValidImport
 from testkit import images
 from testkit.api import image_spec, import_body
 from tests.support.fakes import (
@@ -105,8 +107,8 @@ def request(
     imported: bool = True,
     repository: str | None = None,
     metadata: Mapping[str, str] | None = None,
-) -> ImageStreamImport:
-    """An ImageStreamImport of ``specs`` (``spec.images``) and/or a ``repository``."""
+) -> ValidImport:
+    """A validated ImageStreamImport of ``specs`` (``spec.images``) and/or a ``repository``."""
     body = import_body(*specs, name=name)
     body["spec"]["import"] = imported
     body["metadata"].update(metadata or {})
@@ -114,7 +116,8 @@ def request(
         body["spec"]["repository"] = {"from": {"kind": "DockerImage", "name": repository}}
     if not specs:
         body["spec"].pop("images")
-    return ImageStreamImport.model_validate(body)
+    isi = ImageStreamImport.model_validate(body)
+    return ValidImport(isi, validation.validate(isi, "demo"))
 
 
 def images_of(*refs: str, **fields: Any) -> list[dict[str, Any]]:
