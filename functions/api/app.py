@@ -2,7 +2,7 @@
 
 Thin by design: each route reads the request, calls one domain function and
 returns its document. Errors are mapped to Kubernetes ``Status`` responses in
-``imagestreams.responses``; nothing here talks to AWS or a registry directly.
+``imagestreams.api.responses``; nothing here talks to AWS or a registry directly.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestreams import access, bootstrap, reimports, responses, webhooks
+from imagestreams import bootstrap, reimports
+from imagestreams.api import access, responses, webhooks
 from imagestreams.errors import RequestError
 from imagestreams.observability import logger
 

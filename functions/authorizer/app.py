@@ -23,8 +23,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagestreams import bootstrap
 from imagestreams.adapters.tokens_store import TokenStoreUnavailableError
+from imagestreams.auth.tokens import MethodArn, bearer_token, build_policy
 from imagestreams.observability import logger
-from imagestreams.tokens import MethodArn, bearer_token, build_policy
 
 # API Gateway answers 401 for exactly this error message; any other error is a 500.
 UNAUTHORIZED = "Unauthorized"

@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field, Json
 
 from imagestreams import bootstrap
-from imagestreams.jobs import ChunkMessage
+from imagestreams.imports.jobs import ChunkMessage
 from imagestreams.observability import logger
 from imagestreams.reimports import ReimportMessage
 

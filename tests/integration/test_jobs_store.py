@@ -26,7 +26,7 @@ from devserver.resources import CreatedResources
 from imagestreams.adapters.jobs_store import JOB_TTL_SECONDS, JobStore, is_success
 from imagestreams.config import load_settings
 from imagestreams.errors import ConflictError, NotFoundRequestError, ServiceUnavailableError
-from imagestreams.jobs import COMPLETE, RUNNING, Job
+from imagestreams.imports.jobs import COMPLETE, RUNNING, Job
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -20,7 +20,7 @@ from devserver.resources import CreatedResources
 from imagestreams.adapters.queue import ImportQueue
 from imagestreams.config import load_settings
 from imagestreams.errors import ServiceUnavailableError
-from imagestreams.jobs import ChunkMessage, Job, chunk_messages
+from imagestreams.imports.jobs import ChunkMessage, Job, chunk_messages
 
 
 @pytest.fixture

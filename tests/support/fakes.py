@@ -39,8 +39,8 @@ from imagestreams.adapters.streams_store import conflict, not_found
 from imagestreams.credentials import Credential, Keyring
 from imagestreams.deadline import Deadline
 from imagestreams.errors import ConflictError, NotFoundRequestError, RegistryError
+from imagestreams.imports.jobs import COMPLETE, RUNNING, ChunkMessage, Job
 from imagestreams.imports.session import CacheKey, RepositoryReader
-from imagestreams.jobs import COMPLETE, RUNNING, ChunkMessage, Job
 from imagestreams.registry.client import Descriptor, Manifest, error_for
 from imagestreams.registry.transport import HttpResponse
 from testkit import images

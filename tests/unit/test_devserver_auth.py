@@ -603,7 +603,7 @@ def test_dev_tokens_are_fresh_and_stored_as_hashes_only() -> None:
 
 
 def test_the_dev_token_document_is_what_the_authorizer_reads() -> None:
-    from imagestreams.tokens import parse_token_document
+    from imagestreams.auth.tokens import parse_token_document
 
     tokens = make_tokens(parse_grants("demo; team-a,team-b; *"))
 

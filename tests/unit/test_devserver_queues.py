@@ -27,7 +27,7 @@ from devserver.queues import (
 )
 from devserver.resources import create_resources
 from devserver.template import FunctionSpec, QueueEvent, Template, load_template
-from imagestreams.jobs import ChunkMessage
+from imagestreams.imports.jobs import ChunkMessage
 from testkit.events import event_names, load_event
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from imagestreams import images
 from imagestreams.errors import IntegrityError, UnsupportedContentError
+from imagestreams.imports import images
 from imagestreams.models import ImageManifest
 from imagestreams.registry import media
 

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from imagestreams import images, jsondoc
+from imagestreams import jsondoc
 from imagestreams.errors import ProtocolError, UnsupportedContentError
+from imagestreams.imports import images
 from imagestreams.registry import auth, client, media
 from imagestreams.registry.transport import HttpResponse
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from imagestreams.reference import parse
-from imagestreams.registries import RegistryRules, registry_of
+from imagestreams.registry.rules import RegistryRules, registry_of
 
 CASES = [
     ("no-lists", "", "", "quay.io/a/b", None),

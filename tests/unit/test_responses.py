@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from imagestreams.responses import FUNCTION_RESPONSE_LIMIT, within_response_limit
+from imagestreams.api.responses import FUNCTION_RESPONSE_LIMIT, within_response_limit
 
 
 def proxy_response(body: str, *, gzip: bool = False) -> dict[str, Any]:

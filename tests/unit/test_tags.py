@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imagestreams.tags import parse_semver, prioritize
+from imagestreams.imports.tags import parse_semver, prioritize
 
 CASES = [
     ("latest-first", ["b", "latest", "a"], ["latest", "a", "b"]),

@@ -492,7 +492,7 @@ def test_the_authorizer_function_is_small_and_reads_only_the_token_secret(
 
 
 def test_the_token_secret_is_created_empty_where_the_settings_look(template: Template) -> None:
-    from imagestreams.tokens import parse_token_document
+    from imagestreams.auth.tokens import parse_token_document
 
     resource = template.resources[TOKEN_SECRET]
     props = resource["Properties"]

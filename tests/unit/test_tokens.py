@@ -1,4 +1,4 @@
-"""API tokens (imagestreams.tokens): hashing, the token document, the policy API Gateway gets."""
+"""API tokens (imagestreams.auth.tokens): hashing, the token document, the policy."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from devserver.gateway import PolicyDecision, evaluate_policy
-from imagestreams.tokens import (
+from imagestreams.auth.tokens import (
     API_METHODS,
     MethodArn,
     SkippedEntry,

@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from imagestreams.adapters.streams_store import StreamStore
     from imagestreams.adapters.tokens_store import SecretsManagerTokens
     from imagestreams.imports.importer import Importer
-    from imagestreams.registries import RegistryRules
     from imagestreams.registry.client import RegistryClient
+    from imagestreams.registry.rules import RegistryRules
     from imagestreams.usecases.common import Options
     from imagestreams.usecases.import_jobs import ImportJobs
     from imagestreams.usecases.queries import Queries
@@ -81,7 +81,7 @@ class Container:
     @_built_once
     def registry_rules(self) -> RegistryRules:
         """The deployment's allowed, blocked and insecure registries."""
-        from imagestreams.registries import RegistryRules
+        from imagestreams.registry.rules import RegistryRules
 
         config = self.settings
         return RegistryRules.from_settings(

@@ -2,7 +2,7 @@
 
 Every error the domain raises derives from :class:`ImageStreamsError` and
 carries structured fields; the API maps them to Kubernetes ``Status``
-objects in one place (``imagestreams.responses``) and the importer maps registry
+objects in one place (``imagestreams.api.responses``) and the importer maps registry
 errors to per-image statuses (``imagestreams.imports.statuses``). Nothing branches
 on message text. Messages never contain credentials.
 """

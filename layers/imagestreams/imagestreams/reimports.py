@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from imagestreams import reference
 from imagestreams.errors import InvalidReferenceError
-from imagestreams.jobs import CHUNK_TAGS
+from imagestreams.imports.jobs import CHUNK_TAGS
 
 SCHEDULE_SHARDS = 8
 # SQS delays a message at most 15 minutes.

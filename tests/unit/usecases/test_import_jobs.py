@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from imagestreams import jobs
 from imagestreams.errors import ChunkRetryError
-from imagestreams.jobs import ChunkMessage
+from imagestreams.imports import jobs
+from imagestreams.imports.jobs import ChunkMessage
 from imagestreams.usecases.common import Options
 from tests.unit.usecases.wiring import (
     REMAINING,

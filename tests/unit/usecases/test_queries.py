@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from imagestreams import jobs
 from imagestreams.errors import NotFoundRequestError
+from imagestreams.imports import jobs
 from imagestreams.usecases.common import Options
 from tests.unit.usecases.wiring import (
     REMAINING,

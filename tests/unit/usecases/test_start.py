@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from imagestreams import jobs
 from imagestreams.credentials import Credential, Keyring
 from imagestreams.errors import ConflictError, NotFoundRequestError, RequestError
+from imagestreams.imports import jobs
 from imagestreams.models import DOCKER_REPOSITORY_CHECK_ANNOTATION
 from imagestreams.usecases.common import Options
 from testkit import images

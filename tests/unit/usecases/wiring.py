@@ -10,10 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from imagestreams import validation
+from imagestreams.api import validation
+from imagestreams.api.validation import ValidImport
 from imagestreams.imports.importer import Importer
+from imagestreams.imports.jobs import ChunkMessage
 from imagestreams.imports.plan import ImportOptions
-from imagestreams.jobs import ChunkMessage
 from imagestreams.models import ImageStreamImport
 from imagestreams.usecases.common import Options
 from imagestreams.usecases.import_jobs import ImportJobs
@@ -21,7 +22,6 @@ from imagestreams.usecases.queries import Queries
 from imagestreams.usecases.reimport import QueueReimports, Reimport
 from imagestreams.usecases.start import StartImport
 from imagestreams.usecases.tagging import StreamTagger
-from imagestreams.validation import ValidImport
 from testkit import images
 from testkit.api import image_spec, import_body
 from tests.support.fakes import (

@@ -6,7 +6,7 @@ their counters exact while chunks are delivered more than once:
 - meta: ``pk = job#<jobId>``, ``sk = meta``; ``total``, ``done`` and
   ``failed`` (N), ``state`` (S: ``Running`` or ``Complete``), ``created``
   (S, ISO 8601), ``namespace`` and ``name`` (S), and ``context`` (B): the
-  gzip'd JSON of :attr:`~imagestreams.jobs.Job.context`, which may list
+  gzip'd JSON of :attr:`~imagestreams.imports.jobs.Job.context`, which may list
   thousands of tags;
 - result: ``pk = job#<jobId>``, ``sk = tag#<tag>``; ``doc`` (B) is the gzip'd
   JSON of the tag's ImageImportStatus, ``success`` (BOOL) whether its
@@ -47,7 +47,7 @@ from imagestreams.adapters.dynamo import (
     query_all,
 )
 from imagestreams.errors import ConflictError, NotFoundRequestError, ServiceUnavailableError
-from imagestreams.jobs import COMPLETE, RUNNING, Job
+from imagestreams.imports.jobs import COMPLETE, RUNNING, Job
 
 __all__ = ["MAX_ITEM_BYTES", "TRANSACTION_ITEMS", "JobStore", "is_success"]
 

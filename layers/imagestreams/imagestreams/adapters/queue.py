@@ -1,8 +1,8 @@
 """The import queue in SQS: chunks of an import job, sent in batches.
 
-This adapter owns how :class:`~imagestreams.jobs.ChunkMessage` bodies reach
+This adapter owns how :class:`~imagestreams.imports.jobs.ChunkMessage` bodies reach
 the queue: ``SendMessageBatch`` calls of at most
-:data:`~imagestreams.jobs.MAX_BATCH_ENTRIES` entries (entry id = the chunk
+:data:`~imagestreams.imports.jobs.MAX_BATCH_ENTRIES` entries (entry id = the chunk
 number), entries SQS fails for its own reasons sent again with jittered
 backoff, and :class:`~imagestreams.errors.ServiceUnavailableError` when some
 still fail. Entries SQS refuses as the sender's fault are never retried.
@@ -25,7 +25,7 @@ from botocore.config import Config
 
 from imagestreams.adapters.dynamo import Backoff, LazyClient, Sleeper
 from imagestreams.errors import ServiceUnavailableError
-from imagestreams.jobs import MAX_BATCH_ENTRIES, ChunkMessage
+from imagestreams.imports.jobs import MAX_BATCH_ENTRIES, ChunkMessage
 from imagestreams.reimports import Planned
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ This adapter owns reading the one secret that holds the token hashes and
 their grants (by default ``<pull secret prefix>/api-tokens``): through
 Powertools Parameters, whose cache keeps the value for ``max_age`` seconds
 across warm invocations, so a new or revoked token takes effect within that
-time. The document's meaning belongs to :mod:`imagestreams.tokens`.
+time. The document's meaning belongs to :mod:`imagestreams.auth.tokens`.
 
 It must not log, raise or otherwise reveal the document: log lines name the
 secret and, for a skipped entry, its index and a fixed reason; never a hash,
@@ -22,8 +22,13 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from imagestreams.adapters.secrets import aws_error_code, secrets_client
+from imagestreams.auth.tokens import (
+    TokenDocumentError,
+    TokenGrant,
+    TokenTable,
+    parse_token_document,
+)
 from imagestreams.errors import ImageStreamsError
-from imagestreams.tokens import TokenDocumentError, TokenGrant, TokenTable, parse_token_document
 
 __all__ = ["SecretsManagerTokens", "TokenStoreUnavailableError"]
 

@@ -26,11 +26,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from imagestreams import images, tags
 from imagestreams.credentials import Keyring
 from imagestreams.deadline import Deadline
 from imagestreams.errors import IntegrityError, RegistryError, UnsupportedContentError
-from imagestreams.imports import plan
+from imagestreams.imports import images, plan, tags
 from imagestreams.imports.plan import ImportOptions, SpecReferences, Target
 from imagestreams.imports.session import CacheKey, Fetcher, ImageCache, Registry
 from imagestreams.imports.statuses import failure_status, is_retryable, repository_status

@@ -14,7 +14,7 @@ from imagestreams.models import (
     TagImportPolicy,
 )
 from imagestreams.reference import Reference
-from imagestreams.registries import RegistryRules
+from imagestreams.registry.rules import RegistryRules
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ its conditions and issuer/subject) from openshift/api ``image/v1``, and the
 ``DockerImage``/``DockerConfig`` metadata (openshift/api ``image/docker10``,
 written with ``kind: DockerImage, apiVersion: image.openshift.io/1.0`` and
 capitalised Go field names). Building an ``Image`` from registry content is
-``imagestreams.images``'s job, not this module's.
+``imagestreams.imports.images``'s job, not this module's.
 """
 
 from __future__ import annotations

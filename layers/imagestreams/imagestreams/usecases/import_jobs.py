@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from imagestreams import jobs, reference
+from imagestreams import reference
 from imagestreams.errors import ChunkRetryError
-from imagestreams.imports import plan
+from imagestreams.imports import jobs, plan
 from imagestreams.imports.importer import Importer
+from imagestreams.imports.jobs import ChunkMessage, Job
 from imagestreams.imports.statuses import repository_status_for
-from imagestreams.jobs import ChunkMessage, Job
 from imagestreams.models import ImageImportStatus, RepositoryImportSpec, Status
 from imagestreams.observability import logger
 from imagestreams.usecases.common import Delivery, Options, budget, fetcher

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from imagestreams import reimports, streams
 from imagestreams.credentials import Keyring
-from imagestreams.jobs import ChunkMessage, Job
+from imagestreams.imports.jobs import ChunkMessage, Job
 
 
 class PullSecrets(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from imagestreams import jobs
+from imagestreams.imports import jobs
 from imagestreams.models import API_GROUP, ImageStream, Status, StatusDetails
 from imagestreams.usecases.common import not_found
 from imagestreams.usecases.ports import ImportRecords, JobStore, StreamStore

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from imagestreams import jobs, streams
+from imagestreams import streams
+from imagestreams.api.validation import ValidImport, apply_defaults
 from imagestreams.deadline import Deadline
 from imagestreams.errors import ConflictError
+from imagestreams.imports import jobs
 from imagestreams.imports.importer import Importer, SpecResult
-from imagestreams.jobs import Job
+from imagestreams.imports.jobs import Job
 from imagestreams.models import API_GROUP, ImageStreamImport, ImageStreamImportStatus, Status
 from imagestreams.observability import logger
 from imagestreams.usecases.common import Options, budget, fetcher, not_found
@@ -31,7 +33,6 @@ from imagestreams.usecases.ports import (
     StreamStore,
 )
 from imagestreams.usecases.tagging import StreamTagger
-from imagestreams.validation import ValidImport, apply_defaults
 
 
 @dataclass(frozen=True)

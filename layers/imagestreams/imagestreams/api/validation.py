@@ -20,7 +20,7 @@ from imagestreams.models import (
     TagImportPolicy,
     TagReferencePolicy,
 )
-from imagestreams.registries import RegistryRules
+from imagestreams.registry.rules import RegistryRules
 
 QUALIFIED_KIND = "ImageStreamImport.image.openshift.io"
 IMPORT_MODES = ["Legacy", "PreserveOriginal"]

@@ -18,7 +18,8 @@ from typing import Any
 import pydantic
 from aws_lambda_powertools.event_handler import Response
 
-from imagestreams import jsondoc, validation
+from imagestreams import jsondoc
+from imagestreams.api import validation
 from imagestreams.errors import (
     BadRequestError,
     FieldCause,
@@ -34,7 +35,7 @@ from imagestreams.models import (
     StatusCause,
     StatusDetails,
 )
-from imagestreams.registries import RegistryRules
+from imagestreams.registry.rules import RegistryRules
 
 JSON = "application/json"
 # What a Lambda function may return to API Gateway: the whole serialised

@@ -1,0 +1,1 @@
+"""API tokens: their hashes, grants and the authorizer's policy (pure)."""
