@@ -8,33 +8,24 @@ the invocation's budget, redirects that never carry ``Authorization`` to
 another host, and size caps on every body. It knows nothing of manifests or
 auth flows; those are ``client``'s.
 
-The ``Deadline`` bounds a whole exchange, not each socket operation: a
-server trickling its headers or body a byte at a time never trips a
-per-read timeout, so a watchdog thread shuts the exchange's socket down when
-the deadline passes, and the exchange fails with a timeout. To see the
-socket at every stage (connect, TLS handshake, headers, body), the transport
-installs its own pool and connection classes in the ``PoolManager`` it is
-given; a connection an exchange gave up on is closed, never pooled.
+The ``Deadline`` bounds a whole exchange, not each socket operation: the
+``watchdog`` cuts off an exchange still running when it passes, and the
+exchange fails with a timeout. The transport installs the watchdog's pool
+classes in the ``PoolManager`` it is given; a connection an exchange gave up
+on is closed, never pooled.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import email.utils
-import heapq
-import itertools
 import random
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import urllib3
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -53,6 +44,7 @@ from imagestreams.errors import (
     UnavailableError,
 )
 from imagestreams.registry.addresses import AddressPolicy
+from imagestreams.registry.watchdog import WATCHED_POOLS, Exchange, Watchdog
 
 Sleeper = Callable[[float], None]
 
@@ -111,152 +103,6 @@ def _is_retryable_status(status: int) -> bool:
     return status == 429 or (500 <= status <= 599 and status != 501)
 
 
-class _Exchange:
-    """One ``send``: when it must end, whom it talks to, and the socket it uses now.
-
-    The socket is held as a duplicate descriptor: shutting that down ends the
-    connection in every phase (even mid-handshake, when the TLS wrapper has
-    taken the original), and it cannot be reused for another connection
-    while held.
-    """
-
-    def __init__(self, due: float) -> None:
-        self.due = due
-        self.host = ""
-        self.expired = False
-        self.finished = False
-        self._socket: socket.socket | None = None
-        self._lock = threading.Lock()
-
-    def attach(self, sock: socket.socket) -> None:
-        """Watch ``sock`` from now on (the connection in use changed or is reused)."""
-        try:
-            duplicate: socket.socket | None = socket.fromfd(sock.fileno(), sock.family, sock.type)
-        except OSError:
-            duplicate = None
-        with self._lock:
-            previous, self._socket = self._socket, duplicate
-            if self.finished:
-                previous, self._socket = duplicate, None
-            elif self.expired and duplicate is not None:
-                _shut(duplicate)
-        if previous is not None:
-            previous.close()
-
-    def expire(self) -> None:
-        """The deadline passed: end the connection, whatever it is waiting for."""
-        with self._lock:
-            if self.finished:
-                return
-            self.expired = True
-            if self._socket is not None:
-                _shut(self._socket)
-
-    def let_go(self) -> bool:
-        """Stop watching the socket before its connection is pooled; False if cut off."""
-        with self._lock:
-            if self.expired:
-                return False
-            held, self._socket = self._socket, None
-        if held is not None:
-            held.close()
-        return True
-
-    def finish(self) -> None:
-        with self._lock:
-            self.finished = True
-            held, self._socket = self._socket, None
-        if held is not None:
-            held.close()
-
-    def timed_out(self) -> UnavailableError:
-        return UnavailableError(
-            detail=f"timed out reading from {self.host}: the import's time budget ran out"
-        )
-
-
-def _shut(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):  # already closed by its peer or by us
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-# The exchange the current thread is running; connections report their sockets to it.
-_CURRENT: contextvars.ContextVar[_Exchange | None] = contextvars.ContextVar(
-    "imagestreams_exchange", default=None
-)
-
-
-def _attach(sock: socket.socket | None) -> None:
-    exchange = _CURRENT.get()
-    if exchange is not None and sock is not None:
-        exchange.attach(sock)
-
-
-class _WatchedHTTPConnection(HTTPConnection):
-    """Reports its socket to the running exchange: when made and before every response."""
-
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _attach(sock)
-        return sock
-
-    def getresponse(self) -> urllib3.HTTPResponse:  # type: ignore[override]
-        _attach(self.sock)
-        return super().getresponse()
-
-
-class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
-    pass
-
-
-class _WatchedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-class _Watchdog:
-    """Expires exchanges at their due time (``time.monotonic``).
-
-    One thread, started when an exchange is watched and none runs; it ends
-    once every exchange it holds is finished or expired, so an idle process
-    keeps no thread.
-    """
-
-    def __init__(self) -> None:
-        self._wake = threading.Condition()
-        self._pending: list[tuple[float, int, _Exchange]] = []
-        self._order = itertools.count()
-        self._running = False
-
-    def watch(self, exchange: _Exchange) -> None:
-        with self._wake:
-            heapq.heappush(self._pending, (exchange.due, next(self._order), exchange))
-            if not self._running:
-                self._running = True
-                threading.Thread(target=self._run, name="transport-watchdog", daemon=True).start()
-            elif self._pending[0][2] is exchange:
-                self._wake.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while self._pending and self._pending[0][2].finished:
-                    heapq.heappop(self._pending)
-                if not self._pending:
-                    self._running = False
-                    return
-                due, _, exchange = self._pending[0]
-                wait = due - time.monotonic()
-                if wait > 0:
-                    self._wake.wait(wait)
-                    continue
-                heapq.heappop(self._pending)
-            exchange.expire()
-
-
 class Transport:
     """Sends requests safely; one instance per process, shared by threads."""
 
@@ -276,12 +122,9 @@ class Transport:
         self._retry = retry or RetryPolicy()
         self._resolved: dict[tuple[str, int], tuple[str, float]] = {}
         self._resolved_lock = threading.Lock()
-        self._watchdog = _Watchdog()
+        self._watchdog = Watchdog()
         # Connections of these classes show their sockets to the watchdog.
-        pool.pool_classes_by_scheme = {
-            "http": _WatchedHTTPConnectionPool,
-            "https": _WatchedHTTPSConnectionPool,
-        }
+        pool.pool_classes_by_scheme = WATCHED_POOLS
 
     @property
     def policy(self) -> AddressPolicy:
@@ -322,14 +165,9 @@ class Transport:
         :class:`UnavailableError`, and so does an exchange (redirects and
         retries included) still running when ``deadline`` passes.
         """
-        exchange = _Exchange(time.monotonic() + deadline.remaining())
-        self._watchdog.watch(exchange)
-        token = _CURRENT.set(exchange)
-        try:
+        exchange = Exchange(time.monotonic() + deadline.remaining())
+        with self._watchdog.watching(exchange):
             return self._send(method, url, headers, deadline, insecure, max_bytes, exchange)
-        finally:
-            _CURRENT.reset(token)
-            exchange.finish()
 
     def _send(
         self,
@@ -339,7 +177,7 @@ class Transport:
         deadline: Deadline,
         insecure: bool,
         max_bytes: int,
-        exchange: _Exchange,
+        exchange: Exchange,
     ) -> HttpResponse:
         attempt = 0
         while True:
@@ -390,7 +228,7 @@ class Transport:
         deadline: Deadline,
         insecure: bool,
         max_bytes: int,
-        exchange: _Exchange,
+        exchange: Exchange,
     ) -> HttpResponse:
         current = parse_url(url)
         outgoing = dict(headers)
@@ -460,7 +298,7 @@ class Transport:
         )
 
 
-def _read_capped(raw: urllib3.BaseHTTPResponse, limit: int, url: Url, exchange: _Exchange) -> bytes:
+def _read_capped(raw: urllib3.BaseHTTPResponse, limit: int, url: Url, exchange: Exchange) -> bytes:
     declared = raw.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limit:
         _discard(raw)
@@ -483,7 +321,7 @@ def _read_capped(raw: urllib3.BaseHTTPResponse, limit: int, url: Url, exchange: 
     return b"".join(chunks)
 
 
-def _release(raw: urllib3.BaseHTTPResponse, exchange: _Exchange) -> None:
+def _release(raw: urllib3.BaseHTTPResponse, exchange: Exchange) -> None:
     """Return a read response's connection to the pool, closed if it was cut off."""
     if exchange.let_go():
         raw.release_conn()
