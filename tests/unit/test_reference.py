@@ -18,6 +18,7 @@ from imagestreams.reference import (
     DOCKER_HUB,
     DOCKER_HUB_API_HOST,
     Reference,
+    is_digest,
     parse,
 )
 
@@ -410,3 +411,34 @@ def test_reference_is_immutable_and_hashable() -> None:
     attribute = "tag"
     with pytest.raises(FrozenInstanceError):
         setattr(ref, attribute, "d")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sha256:" + "a" * 64, True),
+        ("sha512:" + "0" * 128, True),
+        ("sha384:" + "f" * 96, True),
+        ("sha256:" + "A" * 64, False),
+        ("sha256:" + "a" * 63, False),
+        ("sha1:" + "a" * 40, False),
+        ("md5:" + "a" * 32, False),
+        ("latest", False),
+        ("v1.2", False),
+        ("", False),
+    ],
+    ids=[
+        "sha256",
+        "sha512",
+        "sha384",
+        "upper-case-hex",
+        "short",
+        "sha1",
+        "unknown-algorithm",
+        "tag",
+        "version-tag",
+        "empty",
+    ],
+)
+def test_is_digest_is_the_one_test_of_a_digest(text: str, expected: bool) -> None:
+    assert is_digest(text) is expected

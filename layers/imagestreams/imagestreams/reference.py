@@ -65,6 +65,7 @@ __all__ = [
     "DOCKER_HUB_OFFICIAL_NAMESPACE",
     "MAX_NAME_LENGTH",
     "Reference",
+    "is_digest",
     "is_tag",
     "parse",
 ]
@@ -229,6 +230,21 @@ class Reference:
 
     def __str__(self) -> str:
         return self.exact()
+
+
+def is_digest(text: str) -> bool:
+    """Whether ``text`` is a digest of a supported algorithm (``sha256:<64 hex>``, ...).
+
+    The one test of "is this a digest?": references, registry answers and
+    manifest descriptors are all judged by it.
+    """
+    if not _DIGEST_RE.fullmatch(text):
+        return False
+    try:
+        _check_digest(text)
+    except InvalidReferenceError:
+        return False
+    return True
 
 
 def is_tag(text: str) -> bool:

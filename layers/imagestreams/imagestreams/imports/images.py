@@ -24,7 +24,6 @@ manifest that does not match its digest raises ``IntegrityError``.
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Annotated, Any
 
 from pydantic import (
@@ -36,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from imagestreams import jsondoc
+from imagestreams import jsondoc, reference
 from imagestreams.errors import IntegrityError, UnsupportedContentError
 from imagestreams.models import (
     DOCKER_IMAGE_METADATA_VERSION,
@@ -52,12 +51,10 @@ from imagestreams.models import (
 )
 from imagestreams.registry import media
 
-# Digests that reach URLs must be exactly algorithm:hex, nothing else.
-_DIGEST = re.compile(r"^(?:sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})$")
-
 
 def _check_digest(value: str) -> str:
-    if not _DIGEST.match(value):
+    # Digests that reach URLs must be exactly algorithm:hex, nothing else.
+    if not reference.is_digest(value):
         raise ValueError(f"invalid digest {value!r}")
     return value
 

@@ -42,7 +42,7 @@ from imagestreams.models import (
     Status,
 )
 from imagestreams.observability import logger
-from imagestreams.reference import Reference
+from imagestreams.reference import Reference, is_digest
 from imagestreams.registry import media
 
 T = TypeVar("T")
@@ -335,13 +335,13 @@ class Importer:
 
     def _image(self, target: Target, tag_or_digest: str, fetcher: Fetcher) -> Image:
         """The full converted Image (raw documents included), from the cache or the registry."""
-        is_digest = ":" in tag_or_digest
-        if is_digest and (cached := fetcher.cache.get(CacheKey.of(target.ref, tag_or_digest))):
+        by_digest = is_digest(tag_or_digest)
+        if by_digest and (cached := fetcher.cache.get(CacheKey.of(target.ref, tag_or_digest))):
             return cached
         manifest = fetcher.manifest(target.ref, target.insecure, tag_or_digest)
         # A GET by digest is verified against that digest by the client.
         key = CacheKey.of(target.ref, manifest.digest)
-        if not is_digest and (cached := fetcher.cache.get(key)):
+        if not by_digest and (cached := fetcher.cache.get(key)):
             return cached
 
         def convert() -> Image:

@@ -36,7 +36,7 @@ from imagestreams.errors import (
     UnavailableError,
 )
 from imagestreams.observability import logger
-from imagestreams.reference import is_tag
+from imagestreams.reference import is_digest, is_tag
 from imagestreams.registry import media
 from imagestreams.registry.addresses import is_loopback
 from imagestreams.registry.auth import (
@@ -61,7 +61,6 @@ MAX_TAG_PAGES = 1_000
 _NOT_FOUND_CODES = frozenset({"MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN", "TAG_UNKNOWN"})
 _UNAUTHORIZED_CODES = frozenset({"UNAUTHORIZED", "DENIED"})
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?', re.IGNORECASE)
-_DIGEST = re.compile(r"^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-fA-F0-9]{32,})$")
 
 
 @dataclass(frozen=True)
@@ -279,10 +278,8 @@ class RepositoryClient:
             raise error_for(response, f"manifest {reference}")
         raw = response.body
         media_type = media.sniff_media_type(raw, _media_type(response.header("Content-Type")))
-        expected = (
-            reference if _DIGEST.match(reference) else response.header("Docker-Content-Digest")
-        )
-        if expected and _DIGEST.match(expected):
+        expected = reference if is_digest(reference) else response.header("Docker-Content-Digest")
+        if expected and is_digest(expected):
             algorithm = expected.split(":", 1)[0]
             actual = media.digest_of(raw, media_type, algorithm)
             if actual != expected:
