@@ -15,7 +15,7 @@ the use cases rely on and nothing more:
   result wins and is counted once, ``complete`` is true exactly once;
 - :class:`FakeRegistry` serves images built with :mod:`testkit.images`, logs
   every request, and fails a tag with the typed error the real client raises
-  for that HTTP answer (``registry.client.error_for``).
+  for that HTTP answer (``registry.answers.error_for``).
 
 No fake sleeps, reaches the network or starts a process. They are
 thread-safe, because the importer and the queries use thread pools.
@@ -41,7 +41,7 @@ from imagestreams.deadline import Deadline
 from imagestreams.errors import ConflictError, NotFoundRequestError, RegistryError
 from imagestreams.imports.jobs import COMPLETE, RUNNING, ChunkMessage, Job
 from imagestreams.imports.session import CacheKey, RepositoryReader
-from imagestreams.registry.client import Descriptor, Manifest, error_for
+from imagestreams.registry.answers import Descriptor, Manifest, error_for
 from imagestreams.registry.transport import HttpResponse
 from testkit import images
 

@@ -17,7 +17,7 @@ import pytest
 from imagestreams import jsondoc
 from imagestreams.errors import ProtocolError, UnsupportedContentError
 from imagestreams.imports import images
-from imagestreams.registry import auth, client, media
+from imagestreams.registry import answers, auth, media
 from imagestreams.registry.transport import HttpResponse
 
 DEEP = 100_000
@@ -161,7 +161,7 @@ def test_a_deep_v1_compatibility_entry_is_unsupported_content() -> None:
 def test_a_deep_error_body_is_classified_by_its_status() -> None:
     response = HttpResponse(404, {}, nested_object(DEEP).encode(), "https://r.example/v2/")
 
-    error = client.error_for(response, "manifest latest")
+    error = answers.error_for(response, "manifest latest")
 
     assert error.http_status == 404
     assert "registry answered 404" in str(error)

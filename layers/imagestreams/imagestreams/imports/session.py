@@ -20,7 +20,7 @@ from imagestreams.deadline import Deadline
 from imagestreams.models import Image
 from imagestreams.observability import logger
 from imagestreams.reference import Reference
-from imagestreams.registry.client import Descriptor, Manifest
+from imagestreams.registry.answers import Descriptor, Manifest
 
 T = TypeVar("T")
 

@@ -11,7 +11,6 @@ retries, redirects, caps) is the transport's.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 import time
@@ -27,11 +26,9 @@ from imagestreams.deadline import Deadline
 from imagestreams.errors import (
     ContentTooLargeError,
     IntegrityError,
-    NotFoundError,
     ProtocolError,
     RegistryError,
     TLSError,
-    TooManyRequestsError,
     UnauthorizedError,
     UnavailableError,
 )
@@ -39,6 +36,7 @@ from imagestreams.observability import logger
 from imagestreams.reference import is_digest, is_tag
 from imagestreams.registry import media
 from imagestreams.registry.addresses import is_loopback
+from imagestreams.registry.answers import Descriptor, Manifest, error_for, verify_blob
 from imagestreams.registry.auth import (
     Challenge,
     TokenCache,
@@ -48,7 +46,7 @@ from imagestreams.registry.auth import (
     parse_token_response,
     pull_scope,
 )
-from imagestreams.registry.transport import HttpResponse, Transport, retry_after_seconds
+from imagestreams.registry.transport import HttpResponse, Transport
 
 MANIFEST_LIMIT = 4 * 1024 * 1024
 CONFIG_LIMIT = 4 * 1024 * 1024
@@ -58,27 +56,7 @@ ENDPOINT_TTL = 300.0
 # At 50 or more tags a page, 50,000 tags or more: far past any import's tag limit.
 MAX_TAG_PAGES = 1_000
 
-_NOT_FOUND_CODES = frozenset({"MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN", "TAG_UNKNOWN"})
-_UNAUTHORIZED_CODES = frozenset({"UNAUTHORIZED", "DENIED"})
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?', re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Descriptor:
-    """What a manifest HEAD tells: digest, media type and size if sent."""
-
-    digest: str | None
-    media_type: str | None
-    size: int | None
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """A verified manifest: the bytes as served, their type and digest."""
-
-    digest: str
-    media_type: str
-    raw: bytes
 
 
 @dataclass(frozen=True)
@@ -86,53 +64,6 @@ class _Endpoint:
     base_url: str
     challenges: tuple[Challenge, ...]
     expires_at: float
-
-
-def _hash(data: bytes, algorithm: str) -> str:
-    if algorithm not in ("sha256", "sha384", "sha512"):
-        raise IntegrityError(detail=f"unsupported digest algorithm {algorithm!r}")
-    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
-
-
-def verify_blob(data: bytes, digest: str) -> None:
-    """Raise :class:`IntegrityError` unless ``data`` hashes to ``digest``."""
-    algorithm = digest.split(":", 1)[0]
-    actual = _hash(data, algorithm)
-    if actual != digest:
-        raise IntegrityError(
-            detail=f"content integrity error: the blob {digest} does not match its content {actual}"
-        )
-
-
-def error_for(response: HttpResponse, what: str) -> RegistryError:
-    """Classify a non-success registry answer into a typed error."""
-    codes: list[str] = []
-    message = ""
-    try:
-        document = jsondoc.loads(response.body or b"{}")
-        for entry in document.get("errors") or []:
-            if isinstance(entry, dict):
-                codes.append(str(entry.get("code", "")).upper())
-                message = message or str(entry.get("message", ""))[:200]
-    except (ValueError, AttributeError, UnicodeDecodeError):
-        pass
-    status = response.status
-    code = codes[0] if codes else None
-    detail = f"{what}: {message}" if message else f"{what}: registry answered {status}"
-    if status == 404 or _NOT_FOUND_CODES.intersection(codes):
-        return NotFoundError(detail=detail, registry_code=code, http_status=status)
-    if status in (401, 403) or _UNAUTHORIZED_CODES.intersection(codes):
-        return UnauthorizedError(detail=detail, registry_code=code, http_status=status)
-    if status == 429 or "TOOMANYREQUESTS" in codes:
-        return TooManyRequestsError(
-            detail=detail,
-            registry_code=code,
-            http_status=status,
-            retry_after=retry_after_seconds(response.header("Retry-After")),
-        )
-    if status >= 500:
-        return UnavailableError(detail=detail, registry_code=code, http_status=status)
-    return ProtocolError(detail=detail, registry_code=code, http_status=status)
 
 
 class RegistryClient:
