@@ -33,12 +33,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from imagestreams import reimports, streams
+from imagestreams import errors, reimports, streams
 from imagestreams.adapters.jobs_store import is_success
-from imagestreams.adapters.streams_store import conflict, not_found
 from imagestreams.credentials import Credential, Keyring
 from imagestreams.deadline import Deadline
-from imagestreams.errors import ConflictError, NotFoundRequestError, RegistryError
+from imagestreams.errors import RegistryError
 from imagestreams.imports.jobs import COMPLETE, RUNNING, ChunkMessage, Job
 from imagestreams.imports.session import CacheKey, RepositoryReader
 from imagestreams.registry.client import Descriptor, Manifest, error_for
@@ -104,7 +103,7 @@ class FakeStreamStore:
             item = self._metas.get((namespace, name))
             if item is None:
                 if expected_rv is not None or expected_uid is not None:
-                    raise not_found(name)
+                    raise errors.not_found(errors.IMAGESTREAM, name)
                 created = streams.StreamMeta(
                     namespace=namespace,
                     name=name,
@@ -115,13 +114,9 @@ class FakeStreamStore:
                 )
                 item = self._metas[(namespace, name)] = streams.meta_to_item(created)
             elif expected_uid is not None and item["uid"] != expected_uid:
-                raise not_found(name)
+                raise errors.not_found(errors.IMAGESTREAM, name)
             elif expected_rv is not None and item["resourceVersion"] != expected_rv:
-                raise conflict(
-                    name,
-                    f'the image stream was updated from "{expected_rv}" '
-                    f'to "{item["resourceVersion"]}"',
-                )
+                raise errors.stream_updated(name, expected_rv, item["resourceVersion"])
             item["generation"] += 1
             item["resourceVersion"] = str(int(item["resourceVersion"]) + 1)
             if annotation is not None:
@@ -224,7 +219,7 @@ class FakeJobStore:
     def create(self, job: Job, results: Mapping[str, dict[str, Any]]) -> None:
         with self._lock:
             if job.job_id in self._jobs:
-                raise ConflictError(f'import job "{job.job_id}" already exists')
+                raise errors.job_exists(job.job_id)
             self._jobs[job.job_id] = dataclasses.replace(
                 job,
                 done=len(results),
@@ -243,7 +238,7 @@ class FakeJobStore:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
-                raise NotFoundRequestError(f'import job "{job_id}" not found')
+                raise errors.job_not_found(job_id)
             recorded = self._results[job_id]
             for tag, result in results.items():
                 if tag in recorded:

@@ -33,6 +33,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from imagestreams import errors
 from imagestreams.adapters.dynamo import (
     Backoff,
     ClientFactory,
@@ -46,7 +47,7 @@ from imagestreams.adapters.dynamo import (
     is_condition_failure,
     query_all,
 )
-from imagestreams.errors import ConflictError, NotFoundRequestError, ServiceUnavailableError
+from imagestreams.errors import ServiceUnavailableError
 from imagestreams.imports.jobs import COMPLETE, RUNNING, Job
 
 __all__ = ["MAX_ITEM_BYTES", "TRANSACTION_ITEMS", "JobStore", "is_success"]
@@ -93,10 +94,6 @@ def _pk(job_id: str) -> str:
 
 def _key(job_id: str, sk: str) -> Item:
     return {"pk": {"S": _pk(job_id)}, "sk": {"S": sk}}
-
-
-def _not_found(job_id: str) -> NotFoundRequestError:
-    return NotFoundRequestError(f'import job "{job_id}" not found')
 
 
 @dataclass(frozen=True)
@@ -235,7 +232,7 @@ class JobStore(TableStore):
             )
         except ClientError as exc:
             if is_condition_failure(exc):
-                raise ConflictError(f'import job "{job.job_id}" already exists') from exc
+                raise errors.job_exists(job.job_id) from exc
             raise
         logger.info("import job created", job=job.job_id, total=job.total, done=len(prepared))
 
@@ -260,7 +257,7 @@ class JobStore(TableStore):
             written += self._record_group(job_id, group)
         job = self.get(job_id)
         if job is None:
-            raise _not_found(job_id)
+            raise errors.job_not_found(job_id)
         logger.debug(
             "import job results recorded",
             job=job_id,
@@ -292,7 +289,7 @@ class JobStore(TableStore):
             else:
                 return len(group)
             if reasons[0] == _CONDITION_FAILED:
-                raise _not_found(job_id)
+                raise errors.job_not_found(job_id)
             recorded = {i for i, code in enumerate(reasons[1:]) if code == _CONDITION_FAILED}
             if recorded:
                 # Those tags have a result already: the rest go again at once.

@@ -34,6 +34,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from imagestreams import errors
 from imagestreams.adapters.dynamo import (
     Backoff,
     ClientFactory,
@@ -46,24 +47,19 @@ from imagestreams.adapters.dynamo import (
     is_condition_failure,
     query_all,
 )
-from imagestreams.errors import ConflictError, NotFoundRequestError
 from imagestreams.reimports import index_keys
 from imagestreams.streams import StreamMeta, meta_from_item, meta_to_item
 
-__all__ = ["RESOURCE", "StreamStore", "TagMutation"]
+__all__ = ["StreamStore", "TagMutation"]
 
 logger = Logger(child=True)
 
-RESOURCE = "imagestream.image.openshift.io"
 # Fields of ``meta_to_item`` stored as attributes of their own, not in ``doc``.
 _OWN_ATTRIBUTES = ("uid", "resourceVersion", "generation", "annotations")
 # A stream deleted between our create and our increment (each retry recreates it).
 _BEGIN_ROUNDS = 3
 # Contention on one tag clears in milliseconds: retry soon, with jitter.
 _TAG_BACKOFF = Backoff(base=0.01, cap=0.25)
-_MODIFIED = (
-    "the object has been modified; please apply your changes to the latest version and try again"
-)
 
 TagMutation = Callable[[dict[str, Any] | None], dict[str, Any] | None]
 
@@ -111,18 +107,6 @@ def _tag_of(item: Item) -> tuple[str, str, str]:
 
 def _tag_key(namespace: str, name: str, tag: str) -> Item:
     return {"pk": {"S": _tags_pk(namespace, name)}, "sk": {"S": f"tag#{tag}"}}
-
-
-def not_found(name: str) -> NotFoundRequestError:
-    return NotFoundRequestError(f'{RESOURCE} "{name}" not found')
-
-
-def conflict(name: str, detail: str) -> ConflictError:
-    return ConflictError(f'Operation cannot be fulfilled on {RESOURCE} "{name}": {detail}')
-
-
-def _stale(name: str, expected: str, actual: str) -> ConflictError:
-    return conflict(name, f'the image stream was updated from "{expected}" to "{actual}"')
 
 
 def _meta_from_attributes(item: Item) -> StreamMeta:
@@ -193,8 +177,8 @@ class StreamStore(TableStore):
             # No stored version can equal it; report what is there.
             current = self.get_meta(namespace, name)
             if current is None or (expected_uid is not None and current.uid != expected_uid):
-                raise not_found(name)
-            raise _stale(name, expected_rv, current.resource_version)
+                raise errors.not_found(errors.IMAGESTREAM, name)
+            raise errors.stream_updated(name, expected_rv, current.resource_version)
 
         for _ in range(_BEGIN_ROUNDS):
             try:
@@ -208,13 +192,13 @@ class StreamStore(TableStore):
             if old:
                 # It exists, so a precondition failed.
                 if expected_uid is not None and old.get("uid", {}).get("S") != expected_uid:
-                    raise not_found(name)
+                    raise errors.not_found(errors.IMAGESTREAM, name)
                 actual = str(int(old["resourceVersion"]["N"]))
-                raise _stale(name, expected_rv or "", actual)
+                raise errors.stream_updated(name, expected_rv or "", actual)
             if expected_rv is not None or expected_uid is not None:
-                raise not_found(name)
+                raise errors.not_found(errors.IMAGESTREAM, name)
             self._create(namespace, name, now)
-        raise conflict(name, "the image stream was deleted while it was being imported into")
+        raise errors.stream_deleted_while_importing(name)
 
     def _increment(
         self,
@@ -407,7 +391,7 @@ class StreamStore(TableStore):
             tag=tag,
             attempts=self._max_attempts,
         )
-        raise conflict(name, _MODIFIED)
+        raise errors.stream_modified(name)
 
     def update_tags(self, namespace: str, name: str, mutations: Mapping[str, TagMutation]) -> None:
         """:meth:`update_tag` for many tags at once, in few requests.

@@ -5,9 +5,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from imagestreams import errors
 from imagestreams.imports import jobs
 from imagestreams.models import API_GROUP, ImageStream, Status, StatusDetails
-from imagestreams.usecases.common import not_found
 from imagestreams.usecases.ports import ImportRecords, JobStore, StreamStore
 from imagestreams.usecases.tagging import assemble
 
@@ -26,7 +26,7 @@ class Queries:
     def get_stream(self, namespace: str, name: str) -> ImageStream:
         meta = self._store.get_meta(namespace, name)
         if meta is None:
-            raise not_found("imagestreams", name)
+            raise errors.not_found(errors.IMAGESTREAMS, name)
         return assemble(meta, self._store.get_tags(namespace, name).values())
 
     def list_streams(self, namespace: str) -> list[ImageStream]:
@@ -40,7 +40,7 @@ class Queries:
     def delete_stream(self, namespace: str, name: str) -> Status:
         meta = self._store.get_meta(namespace, name)
         if meta is None or not self._store.delete_stream(namespace, name):
-            raise not_found("imagestreams", name)
+            raise errors.not_found(errors.IMAGESTREAMS, name)
         return Status(
             kind="Status",
             api_version="v1",
@@ -52,7 +52,7 @@ class Queries:
         """The latest import document, with a running job's progress brought up to date."""
         document = self._records.load(namespace, name)
         if document is None:
-            raise not_found("imagestreamimports", name)
+            raise errors.not_found(errors.IMAGESTREAMIMPORTS, name)
         annotations = (document.get("metadata") or {}).get("annotations") or {}
         job_id = annotations.get(jobs.JOB_ANNOTATION)
         if job_id and annotations.get(jobs.STATE_ANNOTATION) == jobs.RUNNING:

@@ -15,16 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from imagestreams import streams
+from imagestreams import errors, streams
 from imagestreams.api.validation import ValidImport, apply_defaults
 from imagestreams.deadline import Deadline
-from imagestreams.errors import ConflictError
 from imagestreams.imports import jobs
 from imagestreams.imports.importer import Importer, SpecResult
 from imagestreams.imports.jobs import Job
-from imagestreams.models import API_GROUP, ImageStreamImport, ImageStreamImportStatus, Status
+from imagestreams.models import ImageStreamImport, ImageStreamImportStatus, Status
 from imagestreams.observability import logger
-from imagestreams.usecases.common import Options, budget, fetcher, not_found
+from imagestreams.usecases.common import Options, budget, fetcher
 from imagestreams.usecases.ports import (
     ImportQueue,
     ImportRecords,
@@ -176,9 +175,6 @@ class StartImport:
             return
         meta = self._store.get_meta(namespace, name)
         if meta is None or (expected_uid and meta.uid != expected_uid):
-            raise not_found("imagestreams", name)
+            raise errors.not_found(errors.IMAGESTREAMS, name)
         if expected_rv and meta.resource_version != expected_rv:
-            raise ConflictError(
-                f'Operation cannot be fulfilled on imagestream.{API_GROUP} "{name}": '
-                f'the image stream was updated from "{expected_rv}" to "{meta.resource_version}"'
-            )
+            raise errors.stream_updated(name, expected_rv, meta.resource_version)
