@@ -8,12 +8,12 @@ keys, names and environment cannot drift apart. moto stands in for DynamoDB.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import logging
 import os
 import secrets
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +27,8 @@ from imagestreams.adapters.streams_store import StreamStore
 from imagestreams.config import Settings, load_settings
 from imagestreams.errors import ConflictError, NotFoundRequestError, ServiceUnavailableError
 from imagestreams.imports.session import CacheKey
-from imagestreams.streams import StreamMeta
+from imagestreams.models import TagReference
+from imagestreams.streams import StreamMeta, TagMutation, TagState
 
 TTL = 30 * 24 * 3600
 T0 = 1_750_000_000.0
@@ -403,6 +404,18 @@ def streams(settings: Settings, calls: Calls) -> StreamStore:
     return StreamStore(settings.streams_table, client_factory=calls.factory, sleep=Sleeps())
 
 
+def annotated(tag: str, **annotations: str) -> TagState:
+    """A tag state told apart by the annotations of its spec tag."""
+    return TagState(tag, spec=TagReference(name=tag, annotations=annotations))
+
+
+def annotations_of(state: TagState | None) -> dict[str, str]:
+    """The annotations of ``state``'s spec tag (none for no state)."""
+    if state is None or state.spec is None:
+        return {}
+    return dict(state.spec.annotations or {})
+
+
 def begin(
     store: StreamStore,
     name: str = "app",
@@ -523,7 +536,7 @@ def test_concurrent_imports_get_distinct_generations_and_keep_every_tag(
         start.wait()
         meta = begin(store)
         store.update_tag(
-            "team-a", "app", f"v{n}", lambda _: {"name": f"v{n}", "generation": meta.generation}
+            "team-a", "app", f"v{n}", lambda _: annotated(f"v{n}", generation=str(meta.generation))
         )
         return meta.generation
 
@@ -545,9 +558,10 @@ def test_concurrent_updates_of_one_tag_lose_nothing(settings: Settings, aws: bot
     def append(n: int) -> None:
         start.wait()
 
-        def mutate(state: dict[str, Any] | None) -> dict[str, Any]:
-            state = state or {"name": "latest", "items": []}
-            state["items"].append(n)
+        def mutate(state: TagState | None) -> TagState:
+            state = state or annotated("latest")
+            assert state.spec is not None
+            state.spec.annotations = {**annotations_of(state), str(n): "appended"}
             return state
 
         store.update_tag("team-a", "app", "latest", mutate)
@@ -557,7 +571,7 @@ def test_concurrent_updates_of_one_tag_lose_nothing(settings: Settings, aws: bot
         list(pool.map(append, range(10)))
     # Then every append is there, each written once
     state = store.get_tags("team-a", "app", ["latest"])["latest"]
-    assert sorted(state["items"]) == list(range(10))
+    assert sorted(map(int, annotations_of(state))) == list(range(10))
     item = raw_item(
         aws,
         settings.streams_table,
@@ -569,18 +583,18 @@ def test_concurrent_updates_of_one_tag_lose_nothing(settings: Settings, aws: bot
 
 @pytest.mark.parametrize(
     "mutate",
-    [lambda state: None, lambda state: state, lambda state: dict(state or {"name": "v1"})],
+    [lambda state: None, lambda state: state, copy.deepcopy],
     ids=["none", "same-object", "equal-copy"],
 )
 def test_update_tag_without_change_writes_nothing(
-    streams: StreamStore, calls: Calls, mutate: Callable[[Any], Any]
+    streams: StreamStore, calls: Calls, mutate: TagMutation
 ) -> None:
-    streams.update_tag("team-a", "app", "v1", lambda _: {"name": "v1"})
+    streams.update_tag("team-a", "app", "v1", lambda _: annotated("v1"))
     calls.clear()
 
     result = streams.update_tag("team-a", "app", "v1", mutate)
 
-    assert result == {"name": "v1"}
+    assert result == annotated("v1")
     assert calls.of("PutItem") == []
 
 
@@ -590,15 +604,17 @@ def test_update_tag_on_a_new_tag_that_stays_absent(streams: StreamStore) -> None
 
 
 def test_update_tag_in_place_mutation_is_written(streams: StreamStore) -> None:
-    streams.update_tag("team-a", "app", "v1", lambda _: {"name": "v1", "items": []})
+    streams.update_tag("team-a", "app", "v1", lambda _: annotated("v1"))
 
-    def add(state: dict[str, Any] | None) -> dict[str, Any] | None:
+    def add(state: TagState | None) -> TagState | None:
         assert state is not None
-        state["items"].append("x")
+        assert state.spec is not None
+        assert state.spec.annotations is not None
+        state.spec.annotations["x"] = "added"
         return state
 
-    assert streams.update_tag("team-a", "app", "v1", add) == {"name": "v1", "items": ["x"]}
-    assert streams.get_tags("team-a", "app") == {"v1": {"name": "v1", "items": ["x"]}}
+    assert streams.update_tag("team-a", "app", "v1", add) == annotated("v1", x="added")
+    assert streams.get_tags("team-a", "app") == {"v1": annotated("v1", x="added")}
 
 
 def test_update_tag_gives_up_with_a_conflict(settings: Settings, aws: boto3.Session) -> None:
@@ -609,27 +625,31 @@ def test_update_tag_gives_up_with_a_conflict(settings: Settings, aws: boto3.Sess
     store = StreamStore(
         settings.streams_table, client_factory=factory, sleep=sleeps, max_attempts=4
     )
-    other.update_tag("team-a", "app", "v1", lambda _: {"n": 0})
+    other.update_tag("team-a", "app", "v1", lambda _: annotated("v1", n="0"))
 
-    def racing(state: dict[str, Any] | None) -> dict[str, Any]:
-        other.update_tag("team-a", "app", "v1", lambda s: {"n": (s or {"n": 0})["n"] + 1})
-        return {"n": -1}
+    def bump(state: TagState | None) -> TagState:
+        return annotated("v1", n=str(int(annotations_of(state).get("n", "0")) + 1))
+
+    def racing(state: TagState | None) -> TagState:
+        other.update_tag("team-a", "app", "v1", bump)
+        return annotated("v1", n="-1")
 
     # When / Then
     with pytest.raises(ConflictError) as raised:
         store.update_tag("team-a", "app", "v1", racing)
     assert "the object has been modified" in raised.value.message
     assert len(sleeps.waits) == 4
-    assert other.get_tags("team-a", "app") == {"v1": {"n": 4}}
+    assert other.get_tags("team-a", "app") == {"v1": annotated("v1", n="4")}
 
 
 def test_get_tags_all_paged_or_by_name(streams: StreamStore, calls: Calls) -> None:
     # Given 150 tags of about 10 KB each: more than one 1 MB query page
     for n in range(150):
+        tag = f"t{n:03d}"
         streams.update_tag(
-            "team-a", "app", f"t{n:03d}", lambda _, n=n: {"n": n, "pad": noise(10_000)}
+            "team-a", "app", tag, lambda _, t=tag, n=n: annotated(t, n=str(n), pad=noise(10_000))
         )
-    streams.update_tag("team-a", "other", "t000", lambda _: {"other": True})
+    streams.update_tag("team-a", "other", "t000", lambda _: annotated("t000", other="true"))
     calls.clear()
     # When
     every = streams.get_tags("team-a", "app")
@@ -639,7 +659,7 @@ def test_get_tags_all_paged_or_by_name(streams: StreamStore, calls: Calls) -> No
     )
     # Then
     assert list(every) == [f"t{n:03d}" for n in range(150)]
-    assert [state["n"] for state in every.values()] == list(range(150))
+    assert [int(annotations_of(state)["n"]) for state in every.values()] == list(range(150))
     assert queries > 1
     assert set(named) == {f"t{n:03d}" for n in range(120)}
     assert [len(r["RequestItems"][streams._table]["Keys"]) for r in calls.of("BatchGetItem")] == [
@@ -664,8 +684,8 @@ def test_list_and_delete_streams(
         begin(streams, name)
     begin(streams, "app", namespace="team-b")
     for n in range(30):
-        streams.update_tag("team-a", "app", f"v{n}", lambda _, n=n: {"n": n})
-    streams.update_tag("team-b", "app", "v1", lambda _: {"n": 1})
+        streams.update_tag("team-a", "app", f"v{n}", lambda _, n=n: annotated(f"v{n}", n=str(n)))
+    streams.update_tag("team-b", "app", "v1", lambda _: annotated("v1", n="1"))
     # When / Then
     assert [m.name for m in streams.list_meta("team-a")] == ["app", "db", "web"]
     assert streams.delete_stream("team-a", "app") is True
@@ -674,7 +694,7 @@ def test_list_and_delete_streams(
     assert streams.get_tags("team-a", "app") == {}
     assert items_under(aws, settings.streams_table, "stream#team-a#app") == []
     assert [m.name for m in streams.list_meta("team-a")] == ["db", "web"]
-    assert streams.get_tags("team-b", "app") == {"v1": {"n": 1}}
+    assert streams.get_tags("team-b", "app") == {"v1": annotated("v1", n="1")}
     assert streams.list_meta("team-c") == []
 
 
@@ -855,11 +875,11 @@ def test_import_records_and_streams_share_the_table_without_colliding(
     records: ImportRecords, streams: StreamStore
 ) -> None:
     begin(streams)
-    streams.update_tag("team-a", "app", "v1", lambda _: {"n": 1})
+    streams.update_tag("team-a", "app", "v1", lambda _: annotated("v1", n="1"))
     records.save("team-a", "app", import_document(images=1))
 
     assert [m.name for m in streams.list_meta("team-a")] == ["app"]
-    assert streams.get_tags("team-a", "app") == {"v1": {"n": 1}}
+    assert streams.get_tags("team-a", "app") == {"v1": annotated("v1", n="1")}
     assert streams.delete_stream("team-a", "app") is True
     assert records.load("team-a", "app") is not None
 
@@ -869,10 +889,10 @@ def test_batched_tag_updates_lose_nothing_under_contention(streams: StreamStore)
     tags = [f"t{n}" for n in range(10)]
 
     def writer(mark: int) -> None:
-        def append(state: dict[str, Any] | None) -> dict[str, Any]:
-            return {"marks": [*(state or {}).get("marks", []), mark]}
+        def marking(tag: str) -> TagMutation:
+            return lambda state: annotated(tag, **annotations_of(state), **{str(mark): "marked"})
 
-        streams.update_tags("team-a", "busy", {tag: append for tag in tags})
+        streams.update_tags("team-a", "busy", {tag: marking(tag) for tag in tags})
 
     threads = [threading.Thread(target=writer, args=(mark,)) for mark in range(10)]
     for thread in threads:
@@ -883,15 +903,15 @@ def test_batched_tag_updates_lose_nothing_under_contention(streams: StreamStore)
     # Then every tag holds every mark exactly once
     stored = streams.get_tags("team-a", "busy")
     assert sorted(stored) == tags
-    assert all(sorted(state["marks"]) == list(range(10)) for state in stored.values())
+    assert all(sorted(map(int, annotations_of(s))) == list(range(10)) for s in stored.values())
 
 
 def test_batched_tag_updates_write_in_few_requests(streams: StreamStore, calls: Calls) -> None:
-    def put(state: dict[str, Any] | None) -> dict[str, Any]:
-        return {"value": 1}
+    def put(tag: str) -> TagMutation:
+        return lambda state: annotated(tag, value="1")
 
     calls.made.clear()
-    streams.update_tags("team-a", "many", {f"t{n}": put for n in range(250)})
+    streams.update_tags("team-a", "many", {f"t{n}": put(f"t{n}") for n in range(250)})
 
     operations = [name for name, _ in calls.made]
     assert operations.count("BatchGetItem") == 3

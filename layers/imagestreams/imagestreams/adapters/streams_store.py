@@ -1,25 +1,19 @@
 """Image streams in DynamoDB: one meta item per stream, one item per tag.
 
-This adapter owns the stream and tag items of the streams table and the
-concurrency rules around them:
-
-- meta: ``pk = ns#<namespace>``, ``sk = stream#<name>``; ``doc`` (S) is the
-  JSON of :class:`~imagestreams.streams.StreamMeta` without the fields kept
-  as attributes of their own so that one ``UpdateItem`` can change them
-  atomically: ``uid`` (S), ``resourceVersion`` (N), ``generation`` (N) and
-  ``annotations`` (M of S);
-- tag: ``pk = stream#<namespace>#<name>``, ``sk = tag#<tag>``; ``doc`` (S) is
-  the JSON of a tag state (``streams.to_item``), ``version`` (N) counts its
-  writes.
+This adapter owns reading and writing the stream and tag items of the
+streams table (laid out by ``stream_items``) and the concurrency rules
+around them. It takes and gives the domain's
+:class:`~imagestreams.streams.StreamMeta` and
+:class:`~imagestreams.streams.TagState`.
 
 Each tag is its own item, so a stream with thousands of tags never meets the
 400 KB item limit and imports of different tags never contend. Every import
 takes a distinct generation from one atomic ``UpdateItem``; tag states are
-written read-modify-write with a condition on ``version`` and retried.
+written read-modify-write with a condition on ``version`` and retried. A
+state is written only when its JSON differs from the stored one.
 
-Tag states are opaque JSON-able dicts here; what they mean is
-``imagestreams.streams``'s business. Import documents live in
-``imports_store``. Logs name streams and tags, never item contents.
+What a state means is ``imagestreams.streams``'s business. Import documents
+live in ``imports_store``. Logs name streams and tags, never item contents.
 """
 
 from __future__ import annotations
@@ -27,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -47,77 +41,34 @@ from imagestreams.adapters.dynamo import (
     is_condition_failure,
     query_all,
 )
-from imagestreams.reimports import index_keys
-from imagestreams.streams import StreamMeta, meta_from_item, meta_to_item
+from imagestreams.adapters.stream_items import (
+    SCHEDULE_INDEX,
+    TRACKING_INDEX,
+    TagWrite,
+    meta_from_item,
+    meta_item,
+    meta_key,
+    tag_from_doc,
+    tag_key,
+    tag_name,
+    tag_of,
+    tag_put,
+    tag_write,
+    tags_pk,
+    transaction_groups,
+)
+from imagestreams.streams import StreamMeta, TagMutation, TagState
 
-__all__ = ["StreamStore", "TagMutation"]
+__all__ = ["StreamStore"]
 
 logger = Logger(child=True)
 
-# Fields of ``meta_to_item`` stored as attributes of their own, not in ``doc``.
-_OWN_ATTRIBUTES = ("uid", "resourceVersion", "generation", "annotations")
 # A stream deleted between our create and our increment (each retry recreates it).
 _BEGIN_ROUNDS = 3
 # Contention on one tag clears in milliseconds: retry soon, with jitter.
 _TAG_BACKOFF = Backoff(base=0.01, cap=0.25)
 
-TagMutation = Callable[[dict[str, Any] | None], dict[str, Any] | None]
-
-
-def _meta_key(namespace: str, name: str) -> Item:
-    return {"pk": {"S": f"ns#{namespace}"}, "sk": {"S": f"stream#{name}"}}
-
-
-# Sparse indexes over tag items (see ``imagestreams.reimports.index_keys``).
-TRACKING_INDEX = "ByTracked"
-SCHEDULE_INDEX = "BySchedule"
-
-
-def _tags_pk(namespace: str, name: str) -> str:
-    return f"stream#{namespace}#{name}"
-
-
 _CANCELLED = "TransactionCanceledException"
-# DynamoDB transactions take at most 100 items and 4 MB.
-_TRANSACTION_ITEMS = 100
-_TRANSACTION_BYTES = 3_500_000
-
-
-def _transaction_groups(
-    writes: list[tuple[str, dict[str, Any], int | None]],
-) -> list[list[tuple[str, dict[str, Any], int | None]]]:
-    groups: list[list[tuple[str, dict[str, Any], int | None]]] = [[]]
-    size = 0
-    for write in writes:
-        weight = len(json.dumps(write[1], separators=(",", ":")))
-        if groups[-1] and (
-            len(groups[-1]) >= _TRANSACTION_ITEMS or size + weight > _TRANSACTION_BYTES
-        ):
-            groups.append([])
-            size = 0
-        groups[-1].append(write)
-        size += weight
-    return [group for group in groups if group]
-
-
-def _tag_of(item: Item) -> tuple[str, str, str]:
-    _, namespace, name = item["pk"]["S"].split("#", 2)
-    return namespace, name, item["sk"]["S"].removeprefix("tag#")
-
-
-def _tag_key(namespace: str, name: str, tag: str) -> Item:
-    return {"pk": {"S": _tags_pk(namespace, name)}, "sk": {"S": f"tag#{tag}"}}
-
-
-def _meta_from_attributes(item: Item) -> StreamMeta:
-    data: dict[str, Any] = json.loads(item["doc"]["S"])
-    data["uid"] = item["uid"]["S"]
-    data["resourceVersion"] = str(int(item["resourceVersion"]["N"]))
-    data["generation"] = int(item["generation"]["N"])
-    data["annotations"] = {
-        key: value["S"] for key, value in item.get("annotations", {}).get("M", {}).items()
-    }
-    return meta_from_item(data)
 
 
 def _is_resource_version(value: str) -> bool:
@@ -225,7 +176,7 @@ class StreamStore(TableStore):
             values[":uid"] = {"S": expected_uid}
         response = self._db().update_item(
             TableName=self._table,
-            Key=_meta_key(namespace, name),
+            Key=meta_key(namespace, name),
             UpdateExpression=update,
             ConditionExpression=condition,
             ExpressionAttributeNames=names,
@@ -233,7 +184,7 @@ class StreamStore(TableStore):
             ReturnValues="ALL_NEW",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
-        return _meta_from_attributes(response["Attributes"])
+        return meta_from_item(response["Attributes"])
 
     def _create(self, namespace: str, name: str, now: datetime) -> None:
         """Create the stream at generation 0 unless someone else just did."""
@@ -245,19 +196,10 @@ class StreamStore(TableStore):
             generation=0,
             creation_timestamp=now,
         )
-        doc = {k: v for k, v in meta_to_item(meta).items() if k not in _OWN_ATTRIBUTES}
-        item = {
-            **_meta_key(namespace, name),
-            "doc": {"S": json.dumps(doc, separators=(",", ":"))},
-            "uid": {"S": meta.uid},
-            "resourceVersion": {"N": "0"},
-            "generation": {"N": "0"},
-            "annotations": {"M": {}},
-        }
         try:
             self._db().put_item(
                 TableName=self._table,
-                Item=item,
+                Item=meta_item(meta),
                 ConditionExpression="attribute_not_exists(#pk)",
                 ExpressionAttributeNames={"#pk": "pk"},
             )
@@ -270,10 +212,10 @@ class StreamStore(TableStore):
     def get_meta(self, namespace: str, name: str) -> StreamMeta | None:
         """The stream's meta (a consistent read), or None when it does not exist."""
         response = self._db().get_item(
-            TableName=self._table, Key=_meta_key(namespace, name), ConsistentRead=True
+            TableName=self._table, Key=meta_key(namespace, name), ConsistentRead=True
         )
         item = response.get("Item")
-        return _meta_from_attributes(item) if item else None
+        return meta_from_item(item) if item else None
 
     def list_meta(self, namespace: str) -> list[StreamMeta]:
         """Every stream of ``namespace``, ordered by name."""
@@ -288,7 +230,7 @@ class StreamStore(TableStore):
             },
             ConsistentRead=True,
         )
-        return [_meta_from_attributes(item) for item in items]
+        return [meta_from_item(item) for item in items]
 
     def delete_stream(self, namespace: str, name: str) -> bool:
         """Delete the stream and its tags; False when the stream did not exist.
@@ -296,7 +238,7 @@ class StreamStore(TableStore):
         Tags left behind by an interrupted delete go with the next one.
         """
         response = self._db().delete_item(
-            TableName=self._table, Key=_meta_key(namespace, name), ReturnValues="ALL_OLD"
+            TableName=self._table, Key=meta_key(namespace, name), ReturnValues="ALL_OLD"
         )
         existed = bool(response.get("Attributes"))
         keys = query_all(
@@ -305,7 +247,7 @@ class StreamStore(TableStore):
             KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
             ExpressionAttributeNames={"#pk": "pk", "#sk": "sk"},
             ExpressionAttributeValues={
-                ":pk": {"S": _tags_pk(namespace, name)},
+                ":pk": {"S": tags_pk(namespace, name)},
                 ":prefix": {"S": "tag#"},
             },
             ProjectionExpression="#pk, #sk",
@@ -321,7 +263,7 @@ class StreamStore(TableStore):
 
     def get_tags(
         self, namespace: str, name: str, tags: Sequence[str] | None = None
-    ) -> dict[str, dict[str, Any]]:
+    ) -> dict[str, TagState]:
         """Tag states by tag, in tag order: all of the stream's, or the named ones that exist."""
         names = {"#sk": "sk", "#doc": "doc"}
         if tags is None:
@@ -331,7 +273,7 @@ class StreamStore(TableStore):
                 KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
                 ExpressionAttributeNames={"#pk": "pk", **names},
                 ExpressionAttributeValues={
-                    ":pk": {"S": _tags_pk(namespace, name)},
+                    ":pk": {"S": tags_pk(namespace, name)},
                     ":prefix": {"S": "tag#"},
                 },
                 ProjectionExpression="#sk, #doc",
@@ -342,29 +284,27 @@ class StreamStore(TableStore):
             items = batch_get(
                 self._db(),
                 self._table,
-                [_tag_key(namespace, name, tag) for tag in wanted],
+                [tag_key(namespace, name, tag) for tag in wanted],
                 projection="#sk, #doc",
                 names=names,
                 consistent=True,
                 sleep=self._sleep,
             )
-        states = {
-            item["sk"]["S"].removeprefix("tag#"): json.loads(item["doc"]["S"]) for item in items
-        }
+        states = {tag_name(item): tag_from_doc(json.loads(item["doc"]["S"])) for item in items}
         return dict(sorted(states.items()))
 
     def update_tag(
         self, namespace: str, name: str, tag: str, mutate: TagMutation
-    ) -> dict[str, Any] | None:
+    ) -> TagState | None:
         """Read-modify-write one tag state without losing concurrent writes.
 
         ``mutate`` gets the current state (None when the tag has none) and
-        returns the new one; returning None, or a state equal to the one it
-        got, writes nothing. It may run several times (once per attempt), so
-        it must not have side effects. Returns the state as stored
-        afterwards. Raises :class:`ConflictError` when the attempts run out.
+        returns the new one; returning None, or a state whose JSON equals the
+        stored one, writes nothing. It may run several times (once per
+        attempt), so it must not have side effects. Returns the state as
+        stored afterwards. Raises :class:`ConflictError` when the attempts run out.
         """
-        key = _tag_key(namespace, name, tag)
+        key = tag_key(namespace, name, tag)
         for attempt in range(self._max_attempts):
             response = self._db().get_item(
                 TableName=self._table,
@@ -376,13 +316,11 @@ class StreamStore(TableStore):
             item = response.get("Item")
             text = item["doc"]["S"] if item else None
             version = int(item["version"]["N"]) if item else None
-            # Two parses: ``mutate`` may change its argument in place.
-            proposed = mutate(json.loads(text) if text is not None else None)
-            before = json.loads(text) if text is not None else None
-            if proposed is None or proposed == before:
-                return before
-            if self._write_tag(key, proposed, version, index_keys(namespace, name, proposed)):
-                return proposed
+            write = tag_write(tag, mutate, text, version)
+            if write is None:
+                return tag_from_doc(json.loads(text)) if text is not None else None
+            if self._write_tag(namespace, name, write):
+                return write.state
             self._sleep(self._backoff.delay(attempt))
         logger.warning(
             "tag update gave up",
@@ -407,42 +345,27 @@ class StreamStore(TableStore):
         items = batch_get(
             self._db(),
             self._table,
-            [_tag_key(namespace, name, tag) for tag in tags],
+            [tag_key(namespace, name, tag) for tag in tags],
             projection="#sk, #doc, #version",
             names={"#sk": "sk", "#doc": "doc", "#version": "version"},
             consistent=True,
             sleep=self._sleep,
         )
-        stored = {
-            item["sk"]["S"].removeprefix("tag#"): (item["doc"]["S"], int(item["version"]["N"]))
-            for item in items
-        }
-        writes: list[tuple[str, dict[str, Any], int | None]] = []
-        for tag in tags:
-            text, version = stored.get(tag, (None, None))
-            proposed = mutations[tag](json.loads(text) if text is not None else None)
-            before = json.loads(text) if text is not None else None
-            if proposed is not None and proposed != before:
-                writes.append((tag, proposed, version))
+        stored = {tag_name(item): (item["doc"]["S"], int(item["version"]["N"])) for item in items}
+        writes = [
+            write
+            for tag in tags
+            if (write := tag_write(tag, mutations[tag], *stored.get(tag, (None, None)))) is not None
+        ]
         retry: list[str] = []
-        for group in _transaction_groups(writes):
-            actions: list[Any] = [
-                {
-                    "Put": self._tag_put(
-                        _tag_key(namespace, name, tag),
-                        state,
-                        version,
-                        index_keys(namespace, name, state),
-                    )
-                }
-                for tag, state, version in group
-            ]
+        for group in transaction_groups(writes):
+            actions: list[Any] = [{"Put": tag_put(self._table, namespace, name, w)} for w in group]
             try:
                 self._db().transact_write_items(TransactItems=actions)
             except ClientError as exc:
                 if error_code(exc) != _CANCELLED:
                     raise
-                retry.extend(tag for tag, _, _ in group)
+                retry.extend(write.tag for write in group)
         for tag in retry:
             self.update_tag(namespace, name, tag, mutations[tag])
 
@@ -456,7 +379,7 @@ class StreamStore(TableStore):
             ExpressionAttributeNames={"#tracks": "tracks"},
             ExpressionAttributeValues={":key": {"S": key}},
         )
-        return [_tag_of(item) for item in items]
+        return [tag_of(item) for item in items]
 
     def scheduled(self, shard: str) -> list[tuple[str, str, str, str]]:
         """(namespace, stream, tag, registry) of the scheduled tags in one index shard."""
@@ -468,40 +391,12 @@ class StreamStore(TableStore):
             ExpressionAttributeNames={"#scheduled": "scheduled"},
             ExpressionAttributeValues={":shard": {"S": shard}},
         )
-        return [(*_tag_of(item), item.get("registry", {}).get("S", "")) for item in items]
+        return [(*tag_of(item), item.get("registry", {}).get("S", "")) for item in items]
 
-    def _tag_put(
-        self, key: Item, state: dict[str, Any], version: int | None, indexed: dict[str, str]
-    ) -> dict[str, Any]:
-        """A conditional put of ``state``: only if the tag is still at ``version``.
-
-        ``indexed`` are the sparse index attributes the state calls for
-        (``tracks``, ``registry``, ``scheduled``); absent ones leave the indexes.
-        """
-        put: dict[str, Any] = {
-            "TableName": self._table,
-            "Item": {
-                **key,
-                "doc": {"S": json.dumps(state, separators=(",", ":"))},
-                "version": {"N": str((version or 0) + 1)},
-                **{attribute: {"S": value} for attribute, value in indexed.items()},
-            },
-        }
-        if version is None:
-            put["ConditionExpression"] = "attribute_not_exists(#pk)"
-            put["ExpressionAttributeNames"] = {"#pk": "pk"}
-        else:
-            put["ConditionExpression"] = "#version = :version"
-            put["ExpressionAttributeNames"] = {"#version": "version"}
-            put["ExpressionAttributeValues"] = {":version": {"N": str(version)}}
-        return put
-
-    def _write_tag(
-        self, key: Item, state: dict[str, Any], version: int | None, indexed: dict[str, str]
-    ) -> bool:
-        """Write ``state`` if the tag is still at ``version``; False if it moved on."""
+    def _write_tag(self, namespace: str, name: str, write: TagWrite) -> bool:
+        """Write ``write`` if the tag is still at the version read; False if it moved on."""
         try:
-            self._db().put_item(**self._tag_put(key, state, version, indexed))
+            self._db().put_item(**tag_put(self._table, namespace, name, write))
         except ClientError as exc:
             if is_condition_failure(exc):
                 return False

@@ -1,11 +1,13 @@
 """What the use cases need from the outside world, named by role.
 
-Adapters (``imagestreams.adapters``) implement these; tests may pass fakes.
+Ports take and give domain objects (stream metas and tag states, jobs,
+queue messages); the adapters that implement them (``imagestreams.adapters``,
+named by technology) own every stored and sent form. Tests may pass fakes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -21,7 +23,7 @@ class PullSecrets(Protocol):
 
 
 class StreamStore(Protocol):
-    """ImageStreams: one meta record plus one record per tag."""
+    """ImageStreams: each stream's own fields, and a state per tag."""
 
     def begin_import(
         self,
@@ -40,14 +42,20 @@ class StreamStore(Protocol):
 
     def get_tags(
         self, namespace: str, name: str, tags: Sequence[str] | None = None
-    ) -> dict[str, dict[str, Any]]: ...
+    ) -> dict[str, streams.TagState]:
+        """Tag states by tag, in tag order: all of the stream's, or the named ones that exist."""
+        ...
 
     def update_tags(
-        self,
-        namespace: str,
-        name: str,
-        mutations: Mapping[str, Callable[[dict[str, Any] | None], dict[str, Any] | None]],
-    ) -> None: ...
+        self, namespace: str, name: str, mutations: Mapping[str, streams.TagMutation]
+    ) -> None:
+        """Change each tag's state by its mutation, losing no concurrent change.
+
+        A mutation gets the stored state (None when the tag has none); one
+        returning None or a state not :func:`~imagestreams.streams.changed`
+        writes nothing. It may run more than once, so it has no side effects.
+        """
+        ...
 
     def delete_stream(self, namespace: str, name: str) -> bool: ...
 

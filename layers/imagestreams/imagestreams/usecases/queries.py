@@ -5,11 +5,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from imagestreams import errors
+from imagestreams import errors, streams
 from imagestreams.imports import jobs
 from imagestreams.models import API_GROUP, ImageStream, Status, StatusDetails
 from imagestreams.usecases.ports import ImportRecords, JobStore, StreamStore
-from imagestreams.usecases.tagging import assemble
 
 # Streams whose tags are read at once when listing a namespace.
 READERS = 16
@@ -27,7 +26,7 @@ class Queries:
         meta = self._store.get_meta(namespace, name)
         if meta is None:
             raise errors.not_found(errors.IMAGESTREAMS, name)
-        return assemble(meta, self._store.get_tags(namespace, name).values())
+        return streams.assemble(meta, self._store.get_tags(namespace, name).values())
 
     def list_streams(self, namespace: str) -> list[ImageStream]:
         metas = self._store.list_meta(namespace)
@@ -35,7 +34,7 @@ class Queries:
             return []
         with ThreadPoolExecutor(max_workers=min(READERS, len(metas))) as pool:
             tag_sets = list(pool.map(lambda m: self._store.get_tags(namespace, m.name), metas))
-        return [assemble(m, t.values()) for m, t in zip(metas, tag_sets, strict=True)]
+        return [streams.assemble(m, t.values()) for m, t in zip(metas, tag_sets, strict=True)]
 
     def delete_stream(self, namespace: str, name: str) -> Status:
         meta = self._store.get_meta(namespace, name)
