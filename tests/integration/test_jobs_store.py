@@ -23,10 +23,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from devserver.resources import CreatedResources
-from imagestreams.adapters.jobs_store import JOB_TTL_SECONDS, JobStore, is_success
+from imagestreams.adapters.jobs_store import JOB_TTL_SECONDS, JobStore
 from imagestreams.config import load_settings
 from imagestreams.errors import ConflictError, NotFoundRequestError, ServiceUnavailableError
 from imagestreams.imports.jobs import COMPLETE, RUNNING, Job
+from imagestreams.models import Image, ImageImportStatus, ImageLayer, ObjectMeta, Status
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -82,21 +83,34 @@ def store(table: str, calls: Calls) -> JobStore:
     return JobStore(table, client_factory=calls.factory, sleep=Sleeps())
 
 
-def ok(tag: str, **extra: Any) -> dict[str, Any]:
-    """An ImageImportStatus dict of a tag imported successfully."""
-    return {
-        "tag": tag,
-        "status": {"status": "Success"},
-        "image": {"metadata": {"name": f"sha256:{tag:0>64}"}, "size": 2**53 + 1, **extra},
-    }
+def ok(tag: str, blob: str = "") -> ImageImportStatus:
+    """A tag imported successfully; ``blob`` is its raw manifest (to make it large)."""
+    return ImageImportStatus(
+        tag=tag,
+        status=Status(status="Success"),
+        image=Image(
+            metadata=ObjectMeta(name=f"sha256:{tag:0>64}"),
+            docker_image_layers=[ImageLayer(name=f"sha256:{tag:1>64}", size=2**53 + 1)],
+            docker_image_manifest=blob,
+        ),
+    )
 
 
-def failed(tag: str) -> dict[str, Any]:
-    """An ImageImportStatus dict of a tag whose import failed."""
-    return {
-        "tag": tag,
-        "status": {"status": "Failure", "reason": "NotFound", "code": 404, "message": "gone"},
-    }
+def failed(tag: str) -> ImageImportStatus:
+    """A tag whose import failed."""
+    return ImageImportStatus(
+        tag=tag, status=Status(status="Failure", reason="NotFound", code=404, message="gone")
+    )
+
+
+def stored(results: Mapping[str, ImageImportStatus]) -> dict[str, dict[str, Any]]:
+    """Then: ``results`` as the store gives them back, the JSON they were recorded as."""
+    return {tag: result.to_json_dict() for tag, result in results.items()}
+
+
+def succeeded(result: Mapping[str, Any]) -> bool:
+    """Whether a stored result reports success."""
+    return bool(result["status"]["status"] == "Success")
 
 
 def make_job(job_id: str = "job-1", total: int = 10, tags: int | None = None) -> Job:
@@ -111,7 +125,9 @@ def make_job(job_id: str = "job-1", total: int = 10, tags: int | None = None) ->
     )
 
 
-def statuses(*tags: str, failing: Callable[[str], bool] = lambda tag: False) -> dict[str, Any]:
+def statuses(
+    *tags: str, failing: Callable[[str], bool] = lambda tag: False
+) -> dict[str, ImageImportStatus]:
     return {tag: failed(tag) if failing(tag) else ok(tag) for tag in tags}
 
 
@@ -138,12 +154,12 @@ def test_store_builds_no_client_until_used(table: str) -> None:
         ({}, 0, 0),
         (statuses("a", "b", "c"), 3, 0),
         ({"a": ok("a"), "b": failed("b"), "c": failed("c")}, 3, 2),
-        ({"a": {"tag": "a"}}, 1, 1),  # no status at all is no success
+        ({"a": ImageImportStatus(tag="a")}, 1, 1),  # no status at all is no success
     ],
     ids=["nothing-inline", "all-succeeded", "some-failed", "no-status"],
 )
 def test_create_counts_what_finished_inline(
-    store: JobStore, results: dict[str, Any], done: int, failures: int
+    store: JobStore, results: dict[str, ImageImportStatus], done: int, failures: int
 ) -> None:
     # Given a job with some tags finished before it was queued
     job = make_job(total=10)
@@ -162,7 +178,7 @@ def test_create_counts_what_finished_inline(
         created=NOW,
         context=job.context,
     )
-    assert store.results("job-1") == results
+    assert store.results("job-1") == stored(results)
 
 
 def test_create_keeps_a_context_with_thousands_of_tags(store: JobStore, table: str) -> None:
@@ -198,8 +214,8 @@ def test_create_refuses_a_result_larger_than_an_item(store: JobStore) -> None:
 
 @dataclass(frozen=True)
 class RecordCase:
-    inline: Mapping[str, Any]
-    deliveries: tuple[Mapping[str, Any], ...]
+    inline: Mapping[str, ImageImportStatus]
+    deliveries: tuple[Mapping[str, ImageImportStatus], ...]
     done: int
     failed: int
     kept: Mapping[str, str]  # tag -> status.status as stored
@@ -284,7 +300,7 @@ def test_record_splits_transactions_by_size(store: JobStore, calls: Calls) -> No
     # Then no transaction neared DynamoDB's 4 MB, and every result is there
     assert calls.count("TransactWriteItems") >= 2
     assert job.done == 60
-    assert store.results("job-1") == results
+    assert store.results("job-1") == stored(results)
 
 
 def test_record_for_an_unknown_job_writes_nothing(store: JobStore, table: str) -> None:
@@ -403,9 +419,9 @@ def test_results_are_read_page_by_page(store: JobStore, calls: Calls) -> None:
     found = store.results("job-1")
     # Then
     assert calls.count("Query") - before >= 2
-    assert found == results
+    assert found == stored(results)
     assert list(found) == sorted(results)
-    assert all(is_success(result) for result in found.values())
+    assert all(succeeded(result) for result in found.values())
 
 
 def test_delete_removes_the_job_and_its_results(store: JobStore) -> None:
@@ -458,7 +474,7 @@ def test_concurrent_overlapping_chunks_count_every_tag_exactly_once(
     results = store.results("job-1")
     assert set(results) == set(tags)
     assert job.done == 200
-    assert job.failed == sum(1 for result in results.values() if not is_success(result))
+    assert job.failed == sum(1 for result in results.values() if not succeeded(result))
     assert job.failed == len(failing - set(tags[:5]))
     assert max(j.done for j in seen) == 200
 

@@ -35,12 +35,12 @@ from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from imagestreams import errors, reimports, streams
-from imagestreams.adapters.jobs_store import is_success
 from imagestreams.credentials import Credential, Keyring
 from imagestreams.deadline import Deadline
 from imagestreams.errors import RegistryError
 from imagestreams.imports.jobs import COMPLETE, RUNNING, ChunkMessage, Job
 from imagestreams.imports.session import CacheKey, RepositoryReader
+from imagestreams.models import ImageImportStatus
 from imagestreams.registry.client import Descriptor, Manifest, error_for
 from imagestreams.registry.transport import HttpResponse
 from testkit import images
@@ -213,25 +213,25 @@ class FakeJobStore:
         self._results: dict[str, dict[str, dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
-    def create(self, job: Job, results: Mapping[str, dict[str, Any]]) -> None:
+    def create(self, job: Job, results: Mapping[str, ImageImportStatus]) -> None:
         with self._lock:
             if job.job_id in self._jobs:
                 raise errors.job_exists(job.job_id)
             self._jobs[job.job_id] = dataclasses.replace(
                 job,
                 done=len(results),
-                failed=sum(1 for result in results.values() if not is_success(result)),
+                failed=sum(1 for result in results.values() if not result.status.is_success),
                 state=RUNNING,
                 context=_copy(job.context),
             )
-            self._results[job.job_id] = {tag: _copy(r) for tag, r in results.items()}
+            self._results[job.job_id] = {tag: r.to_json_dict() for tag, r in results.items()}
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
             job = self._jobs.get(job_id)
             return dataclasses.replace(job, context=_copy(job.context)) if job else None
 
-    def record(self, job_id: str, results: Mapping[str, dict[str, Any]]) -> Job:
+    def record(self, job_id: str, results: Mapping[str, ImageImportStatus]) -> Job:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
@@ -240,9 +240,9 @@ class FakeJobStore:
             for tag, result in results.items():
                 if tag in recorded:
                     continue
-                recorded[tag] = _copy(result)
+                recorded[tag] = result.to_json_dict()
                 job.done += 1
-                job.failed += 0 if is_success(result) else 1
+                job.failed += 0 if result.status.is_success else 1
             return dataclasses.replace(job, context=_copy(job.context))
 
     def complete(self, job_id: str) -> bool:

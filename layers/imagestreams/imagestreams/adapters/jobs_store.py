@@ -9,8 +9,8 @@ their counters exact while chunks are delivered more than once:
   gzip'd JSON of :attr:`~imagestreams.imports.jobs.Job.context`, which may list
   thousands of tags;
 - result: ``pk = job#<jobId>``, ``sk = tag#<tag>``; ``doc`` (B) is the gzip'd
-  JSON of the tag's ImageImportStatus, ``success`` (BOOL) whether its
-  ``status.status`` is ``Success``.
+  OpenShift JSON of the tag's ``ImageImportStatus``, ``success`` (BOOL)
+  whether its status is ``Success``.
 
 The first result recorded for a tag wins. A result item is only ever put
 with ``attribute_not_exists(sk)``, in the same ``TransactWriteItems`` as the
@@ -18,8 +18,9 @@ with ``attribute_not_exists(sk)``, in the same ``TransactWriteItems`` as the
 often its chunk is delivered, and concurrent workers never lose an increment.
 Completion is one conditional update, so exactly one caller finishes a job.
 
-Results are opaque JSON-able dicts here; what they mean is the service's
-business. Logs name jobs and counts, never item contents.
+Results come in as ``ImageImportStatus`` models and go out as the JSON they
+were stored as, which the finished import document holds verbatim. Logs
+name jobs and counts, never item contents.
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ from imagestreams.adapters.dynamo import (
 )
 from imagestreams.errors import ServiceUnavailableError
 from imagestreams.imports.jobs import COMPLETE, RUNNING, Job
+from imagestreams.models import ImageImportStatus
 
-__all__ = ["MAX_ITEM_BYTES", "TRANSACTION_ITEMS", "JobStore", "is_success"]
+__all__ = ["MAX_ITEM_BYTES", "TRANSACTION_ITEMS", "JobStore"]
 
 logger = Logger(child=True)
 
@@ -80,12 +82,6 @@ _RETRYABLE_REASONS = frozenset(
 # Concurrent chunks of one job all update its meta item: transactions conflict
 # for milliseconds, so retry soon, with jitter.
 _CONFLICT_BACKOFF = Backoff(base=0.02, cap=1.0, attempts=10)
-
-
-def is_success(result: Mapping[str, Any]) -> bool:
-    """Whether an ImageImportStatus dict reports success (``status.status``)."""
-    status = result.get("status")
-    return isinstance(status, Mapping) and status.get("status") == "Success"
 
 
 def _pk(job_id: str) -> str:
@@ -127,16 +123,16 @@ def _expiry() -> dict[str, str]:
     return {"N": str(int(time.time()) + JOB_TTL_SECONDS)}
 
 
-def _prepare(job_id: str, results: Mapping[str, Mapping[str, Any]]) -> list[_Result]:
+def _prepare(job_id: str, results: Mapping[str, ImageImportStatus]) -> list[_Result]:
     prepared = []
     for tag, result in results.items():
-        doc = compress_json(result)
+        doc = compress_json(result.to_json_dict())
         if len(doc) > MAX_ITEM_BYTES:
             raise ValueError(
                 f"the result of tag {tag!r} of import job {job_id} is {len(doc)} bytes "
                 f"compressed, more than one item holds"
             )
-        prepared.append(_Result(tag, doc, is_success(result)))
+        prepared.append(_Result(tag, doc, result.status.is_success))
     return prepared
 
 
@@ -192,7 +188,7 @@ class JobStore(TableStore):
         super().__init__(table_name, client_factory, sleep)
         self._backoff = backoff
 
-    def create(self, job: Job, results: Mapping[str, Mapping[str, Any]]) -> None:
+    def create(self, job: Job, results: Mapping[str, ImageImportStatus]) -> None:
         """Store a new job with the tags already finished (``results``, by tag).
 
         The results are written first and the meta item last, so a job that
@@ -244,7 +240,7 @@ class JobStore(TableStore):
         item = response.get("Item")
         return _job_from_item(job_id, item) if item else None
 
-    def record(self, job_id: str, results: Mapping[str, Mapping[str, Any]]) -> Job:
+    def record(self, job_id: str, results: Mapping[str, ImageImportStatus]) -> Job:
         """Record finished tags once each and count them; the job as it is afterwards.
 
         A tag that already has a result keeps it and is not counted again,
@@ -359,7 +355,7 @@ class JobStore(TableStore):
         return True
 
     def results(self, job_id: str) -> dict[str, dict[str, Any]]:
-        """Every recorded result of the job, by tag (in tag order)."""
+        """Every recorded result of the job, by tag (in tag order), as the JSON stored."""
         items = query_all(
             self._db(),
             TableName=self._table,

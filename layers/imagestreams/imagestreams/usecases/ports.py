@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from imagestreams import reimports, streams
 from imagestreams.credentials import Keyring
 from imagestreams.imports.jobs import ChunkMessage, Job
+from imagestreams.models import ImageImportStatus
 
 
 class PullSecrets(Protocol):
@@ -75,15 +76,28 @@ class ImportRecords(Protocol):
 class JobStore(Protocol):
     """Asynchronous repository imports: counters and per-tag results."""
 
-    def create(self, job: Job, results: Mapping[str, dict[str, Any]]) -> None: ...
+    def create(self, job: Job, results: Mapping[str, ImageImportStatus]) -> None:
+        """A new job, with the tags that finished before it began (counted as done)."""
+        ...
 
     def get(self, job_id: str) -> Job | None: ...
 
-    def record(self, job_id: str, results: Mapping[str, dict[str, Any]]) -> Job: ...
+    def record(self, job_id: str, results: Mapping[str, ImageImportStatus]) -> Job:
+        """Keep each tag's first result and count it once; the job as it is now."""
+        ...
 
-    def complete(self, job_id: str) -> bool: ...
+    def complete(self, job_id: str) -> bool:
+        """Mark a job whose tags are all done complete: True for exactly one caller."""
+        ...
 
-    def results(self, job_id: str) -> dict[str, dict[str, Any]]: ...
+    def results(self, job_id: str) -> dict[str, dict[str, Any]]:
+        """Each tag's result as the OpenShift JSON it was recorded as.
+
+        JSON, not models: the finished import document holds it verbatim, and
+        a model read back would fill in defaults the importer left out (an
+        image's ``kind``, say).
+        """
+        ...
 
 
 class ImportQueue(Protocol):

@@ -149,10 +149,9 @@ class StartImport:
                 "order": result.ordered,
             },
         )
-        finished = {tag: status.to_json_dict() for tag, status in result.finished.items()}
-        self._jobs.create(job, finished)
-        job.done = len(finished)
-        job.failed = sum(1 for s in result.finished.values() if s.status.status != "Success")
+        self._jobs.create(job, result.finished)
+        job.done = len(result.finished)
+        job.failed = sum(1 for s in result.finished.values() if not s.status.is_success)
         request.metadata.annotations = {**(request.metadata.annotations or {}), **job.annotations()}
         request.status.repository.status = Status(
             kind="",
