@@ -52,7 +52,7 @@ from imagestreams.errors import ServiceUnavailableError
 from imagestreams.imports.jobs import COMPLETE, RUNNING, Job
 from imagestreams.models import ImageImportStatus
 
-__all__ = ["MAX_ITEM_BYTES", "TRANSACTION_ITEMS", "JobStore"]
+__all__ = ["MAX_ITEM_BYTES", "TRANSACTION_ITEMS", "DynamoJobStore"]
 
 logger = Logger(child=True)
 
@@ -168,7 +168,7 @@ def _job_from_item(job_id: str, item: Item) -> Job:
     )
 
 
-class JobStore(TableStore):
+class DynamoJobStore(TableStore):
     """Import jobs: their counters, context and per-tag results.
 
     ``client_factory`` builds the DynamoDB client on first use; ``sleep`` is

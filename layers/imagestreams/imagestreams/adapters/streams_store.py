@@ -59,7 +59,7 @@ from imagestreams.adapters.stream_items import (
 )
 from imagestreams.streams import StreamMeta, TagMutation, TagState
 
-__all__ = ["StreamStore"]
+__all__ = ["DynamoStreamStore"]
 
 logger = Logger(child=True)
 
@@ -75,7 +75,7 @@ def _is_resource_version(value: str) -> bool:
     return value.isascii() and value.isdigit() and len(value) <= 38
 
 
-class StreamStore(TableStore):
+class DynamoStreamStore(TableStore):
     """Stream meta and tag states in the streams table.
 
     ``client_factory`` builds the DynamoDB client on first use; ``sleep`` is

@@ -66,7 +66,11 @@ class StreamStore(Protocol):
 
 
 class ImportRecords(Protocol):
-    """The latest ImageStreamImport document per name."""
+    """The latest ImageStreamImport document per name, as the OpenShift JSON answered.
+
+    JSON, not a model: the API gives the document back verbatim, and a model
+    read back would fill in defaults the importer left out.
+    """
 
     def save(self, namespace: str, name: str, document: dict[str, Any]) -> None: ...
 
