@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     from imagestreams.adapters.dynamo import Item
 
 __all__ = [
+    "META_PREFIX",
     "SCHEDULE_INDEX",
+    "TAG_PREFIX",
     "TRACKING_INDEX",
     "TagWrite",
     "meta_doc",
@@ -41,6 +43,7 @@ __all__ = [
     "meta_from_item",
     "meta_item",
     "meta_key",
+    "metas_pk",
     "tag_doc",
     "tag_from_doc",
     "tag_key",
@@ -56,7 +59,9 @@ __all__ = [
 TRACKING_INDEX = "ByTracked"
 SCHEDULE_INDEX = "BySchedule"
 
-_TAG = "tag#"
+# Sort-key prefixes: a stream's meta item in its namespace's partition, a tag in its stream's.
+META_PREFIX = "stream#"
+TAG_PREFIX = "tag#"
 # Fields of ``meta_doc`` stored as attributes of their own, not in ``doc``.
 _OWN_ATTRIBUTES = ("uid", "resourceVersion", "generation", "annotations")
 # DynamoDB transactions take at most 100 items and 4 MB.
@@ -67,8 +72,13 @@ _TRANSACTION_BYTES = 3_500_000
 # --- keys -------------------------------------------------------------------------
 
 
+def metas_pk(namespace: str) -> str:
+    """The partition holding the meta item of every stream of a namespace."""
+    return f"ns#{namespace}"
+
+
 def meta_key(namespace: str, name: str) -> Item:
-    return {"pk": {"S": f"ns#{namespace}"}, "sk": {"S": f"stream#{name}"}}
+    return {"pk": {"S": metas_pk(namespace)}, "sk": {"S": META_PREFIX + name}}
 
 
 def tags_pk(namespace: str, name: str) -> str:
@@ -77,12 +87,12 @@ def tags_pk(namespace: str, name: str) -> str:
 
 
 def tag_key(namespace: str, name: str, tag: str) -> Item:
-    return {"pk": {"S": tags_pk(namespace, name)}, "sk": {"S": _TAG + tag}}
+    return {"pk": {"S": tags_pk(namespace, name)}, "sk": {"S": TAG_PREFIX + tag}}
 
 
 def tag_name(item: Item) -> str:
     """The tag a tag item holds."""
-    name: str = item["sk"]["S"].removeprefix(_TAG)
+    name: str = item["sk"]["S"].removeprefix(TAG_PREFIX)
     return name
 
 

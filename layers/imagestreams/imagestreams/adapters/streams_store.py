@@ -42,12 +42,15 @@ from imagestreams.adapters.dynamo import (
     query_all,
 )
 from imagestreams.adapters.stream_items import (
+    META_PREFIX,
     SCHEDULE_INDEX,
+    TAG_PREFIX,
     TRACKING_INDEX,
     TagWrite,
     meta_from_item,
     meta_item,
     meta_key,
+    metas_pk,
     tag_from_doc,
     tag_key,
     tag_name,
@@ -225,8 +228,8 @@ class DynamoStreamStore(TableStore):
             KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
             ExpressionAttributeNames={"#pk": "pk", "#sk": "sk"},
             ExpressionAttributeValues={
-                ":pk": {"S": f"ns#{namespace}"},
-                ":prefix": {"S": "stream#"},
+                ":pk": {"S": metas_pk(namespace)},
+                ":prefix": {"S": META_PREFIX},
             },
             ConsistentRead=True,
         )
@@ -248,7 +251,7 @@ class DynamoStreamStore(TableStore):
             ExpressionAttributeNames={"#pk": "pk", "#sk": "sk"},
             ExpressionAttributeValues={
                 ":pk": {"S": tags_pk(namespace, name)},
-                ":prefix": {"S": "tag#"},
+                ":prefix": {"S": TAG_PREFIX},
             },
             ProjectionExpression="#pk, #sk",
             ConsistentRead=True,
@@ -274,7 +277,7 @@ class DynamoStreamStore(TableStore):
                 ExpressionAttributeNames={"#pk": "pk", **names},
                 ExpressionAttributeValues={
                     ":pk": {"S": tags_pk(namespace, name)},
-                    ":prefix": {"S": "tag#"},
+                    ":prefix": {"S": TAG_PREFIX},
                 },
                 ProjectionExpression="#sk, #doc",
                 ConsistentRead=True,
