@@ -8,12 +8,12 @@ keys, names and environment cannot drift apart. moto stands in for DynamoDB.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import logging
 import os
 import secrets
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -21,13 +21,14 @@ from typing import Any
 import boto3
 import pytest
 
-from imagestreams.adapters.cache import ImageCache
-from imagestreams.adapters.imports_store import ImportRecords
-from imagestreams.adapters.streams_store import StreamStore
+from imagestreams.adapters.cache import DynamoImageCache
+from imagestreams.adapters.imports_store import DynamoImportRecords
+from imagestreams.adapters.streams_store import DynamoStreamStore
 from imagestreams.config import Settings, load_settings
 from imagestreams.errors import ConflictError, NotFoundRequestError, ServiceUnavailableError
 from imagestreams.imports.session import CacheKey
-from imagestreams.streams import StreamMeta
+from imagestreams.models import TagReference
+from imagestreams.streams import StreamMeta, TagMutation, TagState
 
 TTL = 30 * 24 * 3600
 T0 = 1_750_000_000.0
@@ -194,8 +195,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def cache(settings: Settings, calls: Calls, clock: Clock) -> ImageCache:
-    return ImageCache(
+def cache(settings: Settings, calls: Calls, clock: Clock) -> DynamoImageCache:
+    return DynamoImageCache(
         settings.image_cache_table,
         ttl_seconds=settings.image_cache_ttl_days * 86400,
         client_factory=calls.factory,
@@ -211,9 +212,9 @@ def test_cache_constructs_no_client_until_used(settings: Settings) -> None:
         built.append(1)
         raise AssertionError("no client may be built")
 
-    ImageCache(settings.image_cache_table, ttl_seconds=TTL, client_factory=factory)
-    StreamStore(settings.streams_table, client_factory=factory)
-    ImportRecords(settings.streams_table, client_factory=factory)
+    DynamoImageCache(settings.image_cache_table, ttl_seconds=TTL, client_factory=factory)
+    DynamoStreamStore(settings.streams_table, client_factory=factory)
+    DynamoImportRecords(settings.streams_table, client_factory=factory)
 
     assert built == []
 
@@ -222,16 +223,16 @@ def test_without_a_table_the_cache_is_empty_and_the_stores_refuse_on_use() -> No
     def factory() -> Any:
         raise AssertionError("no client may be built")
 
-    cache = ImageCache("", ttl_seconds=TTL, client_factory=factory)
+    cache = DynamoImageCache("", ttl_seconds=TTL, client_factory=factory)
     cache.put_many({key(1): image_doc(1)})
     assert cache.get_many([key(1)]) == {}
     with pytest.raises(ValueError, match="no table name"):
-        StreamStore("", client_factory=factory).get_meta("team-a", "app")
+        DynamoStreamStore("", client_factory=factory).get_meta("team-a", "app")
     with pytest.raises(ValueError, match="no table name"):
-        ImportRecords("", client_factory=factory).load("team-a", "app")
+        DynamoImportRecords("", client_factory=factory).load("team-a", "app")
 
 
-def test_cache_round_trip_keeps_documents_and_exact_numbers(cache: ImageCache) -> None:
+def test_cache_round_trip_keeps_documents_and_exact_numbers(cache: DynamoImageCache) -> None:
     # Given
     entries = {key(n): image_doc(n) for n in range(3)}
     # When
@@ -243,7 +244,7 @@ def test_cache_round_trip_keeps_documents_and_exact_numbers(cache: ImageCache) -
 
 
 def test_cache_stores_gzip_binary_with_ttl(
-    cache: ImageCache, settings: Settings, aws: boto3.Session
+    cache: DynamoImageCache, settings: Settings, aws: boto3.Session
 ) -> None:
     cache.put_many({key(1): image_doc(1)})
 
@@ -254,7 +255,7 @@ def test_cache_stores_gzip_binary_with_ttl(
     assert item["expiresAt"] == {"N": str(int(T0) + TTL)}
 
 
-def test_cache_entries_are_bound_to_their_source_repository(cache: ImageCache) -> None:
+def test_cache_entries_are_bound_to_their_source_repository(cache: DynamoImageCache) -> None:
     # Given image 1 cached as verified at one repository
     cache.put_many({key(1): image_doc(1)})
     # When the same digest is asked for at another repository or registry
@@ -269,7 +270,7 @@ def test_cache_entries_are_bound_to_their_source_repository(cache: ImageCache) -
     ids=["fresh", "last-second", "expires-now", "expired", "long-expired"],
 )
 def test_cache_treats_expired_entries_as_misses(
-    cache: ImageCache, clock: Clock, elapsed: int, hit: bool
+    cache: DynamoImageCache, clock: Clock, elapsed: int, hit: bool
 ) -> None:
     cache.put_many({key(1): image_doc(1)})
     clock.now = T0 + elapsed
@@ -285,7 +286,7 @@ def test_cache_treats_expired_entries_as_misses(
     ids=["fresh", "before-half-life", "after-half-life", "about-to-expire"],
 )
 def test_cache_refreshes_ttl_only_after_half_life(
-    cache: ImageCache,
+    cache: DynamoImageCache,
     clock: Clock,
     calls: Calls,
     settings: Settings,
@@ -307,7 +308,7 @@ def test_cache_refreshes_ttl_only_after_half_life(
     assert len(calls.of("UpdateItem")) == (1 if refreshed else 0)
 
 
-def test_cache_batches_hundreds_of_digests(cache: ImageCache, calls: Calls) -> None:
+def test_cache_batches_hundreds_of_digests(cache: DynamoImageCache, calls: Calls) -> None:
     # Given 250 cached images
     entries = {key(n): image_doc(n) for n in range(250)}
     cache.put_many(entries)
@@ -324,7 +325,7 @@ def test_cache_batches_hundreds_of_digests(cache: ImageCache, calls: Calls) -> N
     assert all(len(w["RequestItems"][cache._table]) <= 25 for w in writes)
 
 
-def test_cache_trims_raw_manifest_and_config_when_too_large(cache: ImageCache) -> None:
+def test_cache_trims_raw_manifest_and_config_when_too_large(cache: DynamoImageCache) -> None:
     # Given an image whose raw manifest and config do not fit, inside and in a child
     raw = {"dockerImageManifest": noise(300_000), "dockerImageConfig": noise(300_000)}
     document = image_doc(1, **raw)
@@ -339,7 +340,7 @@ def test_cache_trims_raw_manifest_and_config_when_too_large(cache: ImageCache) -
 
 
 def test_cache_skips_documents_too_large_even_when_trimmed(
-    cache: ImageCache, caplog: pytest.LogCaptureFixture
+    cache: DynamoImageCache, caplog: pytest.LogCaptureFixture
 ) -> None:
     secret_looking = noise(600_000)
     document = image_doc(1)
@@ -361,7 +362,7 @@ def test_cache_retries_unprocessed_keys_and_items(
     # Given a table that leaves part of each of the first three batches unprocessed
     flaky = Unprocessed(aws.client("dynamodb"), times=3, progress=progress)
     sleeps = Sleeps()
-    cache = ImageCache(
+    cache = DynamoImageCache(
         settings.image_cache_table,
         ttl_seconds=TTL,
         client_factory=lambda: flaky,
@@ -381,14 +382,14 @@ def test_cache_retries_unprocessed_keys_and_items(
 
 def test_cache_failures_read_as_misses(settings: Settings, aws: boto3.Session) -> None:
     flaky = Unprocessed(aws.client("dynamodb"), times=1000, progress=False)
-    cache = ImageCache(
+    cache = DynamoImageCache(
         settings.image_cache_table, ttl_seconds=TTL, client_factory=lambda: flaky, sleep=Sleeps()
     )
 
     cache.put_many({key(1): image_doc(1)})
     assert cache.get_many([key(1)]) == {}
 
-    missing = ImageCache(
+    missing = DynamoImageCache(
         "no-such-table", ttl_seconds=TTL, client_factory=lambda: aws.client("dynamodb")
     )
     missing.put_many({key(1): image_doc(1)})
@@ -399,12 +400,24 @@ def test_cache_failures_read_as_misses(settings: Settings, aws: boto3.Session) -
 
 
 @pytest.fixture
-def streams(settings: Settings, calls: Calls) -> StreamStore:
-    return StreamStore(settings.streams_table, client_factory=calls.factory, sleep=Sleeps())
+def streams(settings: Settings, calls: Calls) -> DynamoStreamStore:
+    return DynamoStreamStore(settings.streams_table, client_factory=calls.factory, sleep=Sleeps())
+
+
+def annotated(tag: str, **annotations: str) -> TagState:
+    """A tag state told apart by the annotations of its spec tag."""
+    return TagState(tag, spec=TagReference(name=tag, annotations=annotations))
+
+
+def annotations_of(state: TagState | None) -> dict[str, str]:
+    """The annotations of ``state``'s spec tag (none for no state)."""
+    if state is None or state.spec is None:
+        return {}
+    return dict(state.spec.annotations or {})
 
 
 def begin(
-    store: StreamStore,
+    store: DynamoStreamStore,
     name: str = "app",
     *,
     namespace: str = "team-a",
@@ -423,7 +436,7 @@ def begin(
     )
 
 
-def test_begin_import_creates_then_increments(streams: StreamStore) -> None:
+def test_begin_import_creates_then_increments(streams: DynamoStreamStore) -> None:
     # When a stream is imported into twice
     first = begin(streams)
     later = datetime(2025, 6, 2, tzinfo=UTC)
@@ -439,7 +452,7 @@ def test_begin_import_creates_then_increments(streams: StreamStore) -> None:
     assert streams.get_meta("team-a", "app") == second
 
 
-def test_begin_import_keeps_other_annotations_and_may_set_none(streams: StreamStore) -> None:
+def test_begin_import_keeps_other_annotations_and_may_set_none(streams: DynamoStreamStore) -> None:
     begin(streams, annotation=("a.example.com/one", "1"))
     begin(streams, annotation=("b.example.com/two", "2"))
     meta = begin(streams, annotation=None)
@@ -448,7 +461,7 @@ def test_begin_import_keeps_other_annotations_and_may_set_none(streams: StreamSt
     assert meta.annotations == {"a.example.com/one": "1", "b.example.com/two": "2"}
 
 
-def test_begin_import_with_matching_preconditions(streams: StreamStore) -> None:
+def test_begin_import_with_matching_preconditions(streams: DynamoStreamStore) -> None:
     created = begin(streams)
 
     meta = begin(streams, rv=created.resource_version, uid=created.uid)
@@ -458,7 +471,7 @@ def test_begin_import_with_matching_preconditions(streams: StreamStore) -> None:
 
 @pytest.mark.parametrize("expected", ["1", "7", "not-a-number"], ids=["stale", "future", "garbage"])
 def test_begin_import_with_another_resource_version_conflicts(
-    streams: StreamStore, expected: str
+    streams: DynamoStreamStore, expected: str
 ) -> None:
     begin(streams)
     begin(streams)
@@ -494,7 +507,7 @@ def test_begin_import_with_another_resource_version_conflicts(
     ],
 )
 def test_begin_import_not_found(
-    streams: StreamStore, exists: bool, rv: str | None, uid: str | None
+    streams: DynamoStreamStore, exists: bool, rv: str | None, uid: str | None
 ) -> None:
     if exists:
         begin(streams)
@@ -508,7 +521,7 @@ def test_begin_import_not_found(
     assert (streams.get_meta("team-a", "app") is not None) is exists
 
 
-def test_empty_preconditions_are_none(streams: StreamStore) -> None:
+def test_empty_preconditions_are_none(streams: DynamoStreamStore) -> None:
     assert begin(streams, rv="", uid="").generation == 1
 
 
@@ -516,14 +529,14 @@ def test_concurrent_imports_get_distinct_generations_and_keep_every_tag(
     settings: Settings, aws: boto3.Session
 ) -> None:
     # Given one store shared by 20 threads, each importing its own tag
-    store = StreamStore(settings.streams_table, client_factory=lambda: aws.client("dynamodb"))
+    store = DynamoStreamStore(settings.streams_table, client_factory=lambda: aws.client("dynamodb"))
     start = threading.Barrier(20)
 
     def import_tag(n: int) -> int:
         start.wait()
         meta = begin(store)
         store.update_tag(
-            "team-a", "app", f"v{n}", lambda _: {"name": f"v{n}", "generation": meta.generation}
+            "team-a", "app", f"v{n}", lambda _: annotated(f"v{n}", generation=str(meta.generation))
         )
         return meta.generation
 
@@ -539,15 +552,16 @@ def test_concurrent_imports_get_distinct_generations_and_keep_every_tag(
 
 def test_concurrent_updates_of_one_tag_lose_nothing(settings: Settings, aws: boto3.Session) -> None:
     # Given 10 threads appending to the history of the same tag
-    store = StreamStore(settings.streams_table, client_factory=lambda: aws.client("dynamodb"))
+    store = DynamoStreamStore(settings.streams_table, client_factory=lambda: aws.client("dynamodb"))
     start = threading.Barrier(10)
 
     def append(n: int) -> None:
         start.wait()
 
-        def mutate(state: dict[str, Any] | None) -> dict[str, Any]:
-            state = state or {"name": "latest", "items": []}
-            state["items"].append(n)
+        def mutate(state: TagState | None) -> TagState:
+            state = state or annotated("latest")
+            assert state.spec is not None
+            state.spec.annotations = {**annotations_of(state), str(n): "appended"}
             return state
 
         store.update_tag("team-a", "app", "latest", mutate)
@@ -557,7 +571,7 @@ def test_concurrent_updates_of_one_tag_lose_nothing(settings: Settings, aws: bot
         list(pool.map(append, range(10)))
     # Then every append is there, each written once
     state = store.get_tags("team-a", "app", ["latest"])["latest"]
-    assert sorted(state["items"]) == list(range(10))
+    assert sorted(map(int, annotations_of(state))) == list(range(10))
     item = raw_item(
         aws,
         settings.streams_table,
@@ -569,67 +583,73 @@ def test_concurrent_updates_of_one_tag_lose_nothing(settings: Settings, aws: bot
 
 @pytest.mark.parametrize(
     "mutate",
-    [lambda state: None, lambda state: state, lambda state: dict(state or {"name": "v1"})],
+    [lambda state: None, lambda state: state, copy.deepcopy],
     ids=["none", "same-object", "equal-copy"],
 )
 def test_update_tag_without_change_writes_nothing(
-    streams: StreamStore, calls: Calls, mutate: Callable[[Any], Any]
+    streams: DynamoStreamStore, calls: Calls, mutate: TagMutation
 ) -> None:
-    streams.update_tag("team-a", "app", "v1", lambda _: {"name": "v1"})
+    streams.update_tag("team-a", "app", "v1", lambda _: annotated("v1"))
     calls.clear()
 
     result = streams.update_tag("team-a", "app", "v1", mutate)
 
-    assert result == {"name": "v1"}
+    assert result == annotated("v1")
     assert calls.of("PutItem") == []
 
 
-def test_update_tag_on_a_new_tag_that_stays_absent(streams: StreamStore) -> None:
+def test_update_tag_on_a_new_tag_that_stays_absent(streams: DynamoStreamStore) -> None:
     assert streams.update_tag("team-a", "app", "v1", lambda state: state) is None
     assert streams.get_tags("team-a", "app") == {}
 
 
-def test_update_tag_in_place_mutation_is_written(streams: StreamStore) -> None:
-    streams.update_tag("team-a", "app", "v1", lambda _: {"name": "v1", "items": []})
+def test_update_tag_in_place_mutation_is_written(streams: DynamoStreamStore) -> None:
+    streams.update_tag("team-a", "app", "v1", lambda _: annotated("v1"))
 
-    def add(state: dict[str, Any] | None) -> dict[str, Any] | None:
+    def add(state: TagState | None) -> TagState | None:
         assert state is not None
-        state["items"].append("x")
+        assert state.spec is not None
+        assert state.spec.annotations is not None
+        state.spec.annotations["x"] = "added"
         return state
 
-    assert streams.update_tag("team-a", "app", "v1", add) == {"name": "v1", "items": ["x"]}
-    assert streams.get_tags("team-a", "app") == {"v1": {"name": "v1", "items": ["x"]}}
+    assert streams.update_tag("team-a", "app", "v1", add) == annotated("v1", x="added")
+    assert streams.get_tags("team-a", "app") == {"v1": annotated("v1", x="added")}
 
 
 def test_update_tag_gives_up_with_a_conflict(settings: Settings, aws: boto3.Session) -> None:
     # Given a tag that another writer changes between every read and write
     factory = lambda: aws.client("dynamodb")  # noqa: E731
-    other = StreamStore(settings.streams_table, client_factory=factory)
+    other = DynamoStreamStore(settings.streams_table, client_factory=factory)
     sleeps = Sleeps()
-    store = StreamStore(
+    store = DynamoStreamStore(
         settings.streams_table, client_factory=factory, sleep=sleeps, max_attempts=4
     )
-    other.update_tag("team-a", "app", "v1", lambda _: {"n": 0})
+    other.update_tag("team-a", "app", "v1", lambda _: annotated("v1", n="0"))
 
-    def racing(state: dict[str, Any] | None) -> dict[str, Any]:
-        other.update_tag("team-a", "app", "v1", lambda s: {"n": (s or {"n": 0})["n"] + 1})
-        return {"n": -1}
+    def bump(state: TagState | None) -> TagState:
+        return annotated("v1", n=str(int(annotations_of(state).get("n", "0")) + 1))
+
+    def racing(state: TagState | None) -> TagState:
+        other.update_tag("team-a", "app", "v1", bump)
+        return annotated("v1", n="-1")
 
     # When / Then
     with pytest.raises(ConflictError) as raised:
         store.update_tag("team-a", "app", "v1", racing)
     assert "the object has been modified" in raised.value.message
     assert len(sleeps.waits) == 4
-    assert other.get_tags("team-a", "app") == {"v1": {"n": 4}}
+    assert other.get_tags("team-a", "app") == {"v1": annotated("v1", n="4")}
 
 
-def test_get_tags_all_paged_or_by_name(streams: StreamStore, calls: Calls) -> None:
+def test_get_tags_all_paged_or_by_name(streams: DynamoStreamStore, calls: Calls) -> None:
     # Given 150 tags of about 10 KB each: more than one 1 MB query page
     for n in range(150):
+        tag = f"t{n:03d}"
         streams.update_tag(
-            "team-a", "app", f"t{n:03d}", lambda _, n=n: {"n": n, "pad": noise(10_000)}
+            "team-a", "app", tag, lambda _, t=tag, n=n: annotated(t, n=str(n), pad=noise(10_000))
         )
-    streams.update_tag("team-a", "other", "t000", lambda _: {"other": True})
+    streams.update_tag("team-a", "other", "t000", lambda _: annotated("t000", other="true"))
     calls.clear()
     # When
     every = streams.get_tags("team-a", "app")
@@ -639,7 +659,7 @@ def test_get_tags_all_paged_or_by_name(streams: StreamStore, calls: Calls) -> No
     )
     # Then
     assert list(every) == [f"t{n:03d}" for n in range(150)]
-    assert [state["n"] for state in every.values()] == list(range(150))
+    assert [int(annotations_of(state)["n"]) for state in every.values()] == list(range(150))
     assert queries > 1
     assert set(named) == {f"t{n:03d}" for n in range(120)}
     assert [len(r["RequestItems"][streams._table]["Keys"]) for r in calls.of("BatchGetItem")] == [
@@ -650,22 +670,22 @@ def test_get_tags_all_paged_or_by_name(streams: StreamStore, calls: Calls) -> No
 
 def test_get_tags_gives_up_when_always_unprocessed(settings: Settings, aws: boto3.Session) -> None:
     flaky = Unprocessed(aws.client("dynamodb"), times=1000, progress=False)
-    store = StreamStore(settings.streams_table, client_factory=lambda: flaky, sleep=Sleeps())
+    store = DynamoStreamStore(settings.streams_table, client_factory=lambda: flaky, sleep=Sleeps())
 
     with pytest.raises(ServiceUnavailableError):
         store.get_tags("team-a", "app", ["v1"])
 
 
 def test_list_and_delete_streams(
-    streams: StreamStore, settings: Settings, aws: boto3.Session
+    streams: DynamoStreamStore, settings: Settings, aws: boto3.Session
 ) -> None:
     # Given three streams in one namespace (one with 30 tags) and one in another
     for name in ("web", "app", "db"):
         begin(streams, name)
     begin(streams, "app", namespace="team-b")
     for n in range(30):
-        streams.update_tag("team-a", "app", f"v{n}", lambda _, n=n: {"n": n})
-    streams.update_tag("team-b", "app", "v1", lambda _: {"n": 1})
+        streams.update_tag("team-a", "app", f"v{n}", lambda _, n=n: annotated(f"v{n}", n=str(n)))
+    streams.update_tag("team-b", "app", "v1", lambda _: annotated("v1", n="1"))
     # When / Then
     assert [m.name for m in streams.list_meta("team-a")] == ["app", "db", "web"]
     assert streams.delete_stream("team-a", "app") is True
@@ -674,11 +694,11 @@ def test_list_and_delete_streams(
     assert streams.get_tags("team-a", "app") == {}
     assert items_under(aws, settings.streams_table, "stream#team-a#app") == []
     assert [m.name for m in streams.list_meta("team-a")] == ["db", "web"]
-    assert streams.get_tags("team-b", "app") == {"v1": {"n": 1}}
+    assert streams.get_tags("team-b", "app") == {"v1": annotated("v1", n="1")}
     assert streams.list_meta("team-c") == []
 
 
-def test_recreated_stream_starts_over(streams: StreamStore) -> None:
+def test_recreated_stream_starts_over(streams: DynamoStreamStore) -> None:
     old = begin(streams)
     begin(streams)
     streams.delete_stream("team-a", "app")
@@ -693,8 +713,8 @@ def test_recreated_stream_starts_over(streams: StreamStore) -> None:
 
 
 @pytest.fixture
-def records(settings: Settings, calls: Calls) -> ImportRecords:
-    return ImportRecords(settings.streams_table, client_factory=calls.factory, sleep=Sleeps())
+def records(settings: Settings, calls: Calls) -> DynamoImportRecords:
+    return DynamoImportRecords(settings.streams_table, client_factory=calls.factory, sleep=Sleeps())
 
 
 def image_status(n: int) -> dict[str, Any]:
@@ -732,7 +752,7 @@ def import_document(
 
 
 def test_import_record_round_trip_and_smaller_resave(
-    records: ImportRecords, calls: Calls, settings: Settings, aws: boto3.Session
+    records: DynamoImportRecords, calls: Calls, settings: Settings, aws: boto3.Session
 ) -> None:
     # Given a document of 2,500 image statuses (several 1 MB query pages)
     big = import_document(images=500, repository=2000)
@@ -771,7 +791,7 @@ def test_import_record_round_trip_and_smaller_resave(
     ],
 )
 def test_import_record_keeps_absent_and_empty_lists_apart(
-    records: ImportRecords, document: dict[str, Any]
+    records: DynamoImportRecords, document: dict[str, Any]
 ) -> None:
     records.save("team-a", "app", document)
 
@@ -783,7 +803,7 @@ def test_import_record_splits_values_larger_than_an_item(
     settings: Settings, aws: boto3.Session, part_bytes: int
 ) -> None:
     # Given image statuses whose compressed form exceeds one part
-    records = ImportRecords(
+    records = DynamoImportRecords(
         settings.streams_table,
         client_factory=lambda: aws.client("dynamodb"),
         part_bytes=part_bytes,
@@ -799,7 +819,7 @@ def test_import_record_splits_values_larger_than_an_item(
     assert any(key.count("#") == 4 for key in keys)
 
 
-def test_import_record_save_does_not_change_its_argument(records: ImportRecords) -> None:
+def test_import_record_save_does_not_change_its_argument(records: DynamoImportRecords) -> None:
     document = import_document(images=2, repository=2)
     before = json.loads(json.dumps(document))
 
@@ -813,7 +833,7 @@ def test_import_record_load_follows_a_concurrent_save(
 ) -> None:
     # Given a reader whose first entry query comes after another save replaced the record
     client = aws.client("dynamodb")
-    writer = ImportRecords(settings.streams_table, client_factory=lambda: client)
+    writer = DynamoImportRecords(settings.streams_table, client_factory=lambda: client)
     first = import_document(images=3)
     second = import_document(images=4)
     writer.save("team-a", "app", first)
@@ -831,13 +851,13 @@ def test_import_record_load_follows_a_concurrent_save(
                 writer.save("team-a", "app", second)
             return client.query(**params)
 
-    reader = ImportRecords(settings.streams_table, client_factory=SaveBeforeFirstQuery)
+    reader = DynamoImportRecords(settings.streams_table, client_factory=SaveBeforeFirstQuery)
     # When / Then it reads the new document, never a mix
     assert reader.load("team-a", "app") == second
 
 
 def test_import_record_missing_and_delete(
-    records: ImportRecords, settings: Settings, aws: boto3.Session
+    records: DynamoImportRecords, settings: Settings, aws: boto3.Session
 ) -> None:
     other = import_document("other", images=1)
     assert records.load("team-a", "app") is None
@@ -852,27 +872,27 @@ def test_import_record_missing_and_delete(
 
 
 def test_import_records_and_streams_share_the_table_without_colliding(
-    records: ImportRecords, streams: StreamStore
+    records: DynamoImportRecords, streams: DynamoStreamStore
 ) -> None:
     begin(streams)
-    streams.update_tag("team-a", "app", "v1", lambda _: {"n": 1})
+    streams.update_tag("team-a", "app", "v1", lambda _: annotated("v1", n="1"))
     records.save("team-a", "app", import_document(images=1))
 
     assert [m.name for m in streams.list_meta("team-a")] == ["app"]
-    assert streams.get_tags("team-a", "app") == {"v1": {"n": 1}}
+    assert streams.get_tags("team-a", "app") == {"v1": annotated("v1", n="1")}
     assert streams.delete_stream("team-a", "app") is True
     assert records.load("team-a", "app") is not None
 
 
-def test_batched_tag_updates_lose_nothing_under_contention(streams: StreamStore) -> None:
+def test_batched_tag_updates_lose_nothing_under_contention(streams: DynamoStreamStore) -> None:
     # Given ten writers, each appending its mark to the same ten tags in one batch
     tags = [f"t{n}" for n in range(10)]
 
     def writer(mark: int) -> None:
-        def append(state: dict[str, Any] | None) -> dict[str, Any]:
-            return {"marks": [*(state or {}).get("marks", []), mark]}
+        def marking(tag: str) -> TagMutation:
+            return lambda state: annotated(tag, **annotations_of(state), **{str(mark): "marked"})
 
-        streams.update_tags("team-a", "busy", {tag: append for tag in tags})
+        streams.update_tags("team-a", "busy", {tag: marking(tag) for tag in tags})
 
     threads = [threading.Thread(target=writer, args=(mark,)) for mark in range(10)]
     for thread in threads:
@@ -883,15 +903,17 @@ def test_batched_tag_updates_lose_nothing_under_contention(streams: StreamStore)
     # Then every tag holds every mark exactly once
     stored = streams.get_tags("team-a", "busy")
     assert sorted(stored) == tags
-    assert all(sorted(state["marks"]) == list(range(10)) for state in stored.values())
+    assert all(sorted(map(int, annotations_of(s))) == list(range(10)) for s in stored.values())
 
 
-def test_batched_tag_updates_write_in_few_requests(streams: StreamStore, calls: Calls) -> None:
-    def put(state: dict[str, Any] | None) -> dict[str, Any]:
-        return {"value": 1}
+def test_batched_tag_updates_write_in_few_requests(
+    streams: DynamoStreamStore, calls: Calls
+) -> None:
+    def put(tag: str) -> TagMutation:
+        return lambda state: annotated(tag, value="1")
 
     calls.made.clear()
-    streams.update_tags("team-a", "many", {f"t{n}": put for n in range(250)})
+    streams.update_tags("team-a", "many", {f"t{n}": put(f"t{n}") for n in range(250)})
 
     operations = [name for name, _ in calls.made]
     assert operations.count("BatchGetItem") == 3

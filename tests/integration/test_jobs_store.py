@@ -23,10 +23,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from devserver.resources import CreatedResources
-from imagestreams.adapters.jobs_store import JOB_TTL_SECONDS, JobStore, is_success
+from imagestreams.adapters.jobs_store import JOB_TTL_SECONDS, DynamoJobStore
 from imagestreams.config import load_settings
 from imagestreams.errors import ConflictError, NotFoundRequestError, ServiceUnavailableError
 from imagestreams.imports.jobs import COMPLETE, RUNNING, Job
+from imagestreams.models import Image, ImageImportStatus, ImageLayer, ObjectMeta, Status
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -78,25 +79,38 @@ def calls(aws: boto3.Session) -> Calls:
 
 
 @pytest.fixture
-def store(table: str, calls: Calls) -> JobStore:
-    return JobStore(table, client_factory=calls.factory, sleep=Sleeps())
+def store(table: str, calls: Calls) -> DynamoJobStore:
+    return DynamoJobStore(table, client_factory=calls.factory, sleep=Sleeps())
 
 
-def ok(tag: str, **extra: Any) -> dict[str, Any]:
-    """An ImageImportStatus dict of a tag imported successfully."""
-    return {
-        "tag": tag,
-        "status": {"status": "Success"},
-        "image": {"metadata": {"name": f"sha256:{tag:0>64}"}, "size": 2**53 + 1, **extra},
-    }
+def ok(tag: str, blob: str = "") -> ImageImportStatus:
+    """A tag imported successfully; ``blob`` is its raw manifest (to make it large)."""
+    return ImageImportStatus(
+        tag=tag,
+        status=Status(status="Success"),
+        image=Image(
+            metadata=ObjectMeta(name=f"sha256:{tag:0>64}"),
+            docker_image_layers=[ImageLayer(name=f"sha256:{tag:1>64}", size=2**53 + 1)],
+            docker_image_manifest=blob,
+        ),
+    )
 
 
-def failed(tag: str) -> dict[str, Any]:
-    """An ImageImportStatus dict of a tag whose import failed."""
-    return {
-        "tag": tag,
-        "status": {"status": "Failure", "reason": "NotFound", "code": 404, "message": "gone"},
-    }
+def failed(tag: str) -> ImageImportStatus:
+    """A tag whose import failed."""
+    return ImageImportStatus(
+        tag=tag, status=Status(status="Failure", reason="NotFound", code=404, message="gone")
+    )
+
+
+def stored(results: Mapping[str, ImageImportStatus]) -> dict[str, dict[str, Any]]:
+    """Then: ``results`` as the store gives them back, the JSON they were recorded as."""
+    return {tag: result.to_json_dict() for tag, result in results.items()}
+
+
+def succeeded(result: Mapping[str, Any]) -> bool:
+    """Whether a stored result reports success."""
+    return bool(result["status"]["status"] == "Success")
 
 
 def make_job(job_id: str = "job-1", total: int = 10, tags: int | None = None) -> Job:
@@ -111,7 +125,9 @@ def make_job(job_id: str = "job-1", total: int = 10, tags: int | None = None) ->
     )
 
 
-def statuses(*tags: str, failing: Callable[[str], bool] = lambda tag: False) -> dict[str, Any]:
+def statuses(
+    *tags: str, failing: Callable[[str], bool] = lambda tag: False
+) -> dict[str, ImageImportStatus]:
     return {tag: failed(tag) if failing(tag) else ok(tag) for tag in tags}
 
 
@@ -127,9 +143,9 @@ def test_store_builds_no_client_until_used(table: str) -> None:
     def factory() -> Any:
         raise AssertionError("no client may be built")
 
-    JobStore(table, client_factory=factory)
+    DynamoJobStore(table, client_factory=factory)
     with pytest.raises(ValueError, match="no table name"):
-        JobStore("", client_factory=factory).get("job-1")
+        DynamoJobStore("", client_factory=factory).get("job-1")
 
 
 @pytest.mark.parametrize(
@@ -138,12 +154,12 @@ def test_store_builds_no_client_until_used(table: str) -> None:
         ({}, 0, 0),
         (statuses("a", "b", "c"), 3, 0),
         ({"a": ok("a"), "b": failed("b"), "c": failed("c")}, 3, 2),
-        ({"a": {"tag": "a"}}, 1, 1),  # no status at all is no success
+        ({"a": ImageImportStatus(tag="a")}, 1, 1),  # no status at all is no success
     ],
     ids=["nothing-inline", "all-succeeded", "some-failed", "no-status"],
 )
 def test_create_counts_what_finished_inline(
-    store: JobStore, results: dict[str, Any], done: int, failures: int
+    store: DynamoJobStore, results: dict[str, ImageImportStatus], done: int, failures: int
 ) -> None:
     # Given a job with some tags finished before it was queued
     job = make_job(total=10)
@@ -162,10 +178,10 @@ def test_create_counts_what_finished_inline(
         created=NOW,
         context=job.context,
     )
-    assert store.results("job-1") == results
+    assert store.results("job-1") == stored(results)
 
 
-def test_create_keeps_a_context_with_thousands_of_tags(store: JobStore, table: str) -> None:
+def test_create_keeps_a_context_with_thousands_of_tags(store: DynamoJobStore, table: str) -> None:
     job = make_job(total=5000)
 
     store.create(job, {})
@@ -176,18 +192,18 @@ def test_create_keeps_a_context_with_thousands_of_tags(store: JobStore, table: s
     assert found.created == NOW
 
 
-def test_create_twice_conflicts(store: JobStore) -> None:
+def test_create_twice_conflicts(store: DynamoJobStore) -> None:
     store.create(make_job(), {})
 
     with pytest.raises(ConflictError, match="already exists"):
         store.create(make_job(), {})
 
 
-def test_get_of_an_unknown_job_is_none(store: JobStore) -> None:
+def test_get_of_an_unknown_job_is_none(store: DynamoJobStore) -> None:
     assert store.get("nope") is None
 
 
-def test_create_refuses_a_result_larger_than_an_item(store: JobStore) -> None:
+def test_create_refuses_a_result_larger_than_an_item(store: DynamoJobStore) -> None:
     with pytest.raises(ValueError, match="more than one item holds"):
         store.create(make_job(), {"a": ok("a", blob=noise(600 * 1024))})
     assert store.get("job-1") is None
@@ -198,8 +214,8 @@ def test_create_refuses_a_result_larger_than_an_item(store: JobStore) -> None:
 
 @dataclass(frozen=True)
 class RecordCase:
-    inline: Mapping[str, Any]
-    deliveries: tuple[Mapping[str, Any], ...]
+    inline: Mapping[str, ImageImportStatus]
+    deliveries: tuple[Mapping[str, ImageImportStatus], ...]
     done: int
     failed: int
     kept: Mapping[str, str]  # tag -> status.status as stored
@@ -246,7 +262,7 @@ RECORD_CASES = {
 
 
 @pytest.mark.parametrize("case", RECORD_CASES.values(), ids=RECORD_CASES.keys())
-def test_record_counts_each_tag_once(store: JobStore, case: RecordCase) -> None:
+def test_record_counts_each_tag_once(store: DynamoJobStore, case: RecordCase) -> None:
     # Given
     store.create(make_job(total=10), case.inline)
     # When every delivery is recorded
@@ -259,7 +275,7 @@ def test_record_counts_each_tag_once(store: JobStore, case: RecordCase) -> None:
 
 
 def test_record_hundreds_of_tags_in_transactions_of_at_most_100_actions(
-    store: JobStore, calls: Calls
+    store: DynamoJobStore, calls: Calls
 ) -> None:
     # Given
     store.create(make_job(total=250), {})
@@ -275,7 +291,7 @@ def test_record_hundreds_of_tags_in_transactions_of_at_most_100_actions(
     assert first.finished
 
 
-def test_record_splits_transactions_by_size(store: JobStore, calls: Calls) -> None:
+def test_record_splits_transactions_by_size(store: DynamoJobStore, calls: Calls) -> None:
     # Given results of about 100 KB each, incompressible
     store.create(make_job(total=60), {})
     results = {f"t{n}": ok(f"t{n}", blob=noise(100 * 1024)) for n in range(60)}
@@ -284,10 +300,10 @@ def test_record_splits_transactions_by_size(store: JobStore, calls: Calls) -> No
     # Then no transaction neared DynamoDB's 4 MB, and every result is there
     assert calls.count("TransactWriteItems") >= 2
     assert job.done == 60
-    assert store.results("job-1") == results
+    assert store.results("job-1") == stored(results)
 
 
-def test_record_for_an_unknown_job_writes_nothing(store: JobStore, table: str) -> None:
+def test_record_for_an_unknown_job_writes_nothing(store: DynamoJobStore, table: str) -> None:
     with pytest.raises(NotFoundRequestError, match="job-9"):
         store.record("job-9", statuses("a", "b"))
 
@@ -324,7 +340,7 @@ def test_record_retries_transactions_that_conflict(table: str, aws: boto3.Sessio
     # Given a job whose meta item two transactions fight over
     sleeps = Sleeps()
     client = CancelsFirst(aws.client("dynamodb"), times=3, reason="TransactionConflict")
-    store = JobStore(table, client_factory=lambda: client, sleep=sleeps)
+    store = DynamoJobStore(table, client_factory=lambda: client, sleep=sleeps)
     store.create(make_job(), {})
     # When
     job = store.record("job-1", statuses("a", "b"))
@@ -336,7 +352,7 @@ def test_record_retries_transactions_that_conflict(table: str, aws: boto3.Sessio
 
 def test_record_gives_up_when_conflicts_persist(table: str, aws: boto3.Session) -> None:
     client = CancelsFirst(aws.client("dynamodb"), times=1000, reason="TransactionConflict")
-    store = JobStore(table, client_factory=lambda: client, sleep=Sleeps())
+    store = DynamoJobStore(table, client_factory=lambda: client, sleep=Sleeps())
     store.create(make_job(), {})
 
     with pytest.raises(ServiceUnavailableError, match="too busy"):
@@ -349,7 +365,7 @@ def test_record_without_cancellation_reasons_goes_tag_by_tag(
 ) -> None:
     # Given a client that cancels the first transaction without saying why
     client = CancelsFirst(aws.client("dynamodb"), times=1, reason=None)
-    store = JobStore(table, client_factory=lambda: client, sleep=Sleeps())
+    store = DynamoJobStore(table, client_factory=lambda: client, sleep=Sleeps())
     store.create(make_job(), {"a": ok("a")})
     # When
     job = store.record("job-1", statuses("a", "b", "c"))
@@ -360,7 +376,7 @@ def test_record_without_cancellation_reasons_goes_tag_by_tag(
 
 def test_record_raises_reasons_it_cannot_get_past(table: str, aws: boto3.Session) -> None:
     client = CancelsFirst(aws.client("dynamodb"), times=1, reason="ValidationError")
-    store = JobStore(table, client_factory=lambda: client, sleep=Sleeps())
+    store = DynamoJobStore(table, client_factory=lambda: client, sleep=Sleeps())
     store.create(make_job(), {})
 
     with pytest.raises(ClientError):
@@ -376,7 +392,7 @@ def test_record_raises_reasons_it_cannot_get_past(table: str, aws: boto3.Session
     ids=["none-done", "some-done", "all-done"],
 )
 def test_complete_only_when_every_tag_is_done(
-    store: JobStore, recorded: int, expected: bool
+    store: DynamoJobStore, recorded: int, expected: bool
 ) -> None:
     store.create(make_job(total=3), {})
     store.record("job-1", statuses(*"abc"[:recorded]))
@@ -385,7 +401,7 @@ def test_complete_only_when_every_tag_is_done(
     assert store.get("job-1").state == (COMPLETE if expected else RUNNING)  # type: ignore[union-attr]
 
 
-def test_complete_happens_once(store: JobStore) -> None:
+def test_complete_happens_once(store: DynamoJobStore) -> None:
     store.create(make_job(total=1), {"a": ok("a")})
 
     assert store.complete("job-1") is True
@@ -393,7 +409,7 @@ def test_complete_happens_once(store: JobStore) -> None:
     assert store.complete("unknown") is False
 
 
-def test_results_are_read_page_by_page(store: JobStore, calls: Calls) -> None:
+def test_results_are_read_page_by_page(store: DynamoJobStore, calls: Calls) -> None:
     # Given more than a Query page (1 MB) of results
     store.create(make_job(total=30), {})
     results = {f"t{n:02d}": ok(f"t{n:02d}", blob=noise(60 * 1024)) for n in range(30)}
@@ -403,12 +419,12 @@ def test_results_are_read_page_by_page(store: JobStore, calls: Calls) -> None:
     found = store.results("job-1")
     # Then
     assert calls.count("Query") - before >= 2
-    assert found == results
+    assert found == stored(results)
     assert list(found) == sorted(results)
-    assert all(is_success(result) for result in found.values())
+    assert all(succeeded(result) for result in found.values())
 
 
-def test_delete_removes_the_job_and_its_results(store: JobStore) -> None:
+def test_delete_removes_the_job_and_its_results(store: DynamoJobStore) -> None:
     store.create(make_job(total=40), statuses(*(f"t{n}" for n in range(30))))
 
     store.delete("job-1")
@@ -419,7 +435,7 @@ def test_delete_removes_the_job_and_its_results(store: JobStore) -> None:
         store.record("job-1", statuses("late"))
 
 
-def test_jobs_do_not_see_each_other(store: JobStore) -> None:
+def test_jobs_do_not_see_each_other(store: DynamoJobStore) -> None:
     store.create(make_job("job-1", total=2), {"a": ok("a")})
     store.create(make_job("job-10", total=2), {"b": failed("b")})
 
@@ -438,7 +454,7 @@ def test_concurrent_overlapping_chunks_count_every_tag_exactly_once(
 ) -> None:
     # Given 200 tags and 20 workers whose chunks overlap: each worker records
     # 30 tags, 20 of them also recorded by its neighbours
-    store = JobStore(table, client_factory=lambda: aws.client("dynamodb"))
+    store = DynamoJobStore(table, client_factory=lambda: aws.client("dynamodb"))
     tags = [f"t{n:03d}" for n in range(200)]
     store.create(make_job(total=200), statuses(*tags[:5]))
     failing = {tag for n, tag in enumerate(tags) if n % 7 == 0}
@@ -458,14 +474,14 @@ def test_concurrent_overlapping_chunks_count_every_tag_exactly_once(
     results = store.results("job-1")
     assert set(results) == set(tags)
     assert job.done == 200
-    assert job.failed == sum(1 for result in results.values() if not is_success(result))
+    assert job.failed == sum(1 for result in results.values() if not succeeded(result))
     assert job.failed == len(failing - set(tags[:5]))
     assert max(j.done for j in seen) == 200
 
 
 def test_concurrent_completion_has_exactly_one_winner(table: str, aws: boto3.Session) -> None:
     # Given a finished job and 10 workers that all saw its last tag done
-    store = JobStore(table, client_factory=lambda: aws.client("dynamodb"))
+    store = DynamoJobStore(table, client_factory=lambda: aws.client("dynamodb"))
     store.create(make_job(total=3), statuses("a", "b", "c"))
     start = threading.Barrier(10)
 
@@ -481,7 +497,7 @@ def test_concurrent_completion_has_exactly_one_winner(table: str, aws: boto3.Ses
     assert store.get("job-1").state == COMPLETE  # type: ignore[union-attr]
 
 
-def test_every_job_item_expires_a_week_ahead(store: JobStore, table: str) -> None:
+def test_every_job_item_expires_a_week_ahead(store: DynamoJobStore, table: str) -> None:
     # Given a job created with one result and recorded with another
     store.create(make_job(total=2), {"a": ok("a")})
     store.record("job-1", {"b": ok("b")})

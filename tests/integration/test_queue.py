@@ -17,7 +17,7 @@ import pytest
 
 from devserver.queues import DrainReport, drain, invoker, queue_depth
 from devserver.resources import CreatedResources
-from imagestreams.adapters.queue import ImportQueue
+from imagestreams.adapters.queue import SqsImportQueue
 from imagestreams.config import load_settings
 from imagestreams.errors import ServiceUnavailableError
 from imagestreams.imports.jobs import ChunkMessage, Job, chunk_messages
@@ -112,10 +112,10 @@ def test_queue_builds_no_client_until_used() -> None:
     def factory() -> Any:
         raise AssertionError("no client may be built")
 
-    queue = ImportQueue("https://example.invalid/queue", client_factory=factory)
+    queue = SqsImportQueue("https://example.invalid/queue", client_factory=factory)
     queue.send([])
     with pytest.raises(ValueError, match="no URL"):
-        ImportQueue("", client_factory=factory).send(chunk_messages(*job(tags=1)))
+        SqsImportQueue("", client_factory=factory).send(chunk_messages(*job(tags=1)))
 
 
 def test_send_25_chunks_in_three_batches_and_all_arrive(queue_url: str, aws: boto3.Session) -> None:
@@ -124,7 +124,7 @@ def test_send_25_chunks_in_three_batches_and_all_arrive(queue_url: str, aws: bot
     messages = chunk_messages(*job())
     assert len(messages) == 25
     # When they are sent
-    ImportQueue(queue_url, client_factory=lambda: client).send(messages)
+    SqsImportQueue(queue_url, client_factory=lambda: client).send(messages)
     # Then ten per call, entry ids the chunk numbers, and every body arrives intact
     assert [len(batch) for batch in client.batches] == [10, 10, 5]
     assert client.batches[0] == [str(n) for n in range(10)]
@@ -136,7 +136,7 @@ def test_send_retries_the_entries_sqs_failed(queue_url: str, aws: boto3.Session)
     # Given SQS failing chunk 3 twice and chunk 7 once
     client = Recording(aws.client("sqs"), {"3": 2, "7": 1})
     sleeps = Sleeps()
-    queue = ImportQueue(queue_url, client_factory=lambda: client, sleep=sleeps)
+    queue = SqsImportQueue(queue_url, client_factory=lambda: client, sleep=sleeps)
     # When
     queue.send(chunk_messages(*job(tags=250)))
     # Then only the failed entries went again, and each chunk arrived once
@@ -148,7 +148,7 @@ def test_send_retries_the_entries_sqs_failed(queue_url: str, aws: boto3.Session)
 
 def test_send_gives_up_with_service_unavailable(queue_url: str, aws: boto3.Session) -> None:
     client = Recording(aws.client("sqs"), {"0": 100})
-    queue = ImportQueue(queue_url, client_factory=lambda: client, sleep=Sleeps())
+    queue = SqsImportQueue(queue_url, client_factory=lambda: client, sleep=Sleeps())
 
     with pytest.raises(ServiceUnavailableError):
         queue.send(chunk_messages(*job(tags=25)))
@@ -157,7 +157,7 @@ def test_send_gives_up_with_service_unavailable(queue_url: str, aws: boto3.Sessi
 
 def test_send_does_not_retry_what_sqs_refuses(queue_url: str, aws: boto3.Session) -> None:
     client = Recording(aws.client("sqs"), {"1": 100}, sender_fault=True)
-    queue = ImportQueue(queue_url, client_factory=lambda: client, sleep=Sleeps())
+    queue = SqsImportQueue(queue_url, client_factory=lambda: client, sleep=Sleeps())
 
     with pytest.raises(ValueError, match="refused chunk 1 of job job-1"):
         queue.send(chunk_messages(*job(tags=50)))
@@ -168,7 +168,7 @@ def test_chunks_of_two_jobs_never_share_an_entry_id(queue_url: str, aws: boto3.S
     client = Recording(aws.client("sqs"))
     messages = chunk_messages(*job("job-1", tags=75)) + chunk_messages(*job("job-2", tags=75))
 
-    ImportQueue(queue_url, client_factory=lambda: client).send(messages)
+    SqsImportQueue(queue_url, client_factory=lambda: client).send(messages)
 
     assert client.batches == [["0", "1", "2"], ["0", "1", "2"]]
     assert len(receive_all(aws, queue_url)) == 6
@@ -205,7 +205,7 @@ def test_drain_redelivers_a_failed_record_until_it_succeeds(
     queue_url: str, dead_letters: str, aws: boto3.Session
 ) -> None:
     # Given three chunks, the second of which fails on its first two receives
-    ImportQueue(queue_url).send(chunk_messages(*job(tags=75)))
+    SqsImportQueue(queue_url).send(chunk_messages(*job(tags=75)))
     worker = FlakyWorker({1: 2})
     # When the queue is drained
     report = drain_with(worker, queue_url)
@@ -224,7 +224,7 @@ def test_a_record_failing_on_every_receive_ends_in_the_dead_letter_queue(
 ) -> None:
     # Given a chunk that always fails, next to one that does not
     messages = chunk_messages(*job(tags=50))
-    ImportQueue(queue_url).send(messages)
+    SqsImportQueue(queue_url).send(messages)
     worker = FlakyWorker({0: 1000})
     # When the queue is drained
     report = drain_with(worker, queue_url, batch_size=10)
@@ -237,7 +237,7 @@ def test_a_record_failing_on_every_receive_ends_in_the_dead_letter_queue(
 
 
 def test_drain_batches_records_as_the_event_source_would(queue_url: str) -> None:
-    ImportQueue(queue_url).send(chunk_messages(*job(tags=25 * 7)))
+    SqsImportQueue(queue_url).send(chunk_messages(*job(tags=25 * 7)))
     sizes: list[int] = []
 
     def handler(event: dict[str, Any], context: Any) -> None:
@@ -253,7 +253,7 @@ def test_drain_batches_records_as_the_event_source_would(queue_url: str) -> None
 
 def test_a_handler_error_keeps_the_whole_batch(queue_url: str, aws: boto3.Session) -> None:
     # Given a handler that raises on the first delivery of anything
-    ImportQueue(queue_url).send(chunk_messages(*job(tags=50)))
+    SqsImportQueue(queue_url).send(chunk_messages(*job(tags=50)))
     seen: list[str] = []
 
     def handler(event: dict[str, Any], context: Any) -> None:
@@ -273,7 +273,7 @@ def test_a_handler_error_keeps_the_whole_batch(queue_url: str, aws: boto3.Sessio
 
 
 def test_drain_stops_at_its_receive_cap(queue_url: str) -> None:
-    ImportQueue(queue_url).send(chunk_messages(*job(tags=25)))
+    SqsImportQueue(queue_url).send(chunk_messages(*job(tags=25)))
 
     def always_fails(event: dict[str, Any], context: Any) -> Any:
         return {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}

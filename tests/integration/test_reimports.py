@@ -15,9 +15,9 @@ import boto3
 import pytest
 
 from devserver.queues import drain
-from imagestreams.adapters.streams_store import StreamStore
+from imagestreams.adapters.streams_store import DynamoStreamStore
 from imagestreams.models import ObjectReference, TagReference
-from imagestreams.streams import TagState, to_item
+from imagestreams.streams import TagState
 from testkit.api import Api, FakeContext, image_spec, import_body, load_function
 from testkit.events import load_event, with_body
 from testkit.images import repush_tag
@@ -208,7 +208,7 @@ def test_bad_webhook_calls_queue_nothing(
 def test_ecr_push_event_queues_the_tracking_tags(api: Api, api_environment: dict[str, str]) -> None:
     # Given a stream tag tracking an ECR image (stored directly: no registry is contacted)
     ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app:v1"
-    store = StreamStore(api_environment["STREAMS_TABLE"])
+    store = DynamoStreamStore(api_environment["STREAMS_TABLE"])
     store.begin_import(
         "team-a",
         "from-ecr",
@@ -218,7 +218,7 @@ def test_ecr_push_event_queues_the_tracking_tags(api: Api, api_environment: dict
         annotation=None,
     )
     spec = TagReference(name="v1", from_=ObjectReference(kind="DockerImage", name=ecr))
-    store.update_tag("team-a", "from-ecr", "v1", lambda _: to_item(TagState("v1", spec=spec)))
+    store.update_tag("team-a", "from-ecr", "v1", lambda _: TagState("v1", spec=spec))
 
     # When ECR reports a push of that tag
     result = run_scheduler("ecr-image-push.json")

@@ -5,12 +5,12 @@ One fake per port of ``imagestreams.usecases.ports``, plus the importer's
 :class:`~imagestreams.imports.session.ImageCache`. Each keeps the semantics
 the use cases rely on and nothing more:
 
-- stores hand out copies (a JSON round trip, as the DynamoDB adapters
-  serialise), so a caller changing what it read changes nothing stored;
+- they hold domain objects, as the ports carry them (documents as JSON), and
+  hand out copies, so a caller changing what it read changes nothing stored;
 - :class:`FakeStreamStore` follows ``adapters/streams_store.py``: one atomic
-  generation per import, a mutation that returns None or an unchanged state
-  writes nothing, and the tracking and schedule indexes are the
-  ``reimports.index_keys`` of what was written;
+  generation per import, a mutation that returns None or a state not
+  ``streams.changed`` writes nothing, and the tracking and schedule indexes
+  are the ``reimports.index_keys`` of what was written;
 - :class:`FakeJobStore` follows ``adapters/jobs_store.py``: a tag's first
   result wins and is counted once, ``complete`` is true exactly once;
 - :class:`FakeRegistry` serves images built with :mod:`testkit.images`, logs
@@ -23,24 +23,24 @@ thread-safe, because the importer and the queries use thread pools.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from imagestreams import reimports, streams
-from imagestreams.adapters.jobs_store import is_success
-from imagestreams.adapters.streams_store import conflict, not_found
+from imagestreams import errors, reimports, streams
 from imagestreams.credentials import Credential, Keyring
 from imagestreams.deadline import Deadline
-from imagestreams.errors import ConflictError, NotFoundRequestError, RegistryError
+from imagestreams.errors import RegistryError
 from imagestreams.imports.jobs import COMPLETE, RUNNING, ChunkMessage, Job
 from imagestreams.imports.session import CacheKey, RepositoryReader
+from imagestreams.models import ImageImportStatus
 from imagestreams.registry.answers import Descriptor, Manifest, error_for
 from imagestreams.registry.transport import HttpResponse
 from testkit import images
@@ -49,7 +49,7 @@ J = TypeVar("J")
 
 
 def _copy(value: J) -> J:
-    """``value`` as it comes back from storage: a fresh JSON round trip."""
+    """A JSON document as it comes back from storage: a fresh JSON round trip."""
     copied: J = json.loads(json.dumps(value))
     return copied
 
@@ -72,18 +72,18 @@ class FakePullSecrets:
 
 @dataclass
 class _StoredTag:
-    state: dict[str, Any]
+    state: streams.TagState
     indexed: dict[str, str]
 
 
 class FakeStreamStore:
-    """Streams as meta items and tag states, with the adapter's write rules.
+    """Stream metas and tag states, with the adapter's write rules.
 
     ``writes`` lists every tag state written, as ``(namespace, stream, tag)``.
     """
 
     def __init__(self) -> None:
-        self._metas: dict[tuple[str, str], dict[str, Any]] = {}
+        self._metas: dict[tuple[str, str], streams.StreamMeta] = {}
         self._tags: dict[tuple[str, str], dict[str, _StoredTag]] = {}
         self._lock = threading.Lock()
         self.writes: list[tuple[str, str, str]] = []
@@ -101,11 +101,11 @@ class FakeStreamStore:
         expected_rv = expected_resource_version or None
         expected_uid = expected_uid or None
         with self._lock:
-            item = self._metas.get((namespace, name))
-            if item is None:
+            meta = self._metas.get((namespace, name))
+            if meta is None:
                 if expected_rv is not None or expected_uid is not None:
-                    raise not_found(name)
-                created = streams.StreamMeta(
+                    raise errors.not_found(errors.IMAGESTREAM, name)
+                meta = self._metas[(namespace, name)] = streams.StreamMeta(
                     namespace=namespace,
                     name=name,
                     uid=str(uuid.uuid4()),
@@ -113,55 +113,47 @@ class FakeStreamStore:
                     generation=0,
                     creation_timestamp=now,
                 )
-                item = self._metas[(namespace, name)] = streams.meta_to_item(created)
-            elif expected_uid is not None and item["uid"] != expected_uid:
-                raise not_found(name)
-            elif expected_rv is not None and item["resourceVersion"] != expected_rv:
-                raise conflict(
-                    name,
-                    f'the image stream was updated from "{expected_rv}" '
-                    f'to "{item["resourceVersion"]}"',
-                )
-            item["generation"] += 1
-            item["resourceVersion"] = str(int(item["resourceVersion"]) + 1)
+            elif expected_uid is not None and meta.uid != expected_uid:
+                raise errors.not_found(errors.IMAGESTREAM, name)
+            elif expected_rv is not None and meta.resource_version != expected_rv:
+                raise errors.stream_updated(name, expected_rv, meta.resource_version)
+            meta.generation += 1
+            meta.resource_version = str(int(meta.resource_version) + 1)
             if annotation is not None:
-                item["annotations"][annotation[0]] = annotation[1]
-            return streams.meta_from_item(_copy(item))
+                meta.annotations[annotation[0]] = annotation[1]
+            return copy.deepcopy(meta)
 
     def get_meta(self, namespace: str, name: str) -> streams.StreamMeta | None:
         with self._lock:
-            item = self._metas.get((namespace, name))
-            return streams.meta_from_item(_copy(item)) if item is not None else None
+            return copy.deepcopy(self._metas.get((namespace, name)))
 
     def list_meta(self, namespace: str) -> list[streams.StreamMeta]:
         with self._lock:
-            items = [_copy(i) for (ns, _), i in sorted(self._metas.items()) if ns == namespace]
-        return [streams.meta_from_item(item) for item in items]
+            return [
+                copy.deepcopy(m) for (ns, _), m in sorted(self._metas.items()) if ns == namespace
+            ]
 
     def get_tags(
         self, namespace: str, name: str, tags: Sequence[str] | None = None
-    ) -> dict[str, dict[str, Any]]:
+    ) -> dict[str, streams.TagState]:
         with self._lock:
             stored = self._tags.get((namespace, name), {})
             wanted = stored if tags is None else [t for t in tags if t in stored]
-            return {tag: _copy(stored[tag].state) for tag in sorted(wanted)}
+            return {tag: copy.deepcopy(stored[tag].state) for tag in sorted(wanted)}
 
     def update_tags(
-        self,
-        namespace: str,
-        name: str,
-        mutations: Mapping[str, Callable[[dict[str, Any] | None], dict[str, Any] | None]],
+        self, namespace: str, name: str, mutations: Mapping[str, streams.TagMutation]
     ) -> None:
         with self._lock:
             stored = self._tags.setdefault((namespace, name), {})
             for tag, mutate in mutations.items():
                 current = stored.get(tag)
-                before = _copy(current.state) if current is not None else None
+                before = current.state if current is not None else None
                 # A copy of its own: a mutation may change its argument in place.
-                proposed = mutate(_copy(before))
-                if proposed is None or proposed == before:
+                proposed = mutate(copy.deepcopy(before))
+                if proposed is None or not streams.changed(before, proposed):
                     continue
-                state = _copy(proposed)
+                state = copy.deepcopy(proposed)
                 stored[tag] = _StoredTag(state, reimports.index_keys(namespace, name, state))
                 self.writes.append((namespace, name, tag))
 
@@ -221,36 +213,36 @@ class FakeJobStore:
         self._results: dict[str, dict[str, dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
-    def create(self, job: Job, results: Mapping[str, dict[str, Any]]) -> None:
+    def create(self, job: Job, results: Mapping[str, ImageImportStatus]) -> None:
         with self._lock:
             if job.job_id in self._jobs:
-                raise ConflictError(f'import job "{job.job_id}" already exists')
+                raise errors.job_exists(job.job_id)
             self._jobs[job.job_id] = dataclasses.replace(
                 job,
                 done=len(results),
-                failed=sum(1 for result in results.values() if not is_success(result)),
+                failed=sum(1 for result in results.values() if not result.status.is_success),
                 state=RUNNING,
                 context=_copy(job.context),
             )
-            self._results[job.job_id] = {tag: _copy(r) for tag, r in results.items()}
+            self._results[job.job_id] = {tag: r.to_json_dict() for tag, r in results.items()}
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
             job = self._jobs.get(job_id)
             return dataclasses.replace(job, context=_copy(job.context)) if job else None
 
-    def record(self, job_id: str, results: Mapping[str, dict[str, Any]]) -> Job:
+    def record(self, job_id: str, results: Mapping[str, ImageImportStatus]) -> Job:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
-                raise NotFoundRequestError(f'import job "{job_id}" not found')
+                raise errors.job_not_found(job_id)
             recorded = self._results[job_id]
             for tag, result in results.items():
                 if tag in recorded:
                     continue
-                recorded[tag] = _copy(result)
+                recorded[tag] = result.to_json_dict()
                 job.done += 1
-                job.failed += 0 if is_success(result) else 1
+                job.failed += 0 if result.status.is_success else 1
             return dataclasses.replace(job, context=_copy(job.context))
 
     def complete(self, job_id: str) -> bool:

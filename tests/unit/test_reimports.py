@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from imagestreams.models import (
+    NamedTagEventList,
+    ObjectReference,
+    TagEvent,
+    TagImportPolicy,
+    TagReference,
+)
 from imagestreams.reimports import (
     MAX_DELAY_SECONDS,
     Found,
@@ -16,21 +24,27 @@ from imagestreams.reimports import (
     plan,
     tracking_key,
 )
+from imagestreams.streams import TagState
 from testkit.events import load_event
+
+CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def state(
     name: str, scheduled: bool = False, items: int = 0, kind: str = "DockerImage"
-) -> dict[str, Any]:
-    return {
-        "name": "v1",
-        "spec": {
-            "name": "v1",
-            "from": {"kind": kind, "name": name},
-            "importPolicy": {"scheduled": scheduled},
-        },
-        "status": {"tag": "v1", "items": [{"image": f"sha256:{n}"} for n in range(items)]},
-    }
+) -> TagState:
+    return TagState(
+        name="v1",
+        spec=TagReference(
+            name="v1",
+            from_=ObjectReference(kind=kind, name=name),
+            import_policy=TagImportPolicy(scheduled=scheduled),
+        ),
+        status=NamedTagEventList(
+            tag="v1",
+            items=[TagEvent(created=CREATED, image=f"sha256:{n}") for n in range(items)],
+        ),
+    )
 
 
 DIGEST = "sha256:" + "a" * 64
@@ -69,7 +83,7 @@ INDEX_CASES = [
 @pytest.mark.parametrize(
     ("item", "expected", "scheduled"), [c[1:] for c in INDEX_CASES], ids=[c[0] for c in INDEX_CASES]
 )
-def test_index_keys(item: dict[str, Any], expected: dict[str, str], scheduled: bool) -> None:
+def test_index_keys(item: TagState, expected: dict[str, str], scheduled: bool) -> None:
     keys = index_keys("demo", "app", item)
     shard = keys.pop("scheduled", None)
     assert keys == expected

@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from imagestreams.config import Settings, load_settings
 
 if TYPE_CHECKING:
-    from imagestreams.adapters.imports_store import ImportRecords
-    from imagestreams.adapters.jobs_store import JobStore
-    from imagestreams.adapters.queue import ImportQueue
+    from imagestreams.adapters.imports_store import DynamoImportRecords
+    from imagestreams.adapters.jobs_store import DynamoJobStore
+    from imagestreams.adapters.queue import SqsImportQueue
     from imagestreams.adapters.secrets import SecretsManagerPullSecrets, SecretValue
-    from imagestreams.adapters.streams_store import StreamStore
+    from imagestreams.adapters.streams_store import DynamoStreamStore
     from imagestreams.adapters.tokens_store import SecretsManagerTokens
     from imagestreams.imports.importer import Importer
     from imagestreams.registry.client import RegistryClient
@@ -131,12 +131,12 @@ class Container:
     @_built_once
     def importer(self) -> Importer:
         """The import algorithm with the registry client and the image cache."""
-        from imagestreams.adapters.cache import ImageCache
+        from imagestreams.adapters.cache import DynamoImageCache
         from imagestreams.imports.importer import Importer
         from imagestreams.imports.plan import ImportOptions
 
         config = self.settings
-        cache = ImageCache(
+        cache = DynamoImageCache(
             config.image_cache_table,
             ttl_seconds=config.image_cache_ttl_days * 86400,
             client_factory=self.dynamodb,
@@ -163,28 +163,28 @@ class Container:
         )
 
     @_built_once
-    def stream_store(self) -> StreamStore:
-        from imagestreams.adapters.streams_store import StreamStore
+    def stream_store(self) -> DynamoStreamStore:
+        from imagestreams.adapters.streams_store import DynamoStreamStore
 
-        return StreamStore(self.settings.streams_table, client_factory=self.dynamodb)
-
-    @_built_once
-    def records(self) -> ImportRecords:
-        from imagestreams.adapters.imports_store import ImportRecords
-
-        return ImportRecords(self.settings.streams_table, client_factory=self.dynamodb)
+        return DynamoStreamStore(self.settings.streams_table, client_factory=self.dynamodb)
 
     @_built_once
-    def job_store(self) -> JobStore:
-        from imagestreams.adapters.jobs_store import JobStore
+    def records(self) -> DynamoImportRecords:
+        from imagestreams.adapters.imports_store import DynamoImportRecords
 
-        return JobStore(self.settings.streams_table, client_factory=self.dynamodb)
+        return DynamoImportRecords(self.settings.streams_table, client_factory=self.dynamodb)
 
     @_built_once
-    def import_queue(self) -> ImportQueue:
-        from imagestreams.adapters.queue import ImportQueue
+    def job_store(self) -> DynamoJobStore:
+        from imagestreams.adapters.jobs_store import DynamoJobStore
 
-        return ImportQueue(self.settings.import_queue_url, client_factory=self.sqs)
+        return DynamoJobStore(self.settings.streams_table, client_factory=self.dynamodb)
+
+    @_built_once
+    def import_queue(self) -> SqsImportQueue:
+        from imagestreams.adapters.queue import SqsImportQueue
+
+        return SqsImportQueue(self.settings.import_queue_url, client_factory=self.sqs)
 
     @_built_once
     def options(self) -> Options:

@@ -1,10 +1,15 @@
-"""The service's one exception hierarchy.
+"""The service's one exception hierarchy, and the Kubernetes messages it carries.
 
 Every error the domain raises derives from :class:`ImageStreamsError` and
 carries structured fields; the API maps them to Kubernetes ``Status``
 objects in one place (``imagestreams.api.responses``) and the importer maps registry
 errors to per-image statuses (``imagestreams.imports.statuses``). Nothing branches
 on message text. Messages never contain credentials.
+
+The request errors OpenShift's API server would answer (NotFound, Conflict,
+Forbidden) are built by the factories at the end of this module, worded as
+the API server words them; use cases, stores and routes call those and never
+format such a message themselves.
 """
 
 from __future__ import annotations
@@ -211,3 +216,69 @@ class ForbiddenError(RequestError):
 
     code = 403
     reason = "Forbidden"
+
+
+# --- Kubernetes messages ---------------------------------------------------------
+
+API_GROUP = "image.openshift.io"
+"""The API group of every resource the service serves."""
+
+IMAGESTREAMS = "imagestreams"
+"""The resource the stream routes name (Kubernetes' plural, as a ``get`` reports it)."""
+IMAGESTREAM = "imagestream"
+"""The resource ImageStreamImport's REST storage names in its own errors (``rest.go``)."""
+IMAGESTREAMIMPORTS = "imagestreamimports"
+"""The resource the import routes name."""
+
+_OPTIMISTIC_LOCK = (
+    "the object has been modified; please apply your changes to the latest version and try again"
+)
+
+
+def not_found(resource: str, name: str) -> NotFoundRequestError:
+    """Kubernetes' NotFound: ``imagestreams.image.openshift.io "app" not found``."""
+    return NotFoundRequestError(f'{resource}.{API_GROUP} "{name}" not found')
+
+
+def conflict(resource: str, name: str, detail: str) -> ConflictError:
+    """Kubernetes' Conflict: ``Operation cannot be fulfilled on <resource> "<name>": <detail>``."""
+    return ConflictError(
+        f'Operation cannot be fulfilled on {resource}.{API_GROUP} "{name}": {detail}'
+    )
+
+
+def stream_updated(name: str, expected: str, actual: str) -> ConflictError:
+    """A stale ``resourceVersion``: ``expected`` by the request, ``actual`` in the store."""
+    return conflict(
+        IMAGESTREAM, name, f'the image stream was updated from "{expected}" to "{actual}"'
+    )
+
+
+def stream_modified(name: str) -> ConflictError:
+    """Concurrent writers kept changing the stream (Kubernetes' optimistic-lock message)."""
+    return conflict(IMAGESTREAM, name, _OPTIMISTIC_LOCK)
+
+
+def stream_deleted_while_importing(name: str) -> ConflictError:
+    """The stream was deleted each time an import began, until it gave up."""
+    return conflict(
+        IMAGESTREAM, name, "the image stream was deleted while it was being imported into"
+    )
+
+
+def job_not_found(job_id: str) -> NotFoundRequestError:
+    """No import job ``job_id`` (deleted, expired, or never created)."""
+    return NotFoundRequestError(f'import job "{job_id}" not found')
+
+
+def job_exists(job_id: str) -> ConflictError:
+    """An import job ``job_id`` was created already."""
+    return ConflictError(f'import job "{job_id}" already exists')
+
+
+def forbidden(subject: str, verb: str, resource: str, namespace: str) -> ForbiddenError:
+    """Kubernetes' RBAC denial of ``verb`` on ``resource`` in ``namespace`` to ``subject``."""
+    return ForbiddenError(
+        f'{resource}.{API_GROUP} is forbidden: User "{subject}" cannot {verb} resource '
+        f'"{resource}" in API group "{API_GROUP}" in the namespace "{namespace}"'
+    )

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from imagestreams import reference
 from imagestreams.errors import InvalidReferenceError
 from imagestreams.imports.jobs import CHUNK_TAGS
+from imagestreams.streams import TagState
 
 SCHEDULE_SHARDS = 8
 # SQS delays a message at most 15 minutes.
@@ -43,24 +44,23 @@ def tracking_key(name: str) -> str | None:
     return f"{ref.domain}/{ref.repository}:{ref.tag_or_latest}"
 
 
-def index_keys(namespace: str, stream: str, state: Mapping[str, Any]) -> dict[str, str]:
-    """The index attributes of a stored tag state (its JSON form)."""
-    spec = state.get("spec") or {}
-    source = spec.get("from") or {}
-    if source.get("kind") != "DockerImage" or not source.get("name"):
+def index_keys(namespace: str, stream: str, state: TagState) -> dict[str, str]:
+    """The index attributes a stored tag state carries (none for a tag not from a registry)."""
+    spec = state.spec
+    source = spec.from_ if spec is not None else None
+    if spec is None or source is None or source.kind != "DockerImage" or not source.name:
         return {}
     keys: dict[str, str] = {}
-    tracked = tracking_key(source["name"])
+    tracked = tracking_key(source.name)
     if tracked:
         keys["tracks"] = tracked
         keys["registry"] = tracked.split("/", 1)[0]
-    policy = spec.get("importPolicy") or {}
-    items = (state.get("status") or {}).get("items") or []
+    imported = state.status is not None and bool(state.status.items)
     by_digest = tracked is None
-    if policy.get("scheduled") and not (by_digest and items):
+    if spec.import_policy.scheduled and not (by_digest and imported):
         shard = int(hashlib.sha256(f"{namespace}/{stream}".encode()).hexdigest(), 16)
         keys["scheduled"] = f"s{shard % SCHEDULE_SHARDS}"
-        keys.setdefault("registry", _registry_of(source["name"]))
+        keys.setdefault("registry", _registry_of(source.name))
     return keys
 
 

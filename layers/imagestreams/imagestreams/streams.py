@@ -27,14 +27,14 @@ every TagEvent and every condition it writes carries that number, which is
 what OpenShift's strategy stores after it resolves the zero generations
 ``rest.go`` leaves on spec tags.
 
-It is pure: no I/O, no clock, no environment. Storing states (conditional
-writes, retries) is the store adapter's job; running imports is the
-importer's.
+It is pure: no I/O, no clock, no environment. Storing states (their stored
+form, conditional writes, retries) is the store adapter's job; running
+imports is the importer's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -60,27 +60,22 @@ from imagestreams.models import (
     TagImportPolicy,
     TagReference,
     TagReferencePolicy,
-    format_time,
-    parse_time,
 )
 
 __all__ = [
     "DEFAULT_MAX_HISTORY",
     "UNKNOWN_IMPORT_ERROR",
     "StreamMeta",
+    "TagMutation",
     "TagState",
     "apply_failure",
     "apply_success",
     "assemble",
     "changed",
-    "from_item",
     "import_succeeded",
-    "meta_from_item",
-    "meta_to_item",
     "repository_from_name",
     "tag_event_reference",
     "tag_for_repository_image",
-    "to_item",
 ]
 
 DEFAULT_MAX_HISTORY = 100
@@ -111,6 +106,13 @@ class TagState:
     name: str
     spec: TagReference | None = None
     status: NamedTagEventList | None = None
+
+
+TagMutation = Callable[[TagState | None], TagState | None]
+"""A change of one tag: its state in (None when it has none), the state to keep out.
+
+Returning None, or a state that is not :func:`changed`, leaves the tag as it is.
+"""
 
 
 @dataclass
@@ -309,8 +311,17 @@ def apply_failure(
 
 
 def changed(before: TagState | None, after: TagState) -> bool:
-    """Whether ``after`` differs from ``before``, i.e. whether it must be written."""
-    return before is None or to_item(before) != to_item(after)
+    """Whether ``after`` differs from ``before``, i.e. whether it must be written.
+
+    States compare by their OpenShift JSON, which is what a reader sees.
+    """
+    return before is None or _shown(before) != _shown(after)
+
+
+def _shown(state: TagState) -> tuple[str, dict[str, Any] | None, dict[str, Any] | None]:
+    spec = state.spec.to_json_dict() if state.spec is not None else None
+    status = state.status.to_json_dict() if state.status is not None else None
+    return state.name, spec, status
 
 
 def _copy(state: TagState | None, tag: str) -> tuple[TagReference | None, NamedTagEventList | None]:
@@ -458,71 +469,4 @@ def assemble(meta: StreamMeta, tags: Iterable[TagState]) -> ImageStream:
             public_docker_image_repository=meta.public_docker_image_repository,
             tags=status_tags or None,
         ),
-    )
-
-
-# --- storage form ---------------------------------------------------------------
-
-
-def to_item(state: TagState) -> dict[str, Any]:
-    """``state`` as plain JSON data (the OpenShift JSON of its spec and status).
-
-    Absent parts are left out. :func:`from_item` reads it back.
-    """
-    item: dict[str, Any] = {"name": state.name}
-    if state.spec is not None:
-        item["spec"] = state.spec.to_json_dict()
-    if state.status is not None:
-        item["status"] = state.status.to_json_dict()
-    return item
-
-
-def from_item(item: Mapping[str, Any]) -> TagState:
-    """The :class:`TagState` :func:`to_item` wrote.
-
-    Numbers may come back as ``Decimal`` (as boto3 reads them).
-    """
-    spec = item.get("spec")
-    status = item.get("status")
-    return TagState(
-        name=str(item["name"]),
-        spec=TagReference.model_validate(spec) if spec is not None else None,
-        status=NamedTagEventList.model_validate(status) if status is not None else None,
-    )
-
-
-def meta_to_item(meta: StreamMeta) -> dict[str, Any]:
-    """``meta`` as plain JSON data; :func:`meta_from_item` reads it back."""
-    return {
-        "namespace": meta.namespace,
-        "name": meta.name,
-        "uid": meta.uid,
-        "resourceVersion": meta.resource_version,
-        "generation": meta.generation,
-        "creationTimestamp": format_time(meta.creation_timestamp),
-        "annotations": dict(meta.annotations),
-        "labels": dict(meta.labels),
-        "lookupPolicyLocal": meta.lookup_policy_local,
-        "dockerImageRepository": meta.docker_image_repository,
-        "publicDockerImageRepository": meta.public_docker_image_repository,
-    }
-
-
-def meta_from_item(item: Mapping[str, Any]) -> StreamMeta:
-    """The :class:`StreamMeta` :func:`meta_to_item` wrote."""
-    created = parse_time(item["creationTimestamp"])
-    if created is None:
-        raise ValueError("a stream needs a creationTimestamp")
-    return StreamMeta(
-        namespace=str(item["namespace"]),
-        name=str(item["name"]),
-        uid=str(item["uid"]),
-        resource_version=str(item["resourceVersion"]),
-        generation=int(item["generation"]),
-        creation_timestamp=created,
-        annotations={str(k): str(v) for k, v in (item.get("annotations") or {}).items()},
-        labels={str(k): str(v) for k, v in (item.get("labels") or {}).items()},
-        lookup_policy_local=bool(item.get("lookupPolicyLocal", False)),
-        docker_image_repository=str(item.get("dockerImageRepository", "")),
-        public_docker_image_repository=str(item.get("publicDockerImageRepository", "")),
     )

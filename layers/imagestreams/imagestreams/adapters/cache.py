@@ -48,7 +48,7 @@ from imagestreams.adapters.dynamo import (
 from imagestreams.errors import ServiceUnavailableError
 from imagestreams.imports.session import CacheKey
 
-__all__ = ["MAX_DOC_BYTES", "RAW_FIELDS", "ImageCache"]
+__all__ = ["MAX_DOC_BYTES", "RAW_FIELDS", "DynamoImageCache"]
 
 logger = Logger(child=True)
 
@@ -61,7 +61,7 @@ RAW_FIELDS = ("dockerImageManifest", "dockerImageConfig")
 _FAILURES = (ClientError, BotoCoreError, ServiceUnavailableError)
 
 
-class ImageCache:
+class DynamoImageCache:
     """Cached documents by manifest digest and source repository, with a time to live.
 
     An empty ``table_name`` is a cache that holds nothing (a deployment

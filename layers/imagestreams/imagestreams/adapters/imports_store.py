@@ -43,7 +43,7 @@ from imagestreams.adapters.dynamo import (
 )
 from imagestreams.errors import ServiceUnavailableError
 
-__all__ = ["PART_BYTES", "ImportRecords"]
+__all__ = ["PART_BYTES", "DynamoImportRecords"]
 
 logger = Logger(child=True)
 
@@ -81,7 +81,7 @@ def _split(
     return head, images, repository_images
 
 
-class ImportRecords(TableStore):
+class DynamoImportRecords(TableStore):
     """The latest import document per namespace and name.
 
     ``client_factory`` builds the DynamoDB client on first use; ``sleep`` is

@@ -9,8 +9,8 @@ their counters exact while chunks are delivered more than once:
   gzip'd JSON of :attr:`~imagestreams.imports.jobs.Job.context`, which may list
   thousands of tags;
 - result: ``pk = job#<jobId>``, ``sk = tag#<tag>``; ``doc`` (B) is the gzip'd
-  JSON of the tag's ImageImportStatus, ``success`` (BOOL) whether its
-  ``status.status`` is ``Success``.
+  OpenShift JSON of the tag's ``ImageImportStatus``, ``success`` (BOOL)
+  whether its status is ``Success``.
 
 The first result recorded for a tag wins. A result item is only ever put
 with ``attribute_not_exists(sk)``, in the same ``TransactWriteItems`` as the
@@ -18,8 +18,9 @@ with ``attribute_not_exists(sk)``, in the same ``TransactWriteItems`` as the
 often its chunk is delivered, and concurrent workers never lose an increment.
 Completion is one conditional update, so exactly one caller finishes a job.
 
-Results are opaque JSON-able dicts here; what they mean is the service's
-business. Logs name jobs and counts, never item contents.
+Results come in as ``ImageImportStatus`` models and go out as the JSON they
+were stored as, which the finished import document holds verbatim. Logs
+name jobs and counts, never item contents.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from imagestreams import errors
 from imagestreams.adapters.dynamo import (
     Backoff,
     ClientFactory,
@@ -46,10 +48,11 @@ from imagestreams.adapters.dynamo import (
     is_condition_failure,
     query_all,
 )
-from imagestreams.errors import ConflictError, NotFoundRequestError, ServiceUnavailableError
+from imagestreams.errors import ServiceUnavailableError
 from imagestreams.imports.jobs import COMPLETE, RUNNING, Job
+from imagestreams.models import ImageImportStatus
 
-__all__ = ["MAX_ITEM_BYTES", "TRANSACTION_ITEMS", "JobStore", "is_success"]
+__all__ = ["MAX_ITEM_BYTES", "TRANSACTION_ITEMS", "DynamoJobStore"]
 
 logger = Logger(child=True)
 
@@ -81,22 +84,12 @@ _RETRYABLE_REASONS = frozenset(
 _CONFLICT_BACKOFF = Backoff(base=0.02, cap=1.0, attempts=10)
 
 
-def is_success(result: Mapping[str, Any]) -> bool:
-    """Whether an ImageImportStatus dict reports success (``status.status``)."""
-    status = result.get("status")
-    return isinstance(status, Mapping) and status.get("status") == "Success"
-
-
 def _pk(job_id: str) -> str:
     return f"job#{job_id}"
 
 
 def _key(job_id: str, sk: str) -> Item:
     return {"pk": {"S": _pk(job_id)}, "sk": {"S": sk}}
-
-
-def _not_found(job_id: str) -> NotFoundRequestError:
-    return NotFoundRequestError(f'import job "{job_id}" not found')
 
 
 @dataclass(frozen=True)
@@ -130,16 +123,16 @@ def _expiry() -> dict[str, str]:
     return {"N": str(int(time.time()) + JOB_TTL_SECONDS)}
 
 
-def _prepare(job_id: str, results: Mapping[str, Mapping[str, Any]]) -> list[_Result]:
+def _prepare(job_id: str, results: Mapping[str, ImageImportStatus]) -> list[_Result]:
     prepared = []
     for tag, result in results.items():
-        doc = compress_json(result)
+        doc = compress_json(result.to_json_dict())
         if len(doc) > MAX_ITEM_BYTES:
             raise ValueError(
                 f"the result of tag {tag!r} of import job {job_id} is {len(doc)} bytes "
                 f"compressed, more than one item holds"
             )
-        prepared.append(_Result(tag, doc, is_success(result)))
+        prepared.append(_Result(tag, doc, result.status.is_success))
     return prepared
 
 
@@ -175,7 +168,7 @@ def _job_from_item(job_id: str, item: Item) -> Job:
     )
 
 
-class JobStore(TableStore):
+class DynamoJobStore(TableStore):
     """Import jobs: their counters, context and per-tag results.
 
     ``client_factory`` builds the DynamoDB client on first use; ``sleep`` is
@@ -195,7 +188,7 @@ class JobStore(TableStore):
         super().__init__(table_name, client_factory, sleep)
         self._backoff = backoff
 
-    def create(self, job: Job, results: Mapping[str, Mapping[str, Any]]) -> None:
+    def create(self, job: Job, results: Mapping[str, ImageImportStatus]) -> None:
         """Store a new job with the tags already finished (``results``, by tag).
 
         The results are written first and the meta item last, so a job that
@@ -235,7 +228,7 @@ class JobStore(TableStore):
             )
         except ClientError as exc:
             if is_condition_failure(exc):
-                raise ConflictError(f'import job "{job.job_id}" already exists') from exc
+                raise errors.job_exists(job.job_id) from exc
             raise
         logger.info("import job created", job=job.job_id, total=job.total, done=len(prepared))
 
@@ -247,7 +240,7 @@ class JobStore(TableStore):
         item = response.get("Item")
         return _job_from_item(job_id, item) if item else None
 
-    def record(self, job_id: str, results: Mapping[str, Mapping[str, Any]]) -> Job:
+    def record(self, job_id: str, results: Mapping[str, ImageImportStatus]) -> Job:
         """Record finished tags once each and count them; the job as it is afterwards.
 
         A tag that already has a result keeps it and is not counted again,
@@ -260,7 +253,7 @@ class JobStore(TableStore):
             written += self._record_group(job_id, group)
         job = self.get(job_id)
         if job is None:
-            raise _not_found(job_id)
+            raise errors.job_not_found(job_id)
         logger.debug(
             "import job results recorded",
             job=job_id,
@@ -292,7 +285,7 @@ class JobStore(TableStore):
             else:
                 return len(group)
             if reasons[0] == _CONDITION_FAILED:
-                raise _not_found(job_id)
+                raise errors.job_not_found(job_id)
             recorded = {i for i, code in enumerate(reasons[1:]) if code == _CONDITION_FAILED}
             if recorded:
                 # Those tags have a result already: the rest go again at once.
@@ -362,7 +355,7 @@ class JobStore(TableStore):
         return True
 
     def results(self, job_id: str) -> dict[str, dict[str, Any]]:
-        """Every recorded result of the job, by tag (in tag order)."""
+        """Every recorded result of the job, by tag (in tag order), as the JSON stored."""
         items = query_all(
             self._db(),
             TableName=self._table,

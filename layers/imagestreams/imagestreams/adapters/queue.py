@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 else:
     SQSClient = Any
 
-__all__ = ["ImportQueue", "QueueClientFactory", "default_sqs_client"]
+__all__ = ["QueueClientFactory", "SqsImportQueue", "default_sqs_client"]
 
 logger = Logger(child=True)
 
@@ -70,7 +70,7 @@ def _batches(messages: Sequence[ChunkMessage]) -> Iterator[list[ChunkMessage]]:
         yield batch
 
 
-class ImportQueue:
+class SqsImportQueue:
     """Sends chunks of import jobs to the queue at ``queue_url``.
 
     ``client_factory`` builds the SQS client on first use; ``sleep`` is what

@@ -1,25 +1,19 @@
 """Image streams in DynamoDB: one meta item per stream, one item per tag.
 
-This adapter owns the stream and tag items of the streams table and the
-concurrency rules around them:
-
-- meta: ``pk = ns#<namespace>``, ``sk = stream#<name>``; ``doc`` (S) is the
-  JSON of :class:`~imagestreams.streams.StreamMeta` without the fields kept
-  as attributes of their own so that one ``UpdateItem`` can change them
-  atomically: ``uid`` (S), ``resourceVersion`` (N), ``generation`` (N) and
-  ``annotations`` (M of S);
-- tag: ``pk = stream#<namespace>#<name>``, ``sk = tag#<tag>``; ``doc`` (S) is
-  the JSON of a tag state (``streams.to_item``), ``version`` (N) counts its
-  writes.
+This adapter owns reading and writing the stream and tag items of the
+streams table (laid out by ``stream_items``) and the concurrency rules
+around them. It takes and gives the domain's
+:class:`~imagestreams.streams.StreamMeta` and
+:class:`~imagestreams.streams.TagState`.
 
 Each tag is its own item, so a stream with thousands of tags never meets the
 400 KB item limit and imports of different tags never contend. Every import
 takes a distinct generation from one atomic ``UpdateItem``; tag states are
-written read-modify-write with a condition on ``version`` and retried.
+written read-modify-write with a condition on ``version`` and retried. A
+state is written only when its JSON differs from the stored one.
 
-Tag states are opaque JSON-able dicts here; what they mean is
-``imagestreams.streams``'s business. Import documents live in
-``imports_store``. Logs name streams and tags, never item contents.
+What a state means is ``imagestreams.streams``'s business. Import documents
+live in ``imports_store``. Logs name streams and tags, never item contents.
 """
 
 from __future__ import annotations
@@ -27,13 +21,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from imagestreams import errors
 from imagestreams.adapters.dynamo import (
     Backoff,
     ClientFactory,
@@ -46,101 +41,44 @@ from imagestreams.adapters.dynamo import (
     is_condition_failure,
     query_all,
 )
-from imagestreams.errors import ConflictError, NotFoundRequestError
-from imagestreams.reimports import index_keys
-from imagestreams.streams import StreamMeta, meta_from_item, meta_to_item
+from imagestreams.adapters.stream_items import (
+    META_PREFIX,
+    SCHEDULE_INDEX,
+    TAG_PREFIX,
+    TRACKING_INDEX,
+    TagWrite,
+    meta_from_item,
+    meta_item,
+    meta_key,
+    metas_pk,
+    tag_from_doc,
+    tag_key,
+    tag_name,
+    tag_of,
+    tag_put,
+    tag_write,
+    tags_pk,
+    transaction_groups,
+)
+from imagestreams.streams import StreamMeta, TagMutation, TagState
 
-__all__ = ["RESOURCE", "StreamStore", "TagMutation"]
+__all__ = ["DynamoStreamStore"]
 
 logger = Logger(child=True)
 
-RESOURCE = "imagestream.image.openshift.io"
-# Fields of ``meta_to_item`` stored as attributes of their own, not in ``doc``.
-_OWN_ATTRIBUTES = ("uid", "resourceVersion", "generation", "annotations")
 # A stream deleted between our create and our increment (each retry recreates it).
 _BEGIN_ROUNDS = 3
 # Contention on one tag clears in milliseconds: retry soon, with jitter.
 _TAG_BACKOFF = Backoff(base=0.01, cap=0.25)
-_MODIFIED = (
-    "the object has been modified; please apply your changes to the latest version and try again"
-)
-
-TagMutation = Callable[[dict[str, Any] | None], dict[str, Any] | None]
-
-
-def _meta_key(namespace: str, name: str) -> Item:
-    return {"pk": {"S": f"ns#{namespace}"}, "sk": {"S": f"stream#{name}"}}
-
-
-# Sparse indexes over tag items (see ``imagestreams.reimports.index_keys``).
-TRACKING_INDEX = "ByTracked"
-SCHEDULE_INDEX = "BySchedule"
-
-
-def _tags_pk(namespace: str, name: str) -> str:
-    return f"stream#{namespace}#{name}"
-
 
 _CANCELLED = "TransactionCanceledException"
-# DynamoDB transactions take at most 100 items and 4 MB.
-_TRANSACTION_ITEMS = 100
-_TRANSACTION_BYTES = 3_500_000
-
-
-def _transaction_groups(
-    writes: list[tuple[str, dict[str, Any], int | None]],
-) -> list[list[tuple[str, dict[str, Any], int | None]]]:
-    groups: list[list[tuple[str, dict[str, Any], int | None]]] = [[]]
-    size = 0
-    for write in writes:
-        weight = len(json.dumps(write[1], separators=(",", ":")))
-        if groups[-1] and (
-            len(groups[-1]) >= _TRANSACTION_ITEMS or size + weight > _TRANSACTION_BYTES
-        ):
-            groups.append([])
-            size = 0
-        groups[-1].append(write)
-        size += weight
-    return [group for group in groups if group]
-
-
-def _tag_of(item: Item) -> tuple[str, str, str]:
-    _, namespace, name = item["pk"]["S"].split("#", 2)
-    return namespace, name, item["sk"]["S"].removeprefix("tag#")
-
-
-def _tag_key(namespace: str, name: str, tag: str) -> Item:
-    return {"pk": {"S": _tags_pk(namespace, name)}, "sk": {"S": f"tag#{tag}"}}
-
-
-def not_found(name: str) -> NotFoundRequestError:
-    return NotFoundRequestError(f'{RESOURCE} "{name}" not found')
-
-
-def conflict(name: str, detail: str) -> ConflictError:
-    return ConflictError(f'Operation cannot be fulfilled on {RESOURCE} "{name}": {detail}')
-
-
-def _stale(name: str, expected: str, actual: str) -> ConflictError:
-    return conflict(name, f'the image stream was updated from "{expected}" to "{actual}"')
-
-
-def _meta_from_attributes(item: Item) -> StreamMeta:
-    data: dict[str, Any] = json.loads(item["doc"]["S"])
-    data["uid"] = item["uid"]["S"]
-    data["resourceVersion"] = str(int(item["resourceVersion"]["N"]))
-    data["generation"] = int(item["generation"]["N"])
-    data["annotations"] = {
-        key: value["S"] for key, value in item.get("annotations", {}).get("M", {}).items()
-    }
-    return meta_from_item(data)
 
 
 def _is_resource_version(value: str) -> bool:
     return value.isascii() and value.isdigit() and len(value) <= 38
 
 
-class StreamStore(TableStore):
+class DynamoStreamStore(TableStore):
     """Stream meta and tag states in the streams table.
 
     ``client_factory`` builds the DynamoDB client on first use; ``sleep`` is
@@ -193,8 +131,8 @@ class StreamStore(TableStore):
             # No stored version can equal it; report what is there.
             current = self.get_meta(namespace, name)
             if current is None or (expected_uid is not None and current.uid != expected_uid):
-                raise not_found(name)
-            raise _stale(name, expected_rv, current.resource_version)
+                raise errors.not_found(errors.IMAGESTREAM, name)
+            raise errors.stream_updated(name, expected_rv, current.resource_version)
 
         for _ in range(_BEGIN_ROUNDS):
             try:
@@ -208,13 +146,13 @@ class StreamStore(TableStore):
             if old:
                 # It exists, so a precondition failed.
                 if expected_uid is not None and old.get("uid", {}).get("S") != expected_uid:
-                    raise not_found(name)
+                    raise errors.not_found(errors.IMAGESTREAM, name)
                 actual = str(int(old["resourceVersion"]["N"]))
-                raise _stale(name, expected_rv or "", actual)
+                raise errors.stream_updated(name, expected_rv or "", actual)
             if expected_rv is not None or expected_uid is not None:
-                raise not_found(name)
+                raise errors.not_found(errors.IMAGESTREAM, name)
             self._create(namespace, name, now)
-        raise conflict(name, "the image stream was deleted while it was being imported into")
+        raise errors.stream_deleted_while_importing(name)
 
     def _increment(
         self,
@@ -241,7 +179,7 @@ class StreamStore(TableStore):
             values[":uid"] = {"S": expected_uid}
         response = self._db().update_item(
             TableName=self._table,
-            Key=_meta_key(namespace, name),
+            Key=meta_key(namespace, name),
             UpdateExpression=update,
             ConditionExpression=condition,
             ExpressionAttributeNames=names,
@@ -249,7 +187,7 @@ class StreamStore(TableStore):
             ReturnValues="ALL_NEW",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
-        return _meta_from_attributes(response["Attributes"])
+        return meta_from_item(response["Attributes"])
 
     def _create(self, namespace: str, name: str, now: datetime) -> None:
         """Create the stream at generation 0 unless someone else just did."""
@@ -261,19 +199,10 @@ class StreamStore(TableStore):
             generation=0,
             creation_timestamp=now,
         )
-        doc = {k: v for k, v in meta_to_item(meta).items() if k not in _OWN_ATTRIBUTES}
-        item = {
-            **_meta_key(namespace, name),
-            "doc": {"S": json.dumps(doc, separators=(",", ":"))},
-            "uid": {"S": meta.uid},
-            "resourceVersion": {"N": "0"},
-            "generation": {"N": "0"},
-            "annotations": {"M": {}},
-        }
         try:
             self._db().put_item(
                 TableName=self._table,
-                Item=item,
+                Item=meta_item(meta),
                 ConditionExpression="attribute_not_exists(#pk)",
                 ExpressionAttributeNames={"#pk": "pk"},
             )
@@ -286,10 +215,10 @@ class StreamStore(TableStore):
     def get_meta(self, namespace: str, name: str) -> StreamMeta | None:
         """The stream's meta (a consistent read), or None when it does not exist."""
         response = self._db().get_item(
-            TableName=self._table, Key=_meta_key(namespace, name), ConsistentRead=True
+            TableName=self._table, Key=meta_key(namespace, name), ConsistentRead=True
         )
         item = response.get("Item")
-        return _meta_from_attributes(item) if item else None
+        return meta_from_item(item) if item else None
 
     def list_meta(self, namespace: str) -> list[StreamMeta]:
         """Every stream of ``namespace``, ordered by name."""
@@ -299,12 +228,12 @@ class StreamStore(TableStore):
             KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
             ExpressionAttributeNames={"#pk": "pk", "#sk": "sk"},
             ExpressionAttributeValues={
-                ":pk": {"S": f"ns#{namespace}"},
-                ":prefix": {"S": "stream#"},
+                ":pk": {"S": metas_pk(namespace)},
+                ":prefix": {"S": META_PREFIX},
             },
             ConsistentRead=True,
         )
-        return [_meta_from_attributes(item) for item in items]
+        return [meta_from_item(item) for item in items]
 
     def delete_stream(self, namespace: str, name: str) -> bool:
         """Delete the stream and its tags; False when the stream did not exist.
@@ -312,7 +241,7 @@ class StreamStore(TableStore):
         Tags left behind by an interrupted delete go with the next one.
         """
         response = self._db().delete_item(
-            TableName=self._table, Key=_meta_key(namespace, name), ReturnValues="ALL_OLD"
+            TableName=self._table, Key=meta_key(namespace, name), ReturnValues="ALL_OLD"
         )
         existed = bool(response.get("Attributes"))
         keys = query_all(
@@ -321,8 +250,8 @@ class StreamStore(TableStore):
             KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
             ExpressionAttributeNames={"#pk": "pk", "#sk": "sk"},
             ExpressionAttributeValues={
-                ":pk": {"S": _tags_pk(namespace, name)},
-                ":prefix": {"S": "tag#"},
+                ":pk": {"S": tags_pk(namespace, name)},
+                ":prefix": {"S": TAG_PREFIX},
             },
             ProjectionExpression="#pk, #sk",
             ConsistentRead=True,
@@ -337,7 +266,7 @@ class StreamStore(TableStore):
 
     def get_tags(
         self, namespace: str, name: str, tags: Sequence[str] | None = None
-    ) -> dict[str, dict[str, Any]]:
+    ) -> dict[str, TagState]:
         """Tag states by tag, in tag order: all of the stream's, or the named ones that exist."""
         names = {"#sk": "sk", "#doc": "doc"}
         if tags is None:
@@ -347,8 +276,8 @@ class StreamStore(TableStore):
                 KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
                 ExpressionAttributeNames={"#pk": "pk", **names},
                 ExpressionAttributeValues={
-                    ":pk": {"S": _tags_pk(namespace, name)},
-                    ":prefix": {"S": "tag#"},
+                    ":pk": {"S": tags_pk(namespace, name)},
+                    ":prefix": {"S": TAG_PREFIX},
                 },
                 ProjectionExpression="#sk, #doc",
                 ConsistentRead=True,
@@ -358,29 +287,27 @@ class StreamStore(TableStore):
             items = batch_get(
                 self._db(),
                 self._table,
-                [_tag_key(namespace, name, tag) for tag in wanted],
+                [tag_key(namespace, name, tag) for tag in wanted],
                 projection="#sk, #doc",
                 names=names,
                 consistent=True,
                 sleep=self._sleep,
             )
-        states = {
-            item["sk"]["S"].removeprefix("tag#"): json.loads(item["doc"]["S"]) for item in items
-        }
+        states = {tag_name(item): tag_from_doc(json.loads(item["doc"]["S"])) for item in items}
         return dict(sorted(states.items()))
 
     def update_tag(
         self, namespace: str, name: str, tag: str, mutate: TagMutation
-    ) -> dict[str, Any] | None:
+    ) -> TagState | None:
         """Read-modify-write one tag state without losing concurrent writes.
 
         ``mutate`` gets the current state (None when the tag has none) and
-        returns the new one; returning None, or a state equal to the one it
-        got, writes nothing. It may run several times (once per attempt), so
-        it must not have side effects. Returns the state as stored
-        afterwards. Raises :class:`ConflictError` when the attempts run out.
+        returns the new one; returning None, or a state whose JSON equals the
+        stored one, writes nothing. It may run several times (once per
+        attempt), so it must not have side effects. Returns the state as
+        stored afterwards. Raises :class:`ConflictError` when the attempts run out.
         """
-        key = _tag_key(namespace, name, tag)
+        key = tag_key(namespace, name, tag)
         for attempt in range(self._max_attempts):
             response = self._db().get_item(
                 TableName=self._table,
@@ -392,13 +319,11 @@ class StreamStore(TableStore):
             item = response.get("Item")
             text = item["doc"]["S"] if item else None
             version = int(item["version"]["N"]) if item else None
-            # Two parses: ``mutate`` may change its argument in place.
-            proposed = mutate(json.loads(text) if text is not None else None)
-            before = json.loads(text) if text is not None else None
-            if proposed is None or proposed == before:
-                return before
-            if self._write_tag(key, proposed, version, index_keys(namespace, name, proposed)):
-                return proposed
+            write = tag_write(tag, mutate, text, version)
+            if write is None:
+                return tag_from_doc(json.loads(text)) if text is not None else None
+            if self._write_tag(namespace, name, write):
+                return write.state
             self._sleep(self._backoff.delay(attempt))
         logger.warning(
             "tag update gave up",
@@ -407,7 +332,7 @@ class StreamStore(TableStore):
             tag=tag,
             attempts=self._max_attempts,
         )
-        raise conflict(name, _MODIFIED)
+        raise errors.stream_modified(name)
 
     def update_tags(self, namespace: str, name: str, mutations: Mapping[str, TagMutation]) -> None:
         """:meth:`update_tag` for many tags at once, in few requests.
@@ -423,42 +348,27 @@ class StreamStore(TableStore):
         items = batch_get(
             self._db(),
             self._table,
-            [_tag_key(namespace, name, tag) for tag in tags],
+            [tag_key(namespace, name, tag) for tag in tags],
             projection="#sk, #doc, #version",
             names={"#sk": "sk", "#doc": "doc", "#version": "version"},
             consistent=True,
             sleep=self._sleep,
         )
-        stored = {
-            item["sk"]["S"].removeprefix("tag#"): (item["doc"]["S"], int(item["version"]["N"]))
-            for item in items
-        }
-        writes: list[tuple[str, dict[str, Any], int | None]] = []
-        for tag in tags:
-            text, version = stored.get(tag, (None, None))
-            proposed = mutations[tag](json.loads(text) if text is not None else None)
-            before = json.loads(text) if text is not None else None
-            if proposed is not None and proposed != before:
-                writes.append((tag, proposed, version))
+        stored = {tag_name(item): (item["doc"]["S"], int(item["version"]["N"])) for item in items}
+        writes = [
+            write
+            for tag in tags
+            if (write := tag_write(tag, mutations[tag], *stored.get(tag, (None, None)))) is not None
+        ]
         retry: list[str] = []
-        for group in _transaction_groups(writes):
-            actions: list[Any] = [
-                {
-                    "Put": self._tag_put(
-                        _tag_key(namespace, name, tag),
-                        state,
-                        version,
-                        index_keys(namespace, name, state),
-                    )
-                }
-                for tag, state, version in group
-            ]
+        for group in transaction_groups(writes):
+            actions: list[Any] = [{"Put": tag_put(self._table, namespace, name, w)} for w in group]
             try:
                 self._db().transact_write_items(TransactItems=actions)
             except ClientError as exc:
                 if error_code(exc) != _CANCELLED:
                     raise
-                retry.extend(tag for tag, _, _ in group)
+                retry.extend(write.tag for write in group)
         for tag in retry:
             self.update_tag(namespace, name, tag, mutations[tag])
 
@@ -472,7 +382,7 @@ class StreamStore(TableStore):
             ExpressionAttributeNames={"#tracks": "tracks"},
             ExpressionAttributeValues={":key": {"S": key}},
         )
-        return [_tag_of(item) for item in items]
+        return [tag_of(item) for item in items]
 
     def scheduled(self, shard: str) -> list[tuple[str, str, str, str]]:
         """(namespace, stream, tag, registry) of the scheduled tags in one index shard."""
@@ -484,40 +394,12 @@ class StreamStore(TableStore):
             ExpressionAttributeNames={"#scheduled": "scheduled"},
             ExpressionAttributeValues={":shard": {"S": shard}},
         )
-        return [(*_tag_of(item), item.get("registry", {}).get("S", "")) for item in items]
+        return [(*tag_of(item), item.get("registry", {}).get("S", "")) for item in items]
 
-    def _tag_put(
-        self, key: Item, state: dict[str, Any], version: int | None, indexed: dict[str, str]
-    ) -> dict[str, Any]:
-        """A conditional put of ``state``: only if the tag is still at ``version``.
-
-        ``indexed`` are the sparse index attributes the state calls for
-        (``tracks``, ``registry``, ``scheduled``); absent ones leave the indexes.
-        """
-        put: dict[str, Any] = {
-            "TableName": self._table,
-            "Item": {
-                **key,
-                "doc": {"S": json.dumps(state, separators=(",", ":"))},
-                "version": {"N": str((version or 0) + 1)},
-                **{attribute: {"S": value} for attribute, value in indexed.items()},
-            },
-        }
-        if version is None:
-            put["ConditionExpression"] = "attribute_not_exists(#pk)"
-            put["ExpressionAttributeNames"] = {"#pk": "pk"}
-        else:
-            put["ConditionExpression"] = "#version = :version"
-            put["ExpressionAttributeNames"] = {"#version": "version"}
-            put["ExpressionAttributeValues"] = {":version": {"N": str(version)}}
-        return put
-
-    def _write_tag(
-        self, key: Item, state: dict[str, Any], version: int | None, indexed: dict[str, str]
-    ) -> bool:
-        """Write ``state`` if the tag is still at ``version``; False if it moved on."""
+    def _write_tag(self, namespace: str, name: str, write: TagWrite) -> bool:
+        """Write ``write`` if the tag is still at the version read; False if it moved on."""
         try:
-            self._db().put_item(**self._tag_put(key, state, version, indexed))
+            self._db().put_item(**tag_put(self._table, namespace, name, write))
         except ClientError as exc:
             if is_condition_failure(exc):
                 return False

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from imagestreams.errors import ForbiddenError, UnauthenticatedError
-from imagestreams.models import API_GROUP
+from imagestreams import errors
+from imagestreams.errors import UnauthenticatedError
 
 EVERY_NAMESPACE = "*"
 
@@ -40,7 +40,4 @@ def check(authorizer: Mapping[str, Any] | None, namespace: str, verb: str, resou
     granted = granted_namespaces(authorizer)
     if EVERY_NAMESPACE in granted or namespace in granted:
         return subject
-    raise ForbiddenError(
-        f'{resource}.{API_GROUP} is forbidden: User "{subject}" cannot {verb} resource '
-        f'"{resource}" in API group "{API_GROUP}" in the namespace "{namespace}"'
-    )
+    raise errors.forbidden(subject, verb, resource, namespace)

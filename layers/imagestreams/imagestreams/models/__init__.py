@@ -7,6 +7,7 @@ omitempty rules, RFC 3339 UTC times). They hold data only; importing,
 tagging and validation live elsewhere.
 """
 
+from imagestreams.errors import API_GROUP
 from imagestreams.models.base import (
     OMIT_EMPTY,
     OMIT_NIL,
@@ -18,7 +19,6 @@ from imagestreams.models.base import (
     parse_time,
 )
 from imagestreams.models.image import (
-    API_GROUP,
     DOCKER_IMAGE_API_VERSION,
     DOCKER_IMAGE_METADATA_VERSION,
     DOCKER_LAYERS_ORDER_ANNOTATION,

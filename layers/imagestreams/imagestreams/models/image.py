@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_pascal
 
+from imagestreams.errors import API_GROUP
 from imagestreams.models.base import (
     OMIT_EMPTY,
     OMIT_NIL,
@@ -24,7 +25,6 @@ from imagestreams.models.base import (
 )
 from imagestreams.models.meta import ObjectMeta
 
-API_GROUP = "image.openshift.io"
 IMAGE_API_VERSION = f"{API_GROUP}/v1"
 DOCKER_IMAGE_API_VERSION = "image.openshift.io/1.0"
 DOCKER_IMAGE_METADATA_VERSION = "1.0"

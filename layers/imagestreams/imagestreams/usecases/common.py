@@ -1,4 +1,4 @@
-"""What several use cases share: their options, time budgets, redelivery, NotFound."""
+"""What several use cases share: their options, time budgets and redelivery."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from dataclasses import dataclass
 
 from imagestreams import streams
 from imagestreams.deadline import Deadline
-from imagestreams.errors import NotFoundRequestError
 from imagestreams.imports.importer import Importer, Outcome
 from imagestreams.imports.session import Fetcher
 from imagestreams.imports.statuses import is_retryable
-from imagestreams.models import API_GROUP
 from imagestreams.usecases.ports import PullSecrets
 
 # Time kept back from the Lambda deadline to store and write the response.
@@ -63,8 +61,3 @@ class Delivery:
         """The outcomes to record now, and how many met retryable errors."""
         retry = sum(1 for o in outcomes if is_retryable(o.error))
         return [o for o in outcomes if self.last or not is_retryable(o.error)], retry
-
-
-def not_found(resource: str, name: str) -> NotFoundRequestError:
-    """Kubernetes' NotFound for ``resource`` (plural) named ``name``."""
-    return NotFoundRequestError(f'{resource}.{API_GROUP} "{name}" not found')

@@ -126,7 +126,7 @@ class ImportJobs:
                 if tag
             }
             self._tagger.apply(job.namespace, job.name, mutations)
-        updated = self._jobs.record(job.job_id, {t: s.to_json_dict() for t, s in statuses.items()})
+        updated = self._jobs.record(job.job_id, statuses)
         if updated.finished and self._jobs.complete(job.job_id):
             self._finish(updated)
 

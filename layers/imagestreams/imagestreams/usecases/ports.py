@@ -1,17 +1,20 @@
 """What the use cases need from the outside world, named by role.
 
-Adapters (``imagestreams.adapters``) implement these; tests may pass fakes.
+Ports take and give domain objects (stream metas and tag states, jobs,
+queue messages); the adapters that implement them (``imagestreams.adapters``,
+named by technology) own every stored and sent form. Tests may pass fakes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from imagestreams import reimports, streams
 from imagestreams.credentials import Keyring
 from imagestreams.imports.jobs import ChunkMessage, Job
+from imagestreams.models import ImageImportStatus
 
 
 class PullSecrets(Protocol):
@@ -21,7 +24,7 @@ class PullSecrets(Protocol):
 
 
 class StreamStore(Protocol):
-    """ImageStreams: one meta record plus one record per tag."""
+    """ImageStreams: each stream's own fields, and a state per tag."""
 
     def begin_import(
         self,
@@ -40,14 +43,20 @@ class StreamStore(Protocol):
 
     def get_tags(
         self, namespace: str, name: str, tags: Sequence[str] | None = None
-    ) -> dict[str, dict[str, Any]]: ...
+    ) -> dict[str, streams.TagState]:
+        """Tag states by tag, in tag order: all of the stream's, or the named ones that exist."""
+        ...
 
     def update_tags(
-        self,
-        namespace: str,
-        name: str,
-        mutations: Mapping[str, Callable[[dict[str, Any] | None], dict[str, Any] | None]],
-    ) -> None: ...
+        self, namespace: str, name: str, mutations: Mapping[str, streams.TagMutation]
+    ) -> None:
+        """Change each tag's state by its mutation, losing no concurrent change.
+
+        A mutation gets the stored state (None when the tag has none); one
+        returning None or a state not :func:`~imagestreams.streams.changed`
+        writes nothing. It may run more than once, so it has no side effects.
+        """
+        ...
 
     def delete_stream(self, namespace: str, name: str) -> bool: ...
 
@@ -57,7 +66,11 @@ class StreamStore(Protocol):
 
 
 class ImportRecords(Protocol):
-    """The latest ImageStreamImport document per name."""
+    """The latest ImageStreamImport document per name, as the OpenShift JSON answered.
+
+    JSON, not a model: the API gives the document back verbatim, and a model
+    read back would fill in defaults the importer left out.
+    """
 
     def save(self, namespace: str, name: str, document: dict[str, Any]) -> None: ...
 
@@ -67,15 +80,28 @@ class ImportRecords(Protocol):
 class JobStore(Protocol):
     """Asynchronous repository imports: counters and per-tag results."""
 
-    def create(self, job: Job, results: Mapping[str, dict[str, Any]]) -> None: ...
+    def create(self, job: Job, results: Mapping[str, ImageImportStatus]) -> None:
+        """A new job, with the tags that finished before it began (counted as done)."""
+        ...
 
     def get(self, job_id: str) -> Job | None: ...
 
-    def record(self, job_id: str, results: Mapping[str, dict[str, Any]]) -> Job: ...
+    def record(self, job_id: str, results: Mapping[str, ImageImportStatus]) -> Job:
+        """Keep each tag's first result and count it once; the job as it is now."""
+        ...
 
-    def complete(self, job_id: str) -> bool: ...
+    def complete(self, job_id: str) -> bool:
+        """Mark a job whose tags are all done complete: True for exactly one caller."""
+        ...
 
-    def results(self, job_id: str) -> dict[str, dict[str, Any]]: ...
+    def results(self, job_id: str) -> dict[str, dict[str, Any]]:
+        """Each tag's result as the OpenShift JSON it was recorded as.
+
+        JSON, not models: the finished import document holds it verbatim, and
+        a model read back would fill in defaults the importer left out (an
+        image's ``kind``, say).
+        """
+        ...
 
 
 class ImportQueue(Protocol):

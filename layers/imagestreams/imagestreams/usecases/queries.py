@@ -5,11 +5,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from imagestreams import errors, streams
 from imagestreams.imports import jobs
 from imagestreams.models import API_GROUP, ImageStream, Status, StatusDetails
-from imagestreams.usecases.common import not_found
 from imagestreams.usecases.ports import ImportRecords, JobStore, StreamStore
-from imagestreams.usecases.tagging import assemble
 
 # Streams whose tags are read at once when listing a namespace.
 READERS = 16
@@ -26,8 +25,8 @@ class Queries:
     def get_stream(self, namespace: str, name: str) -> ImageStream:
         meta = self._store.get_meta(namespace, name)
         if meta is None:
-            raise not_found("imagestreams", name)
-        return assemble(meta, self._store.get_tags(namespace, name).values())
+            raise errors.not_found(errors.IMAGESTREAMS, name)
+        return streams.assemble(meta, self._store.get_tags(namespace, name).values())
 
     def list_streams(self, namespace: str) -> list[ImageStream]:
         metas = self._store.list_meta(namespace)
@@ -35,12 +34,12 @@ class Queries:
             return []
         with ThreadPoolExecutor(max_workers=min(READERS, len(metas))) as pool:
             tag_sets = list(pool.map(lambda m: self._store.get_tags(namespace, m.name), metas))
-        return [assemble(m, t.values()) for m, t in zip(metas, tag_sets, strict=True)]
+        return [streams.assemble(m, t.values()) for m, t in zip(metas, tag_sets, strict=True)]
 
     def delete_stream(self, namespace: str, name: str) -> Status:
         meta = self._store.get_meta(namespace, name)
         if meta is None or not self._store.delete_stream(namespace, name):
-            raise not_found("imagestreams", name)
+            raise errors.not_found(errors.IMAGESTREAMS, name)
         return Status(
             kind="Status",
             api_version="v1",
@@ -52,7 +51,7 @@ class Queries:
         """The latest import document, with a running job's progress brought up to date."""
         document = self._records.load(namespace, name)
         if document is None:
-            raise not_found("imagestreamimports", name)
+            raise errors.not_found(errors.IMAGESTREAMIMPORTS, name)
         annotations = (document.get("metadata") or {}).get("annotations") or {}
         job_id = annotations.get(jobs.JOB_ANNOTATION)
         if job_id and annotations.get(jobs.STATE_ANNOTATION) == jobs.RUNNING:

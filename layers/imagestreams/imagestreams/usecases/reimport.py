@@ -85,11 +85,11 @@ class Reimport:
         Tags that met retryable errors make the message fail so the queue
         delivers it again (on the last delivery they are recorded as failed).
         """
-        items = self._store.get_tags(message.namespace, message.name, message.tags)
+        states = self._store.get_tags(message.namespace, message.name, message.tags)
         specs = {
             tag: spec
-            for tag, item in items.items()
-            if (spec := streams.from_item(item).spec) is not None
+            for tag, state in states.items()
+            if (spec := state.spec) is not None
             and spec.from_ is not None
             and spec.from_.kind == "DockerImage"
         }
@@ -132,9 +132,7 @@ class Reimport:
 
         tentative = mutations(meta.generation + 1)
         if any(
-            streams.changed(
-                streams.from_item(items[tag]), changes[0](streams.from_item(items[tag]))
-            )
+            streams.changed(states[tag], changes[0](states[tag]))
             for tag, changes in tentative.items()
         ):
             started = self._tagger.begin_import(message.namespace, message.name, now)

@@ -15,16 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from imagestreams import streams
+from imagestreams import errors, streams
 from imagestreams.api.validation import ValidImport, apply_defaults
 from imagestreams.deadline import Deadline
-from imagestreams.errors import ConflictError
 from imagestreams.imports import jobs
 from imagestreams.imports.importer import Importer, SpecResult
 from imagestreams.imports.jobs import Job
-from imagestreams.models import API_GROUP, ImageStreamImport, ImageStreamImportStatus, Status
+from imagestreams.models import ImageStreamImport, ImageStreamImportStatus, Status
 from imagestreams.observability import logger
-from imagestreams.usecases.common import Options, budget, fetcher, not_found
+from imagestreams.usecases.common import Options, budget, fetcher
 from imagestreams.usecases.ports import (
     ImportQueue,
     ImportRecords,
@@ -150,10 +149,9 @@ class StartImport:
                 "order": result.ordered,
             },
         )
-        finished = {tag: status.to_json_dict() for tag, status in result.finished.items()}
-        self._jobs.create(job, finished)
-        job.done = len(finished)
-        job.failed = sum(1 for s in result.finished.values() if s.status.status != "Success")
+        self._jobs.create(job, result.finished)
+        job.done = len(result.finished)
+        job.failed = sum(1 for s in result.finished.values() if not s.status.is_success)
         request.metadata.annotations = {**(request.metadata.annotations or {}), **job.annotations()}
         request.status.repository.status = Status(
             kind="",
@@ -176,9 +174,6 @@ class StartImport:
             return
         meta = self._store.get_meta(namespace, name)
         if meta is None or (expected_uid and meta.uid != expected_uid):
-            raise not_found("imagestreams", name)
+            raise errors.not_found(errors.IMAGESTREAMS, name)
         if expected_rv and meta.resource_version != expected_rv:
-            raise ConflictError(
-                f'Operation cannot be fulfilled on imagestream.{API_GROUP} "{name}": '
-                f'the image stream was updated from "{expected_rv}" to "{meta.resource_version}"'
-            )
+            raise errors.stream_updated(name, expected_rv, meta.resource_version)

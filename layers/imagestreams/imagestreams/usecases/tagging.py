@@ -8,9 +8,8 @@ tag, read and written in few requests, so concurrent imports lose nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from imagestreams import streams
 from imagestreams.models import (
@@ -25,13 +24,6 @@ from imagestreams.models.base import format_time
 from imagestreams.usecases.ports import StreamStore
 
 Mutation = Callable[[streams.TagState | None], streams.TagState]
-
-
-def assemble(meta: streams.StreamMeta, items: Iterable[dict[str, Any]]) -> ImageStream:
-    """The ImageStream of ``meta`` and its stored tag items."""
-    stream = streams.assemble(meta, (streams.from_item(i) for i in items))
-    stream.metadata.namespace = meta.namespace
-    return stream
 
 
 class StreamTagger:
@@ -61,24 +53,13 @@ class StreamTagger:
 
     def stream(self, meta: streams.StreamMeta) -> ImageStream:
         """The stream of ``meta`` as stored now."""
-        return assemble(meta, self._store.get_tags(meta.namespace, meta.name).values())
+        return streams.assemble(meta, self._store.get_tags(meta.namespace, meta.name).values())
 
     def apply(self, namespace: str, name: str, mutations: Mapping[str, list[Mutation]]) -> None:
         """Write each tag's changes, conditionally on what was read, in few requests."""
-
-        def combined(tag: str) -> Callable[[dict[str, Any] | None], dict[str, Any] | None]:
-            def mutate(item: dict[str, Any] | None) -> dict[str, Any] | None:
-                before = streams.from_item(item) if item is not None else None
-                after = before
-                for change in mutations[tag]:
-                    after = change(after)
-                if after is None or (before is not None and not streams.changed(before, after)):
-                    return item
-                return streams.to_item(after)
-
-            return mutate
-
-        self._store.update_tags(namespace, name, {tag: combined(tag) for tag in mutations})
+        self._store.update_tags(
+            namespace, name, {tag: _in_turn(changes) for tag, changes in mutations.items()}
+        )
 
     def request_mutations(
         self, request: ImageStreamImport, generation: int, now: datetime
@@ -158,3 +139,14 @@ class StreamTagger:
             )
 
         return fail
+
+
+def _in_turn(changes: Sequence[Mutation]) -> streams.TagMutation:
+    """One mutation making ``changes`` one after the other."""
+
+    def mutate(state: streams.TagState | None) -> streams.TagState | None:
+        for change in changes:
+            state = change(state)
+        return state
+
+    return mutate
