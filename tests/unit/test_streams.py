@@ -587,27 +587,6 @@ def test_tag_for_repository_image(status: ImageImportStatus, expected: str) -> N
     assert streams.tag_for_repository_image(status) == expected
 
 
-# (id, spec.repository.from.name, tag, spec tag from.name)
-REPOSITORY_FROM_CASES = [
-    ("docker-hub-short", "mysql", "8", "mysql:8"),
-    ("docker-hub-long-as-written", "docker.io/library/mysql", "8", "docker.io/library/mysql:8"),
-    ("registry", REPO, "v1", f"{REPO}:v1"),
-    ("registry-with-port", "localhost:5000/app", "latest", "localhost:5000/app:latest"),
-    ("existing-tag-replaced", f"{REPO}:old", "v1", f"{REPO}:v1"),
-    ("existing-digest-dropped", pinned(1), "v1", f"{REPO}:v1"),
-    ("no-tag", REPO, "", REPO),
-]
-
-
-@pytest.mark.parametrize(
-    ("repository_from", "tag", "expected"),
-    [c[1:] for c in REPOSITORY_FROM_CASES],
-    ids=[c[0] for c in REPOSITORY_FROM_CASES],
-)
-def test_repository_from_name(repository_from: str, tag: str, expected: str) -> None:
-    assert streams.repository_from_name(repository_from, tag) == expected
-
-
 # (id, result, tagged as a success)
 SUCCEEDED_CASES = [
     (

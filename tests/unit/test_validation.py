@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from imagestreams.api.responses import parse_import_request
-from imagestreams.api.validation import ValidImport, apply_defaults
+from imagestreams.api.validation import apply_defaults
 from imagestreams.errors import BadRequestError, PayloadTooLargeError, ValidationError
+from imagestreams.imports.plan import ValidImport
 
 
 def body(images: list[dict[str, Any]] | None = None, **spec: Any) -> dict[str, Any]:

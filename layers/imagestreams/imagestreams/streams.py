@@ -73,7 +73,6 @@ __all__ = [
     "assemble",
     "changed",
     "import_succeeded",
-    "repository_from_name",
     "tag_event_reference",
     "tag_for_repository_image",
 ]
@@ -159,20 +158,6 @@ def tag_for_repository_image(status: ImageImportStatus) -> str:
     except InvalidReferenceError:
         return ""
     return parsed.tag or ""
-
-
-def repository_from_name(repository_from: str, tag: str) -> str:
-    """The ``from.name`` of a spec tag set by a repository import.
-
-    ``spec.repository.from.name`` with its tag or digest replaced by ``tag``
-    (``quay.io/team/app`` and ``v1`` give ``quay.io/team/app:v1``), written
-    as the user wrote it, without Docker Hub defaults, like library-go's
-    ``Exact()``. Raises :class:`~imagestreams.errors.InvalidReferenceError`
-    when ``repository_from`` is not a reference (validation refuses those
-    requests before any import).
-    """
-    base = reference.parse(repository_from).repository_string()
-    return f"{base}:{tag}" if tag else base
 
 
 def tag_event_reference(image: Image) -> str:

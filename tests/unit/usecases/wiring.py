@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imagestreams.api import validation
-from imagestreams.api.validation import ValidImport
 from imagestreams.imports.importer import Importer
 from imagestreams.imports.jobs import ChunkMessage
-from imagestreams.imports.plan import ImportOptions
+from imagestreams.imports.plan import ImportOptions, ValidImport
 from imagestreams.models import ImageStreamImport
 from imagestreams.usecases.common import Options
 from imagestreams.usecases.import_jobs import ImportJobs

@@ -27,6 +27,7 @@ from imagestreams.errors import (
     RequestError,
     ValidationError,
 )
+from imagestreams.imports.plan import ValidImport
 from imagestreams.models import (
     API_GROUP,
     ImageStream,
@@ -156,7 +157,7 @@ def parse_import_request(
     max_bytes: int,
     rules: RegistryRules | None = None,
     max_images: int | None = None,
-) -> validation.ValidImport:
+) -> ValidImport:
     """Decode and validate an ImageStreamImport request body, parsing its references once."""
     raw = _body_bytes(body, is_base64)
     if len(raw) > max_bytes:
@@ -193,7 +194,7 @@ def parse_import_request(
             "the namespace of the provided object does not match the namespace sent on the request"
         )
     references = validation.validate(isi, namespace, rules, max_images)
-    return validation.ValidImport(isi, references)
+    return ValidImport(isi, references)
 
 
 def _body_bytes(body: str | None, is_base64: bool) -> bytes:

@@ -9,7 +9,6 @@ field) and how an accepted request is defaulted (``to`` from the tag of
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from imagestreams import reference
 from imagestreams.errors import FieldCause, InvalidReferenceError, ValidationError
@@ -126,14 +125,6 @@ def metadata_causes(
             )
         )
     return causes
-
-
-@dataclass(frozen=True)
-class ValidImport:
-    """A validated ImageStreamImport request and its references, parsed once."""
-
-    request: ImageStreamImport
-    references: SpecReferences
 
 
 def validate(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from imagestreams.models import (
     ImageImportSpec,
+    ImageStreamImport,
     RepositoryImportSpec,
     TagImportPolicy,
 )
@@ -24,6 +25,14 @@ class SpecReferences:
 
     images: tuple[Reference, ...] = ()
     repository: Reference | None = None
+
+
+@dataclass(frozen=True)
+class ValidImport:
+    """A validated ImageStreamImport request and its references, parsed once."""
+
+    request: ImageStreamImport
+    references: SpecReferences
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from imagestreams.imports.jobs import ChunkMessage, Job
 from imagestreams.imports.statuses import repository_status_for
 from imagestreams.models import ImageImportStatus, RepositoryImportSpec, Status
 from imagestreams.observability import logger
+from imagestreams.reference import Reference
 from imagestreams.usecases.common import Delivery, Options, budget, fetcher
 from imagestreams.usecases.ports import ImportRecords, JobStore, PullSecrets, StreamStore
 from imagestreams.usecases.tagging import StreamTagger
@@ -77,20 +78,17 @@ class ImportJobs:
     def _import_chunk(
         self, job: Job, message: ChunkMessage, delivery: Delivery, remaining_seconds: float
     ) -> int:
-        spec = RepositoryImportSpec.model_validate(job.context["spec"])
+        repository = _repository(job)
         seconds = budget(self._options.worker_time_budget, remaining_seconds)
         session = fetcher(self._importer, self._pull_secrets, job.namespace, seconds)
-        # The job's spec was validated when the job began: its reference is parsed here once.
-        ref = reference.parse(spec.from_.name)
-        targets = plan.tag_targets(spec, ref, message.tags, self._importer.options)
+        targets = plan.tag_targets(*repository, message.tags, self._importer.options)
         outcomes = self._importer.run(targets, session, job.context.get("annotations") or {})
         kept, retry = delivery.kept(outcomes)
-        self._record(job, spec, {o.target.tag: o.status() for o in kept})
+        self._record(job, repository, {o.target.tag: o.status() for o in kept})
         return retry
 
     def _record_chunk_failed(self, job: Job, message: ChunkMessage, error: Exception) -> None:
         """On a chunk's last delivery, a failure that is not a registry's is every tag's."""
-        spec = RepositoryImportSpec.model_validate(job.context["spec"])
         statuses = {
             tag: ImageImportStatus(
                 tag=tag,
@@ -105,14 +103,17 @@ class ImportJobs:
             for tag in message.tags
         }
         try:
-            self._record(job, spec, statuses)
+            self._record(job, _repository(job), statuses)
         except Exception as second:  # the original error is re-raised by the caller
             logger.error(
                 "chunk failure not recorded", job=job.job_id, error_type=type(second).__name__
             )
 
     def _record(
-        self, job: Job, spec: RepositoryImportSpec, statuses: Mapping[str, ImageImportStatus]
+        self,
+        job: Job,
+        repository: tuple[RepositoryImportSpec, Reference],
+        statuses: Mapping[str, ImageImportStatus],
     ) -> None:
         """Tag the results into the stream, then count them; the last one finishes the job."""
         if not statuses:
@@ -121,7 +122,7 @@ class ImportJobs:
             now = self._clock()
             generation = int(job.context.get("generation") or 0)
             mutations = {
-                tag: [self._tagger.mutation(status, tag, generation, now, repository=spec)]
+                tag: [self._tagger.mutation(status, tag, generation, now, repository=repository)]
                 for tag, status in statuses.items()
                 if tag
             }
@@ -156,3 +157,12 @@ class ImportJobs:
         metadata["annotations"] = {**(metadata.get("annotations") or {}), **job.annotations()}
         self._records.save(job.namespace, job.name, document)
         logger.info("import job complete", job=job.job_id, total=job.total, failed=failures)
+
+
+def _repository(job: Job) -> tuple[RepositoryImportSpec, Reference]:
+    """The job's repository spec and its reference, parsed once per chunk.
+
+    The spec was validated when the job began, so its reference parses.
+    """
+    spec = RepositoryImportSpec.model_validate(job.context["spec"])
+    return spec, reference.parse(spec.from_.name)

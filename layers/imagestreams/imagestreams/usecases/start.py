@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from imagestreams import errors, streams
-from imagestreams.api.validation import ValidImport, apply_defaults
+from imagestreams.api.validation import apply_defaults
 from imagestreams.deadline import Deadline
 from imagestreams.imports import jobs
 from imagestreams.imports.importer import Importer, SpecResult
 from imagestreams.imports.jobs import Job
+from imagestreams.imports.plan import ValidImport
 from imagestreams.models import ImageStreamImport, ImageStreamImportStatus, Status
 from imagestreams.observability import logger
 from imagestreams.usecases.common import Options, budget, fetcher
@@ -103,7 +104,7 @@ class StartImport:
         if request.spec.import_:
             meta = self._tagger.begin_import(namespace, name, now, expected_rv, expected_uid)
             self._tagger.apply(
-                namespace, name, self._tagger.request_mutations(request, meta.generation, now)
+                namespace, name, self._tagger.request_mutations(valid, meta.generation, now)
             )
         job = self._start_job(namespace, request, result, meta, now) if result.deferred else None
         if meta is not None:

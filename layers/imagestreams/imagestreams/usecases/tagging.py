@@ -12,15 +12,16 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from imagestreams import streams
+from imagestreams.imports.plan import ValidImport
 from imagestreams.models import (
     DOCKER_REPOSITORY_CHECK_ANNOTATION,
     ImageImportSpec,
     ImageImportStatus,
     ImageStream,
-    ImageStreamImport,
     RepositoryImportSpec,
 )
 from imagestreams.models.base import format_time
+from imagestreams.reference import Reference
 from imagestreams.usecases.ports import StreamStore
 
 Mutation = Callable[[streams.TagState | None], streams.TagState]
@@ -62,19 +63,20 @@ class StreamTagger:
         )
 
     def request_mutations(
-        self, request: ImageStreamImport, generation: int, now: datetime
+        self, valid: ValidImport, generation: int, now: datetime
     ) -> dict[str, list[Mutation]]:
         """Per tag, the changes an import makes, in OpenShift's order (repository first)."""
+        request = valid.request
         status = request.status
         assert status is not None
         by_tag: dict[str, list[Mutation]] = {}
-        repository = request.spec.repository
-        if repository is not None and status.repository is not None:
+        repository, ref = request.spec.repository, valid.references.repository
+        if repository is not None and ref is not None and status.repository is not None:
             for result in status.repository.images or []:
                 tag = streams.tag_for_repository_image(result)
                 if tag:
                     by_tag.setdefault(tag, []).append(
-                        self.mutation(result, tag, generation, now, repository=repository)
+                        self.mutation(result, tag, generation, now, repository=(repository, ref))
                     )
         for spec, result in zip(request.spec.images or [], status.images or [], strict=True):
             if spec.to is None or not spec.to.name:
@@ -91,17 +93,21 @@ class StreamTagger:
         generation: int,
         now: datetime,
         *,
-        repository: RepositoryImportSpec | None = None,
+        repository: tuple[RepositoryImportSpec, Reference] | None = None,
         image: ImageImportSpec | None = None,
     ) -> Mutation:
-        """The change ``result`` makes to ``tag``, imported by ``image`` or ``repository``."""
-        source = image if image is not None else repository
-        assert source is not None
+        """The change ``result`` makes to ``tag``, imported by ``image`` or ``repository``.
+
+        A repository comes with its parsed reference: the spec tag's ``from``
+        is that repository at ``tag``, written as the user wrote it.
+        """
         if image is not None:
+            source: ImageImportSpec | RepositoryImportSpec = image
             from_name: str | None = image.from_.name
         else:
             assert repository is not None
-            from_name = streams.repository_from_name(repository.from_.name, tag)
+            source, ref = repository
+            from_name = ref.with_tag(tag).exact()
         policy, reference_policy = source.import_policy, source.reference_policy
         max_history = self._max_history
         if streams.import_succeeded(result):
