@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from imagestreams import streams
 from imagestreams.deadline import Deadline
@@ -27,6 +28,11 @@ class Options:
     worker_time_budget: float = 600.0
     chunk_max_receives: int = 3
     reimports_per_second: float = 1.0
+
+
+def now() -> datetime:
+    """The use cases' clock: the time now, in UTC."""
+    return datetime.now(UTC)
 
 
 def budget(limit: float, remaining_seconds: float) -> float:

@@ -8,7 +8,8 @@ a job, writing the document a synchronous import would have answered.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from imagestreams import reference
 from imagestreams.errors import ChunkRetryError
@@ -19,33 +20,23 @@ from imagestreams.imports.statuses import repository_status_for
 from imagestreams.models import ImageImportStatus, RepositoryImportSpec, Status
 from imagestreams.observability import logger
 from imagestreams.reference import Reference
-from imagestreams.usecases.common import Delivery, Options, budget, fetcher
+from imagestreams.usecases.common import Delivery, Options, budget, fetcher, now
 from imagestreams.usecases.ports import ImportRecords, JobStore, PullSecrets, StreamStore
 from imagestreams.usecases.tagging import StreamTagger
 
 
+@dataclass
 class ImportJobs:
     """Runs the chunks of import jobs (the worker's side of a fan-out)."""
 
-    def __init__(
-        self,
-        importer: Importer,
-        pull_secrets: PullSecrets,
-        store: StreamStore,
-        tagger: StreamTagger,
-        records: ImportRecords,
-        job_store: JobStore,
-        options: Options,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self._importer = importer
-        self._pull_secrets = pull_secrets
-        self._store = store
-        self._tagger = tagger
-        self._records = records
-        self._jobs = job_store
-        self._options = options
-        self._clock = clock
+    importer: Importer
+    pull_secrets: PullSecrets
+    store: StreamStore
+    tagger: StreamTagger
+    records: ImportRecords
+    job_store: JobStore
+    options: Options
+    clock: Callable[[], datetime] = field(default=now)
 
     def process_chunk(
         self, message: ChunkMessage, receive_count: int, remaining_seconds: float
@@ -57,13 +48,13 @@ class ImportJobs:
         recorded as failed instead, so the job still completes, and the chunk
         still fails so the queue moves it to the dead-letter queue.
         """
-        job = self._jobs.get(message.job_id)
+        job = self.job_store.get(message.job_id)
         if job is None:
             logger.warning("chunk of an unknown job dropped", job=message.job_id)
             return
         if job.state == jobs.COMPLETE:
             return
-        delivery = Delivery(receive_count, self._options.chunk_max_receives)
+        delivery = Delivery(receive_count, self.options.chunk_max_receives)
         try:
             retry = self._import_chunk(job, message, delivery, remaining_seconds)
         except Exception as error:
@@ -79,10 +70,10 @@ class ImportJobs:
         self, job: Job, message: ChunkMessage, delivery: Delivery, remaining_seconds: float
     ) -> int:
         repository = _repository(job)
-        seconds = budget(self._options.worker_time_budget, remaining_seconds)
-        session = fetcher(self._importer, self._pull_secrets, job.namespace, seconds)
-        targets = plan.tag_targets(*repository, message.tags, self._importer.options)
-        outcomes = self._importer.run(targets, session, job.context.get("annotations") or {})
+        seconds = budget(self.options.worker_time_budget, remaining_seconds)
+        session = fetcher(self.importer, self.pull_secrets, job.namespace, seconds)
+        targets = plan.tag_targets(*repository, message.tags, self.importer.options)
+        outcomes = self.importer.run(targets, session, job.context.get("annotations") or {})
         kept, retry = delivery.kept(outcomes)
         self._record(job, repository, {o.target.tag: o.status() for o in kept})
         return retry
@@ -119,21 +110,21 @@ class ImportJobs:
         if not statuses:
             return
         if job.context.get("import"):
-            now = self._clock()
+            now = self.clock()
             generation = int(job.context.get("generation") or 0)
             mutations = {
-                tag: [self._tagger.mutation(status, tag, generation, now, repository=repository)]
+                tag: [self.tagger.mutation(status, tag, generation, now, repository=repository)]
                 for tag, status in statuses.items()
                 if tag
             }
-            self._tagger.apply(job.namespace, job.name, mutations)
-        updated = self._jobs.record(job.job_id, statuses)
-        if updated.finished and self._jobs.complete(job.job_id):
+            self.tagger.apply(job.namespace, job.name, mutations)
+        updated = self.job_store.record(job.job_id, statuses)
+        if updated.finished and self.job_store.complete(job.job_id):
             self._finish(updated)
 
     def _finish(self, job: Job) -> None:
         """Write the final document: what a synchronous import would have answered."""
-        document = self._records.load(job.namespace, job.name)
+        document = self.records.load(job.namespace, job.name)
         metadata = (document or {}).get("metadata") or {}
         if (
             document is None
@@ -141,7 +132,7 @@ class ImportJobs:
         ):
             logger.info("job finished after a newer import", job=job.job_id)
             return
-        results = self._jobs.results(job.job_id)
+        results = self.job_store.results(job.job_id)
         ordered = [results[tag] for tag in job.context.get("order", []) if tag in results]
         failures = sum(1 for s in ordered if (s.get("status") or {}).get("status") != "Success")
         status = document.setdefault("status", {})
@@ -149,13 +140,13 @@ class ImportJobs:
         repository["status"] = repository_status_for(failures).to_json_dict()
         repository["images"] = ordered
         if job.context.get("import"):
-            meta = self._store.get_meta(job.namespace, job.name)
+            meta = self.store.get_meta(job.namespace, job.name)
             if meta is not None:
-                status["import"] = self._tagger.stream(meta).to_json_dict()
+                status["import"] = self.tagger.stream(meta).to_json_dict()
         job.state = jobs.COMPLETE
         job.done, job.failed = len(ordered), failures
         metadata["annotations"] = {**(metadata.get("annotations") or {}), **job.annotations()}
-        self._records.save(job.namespace, job.name, document)
+        self.records.save(job.namespace, job.name, document)
         logger.info("import job complete", job=job.job_id, total=job.total, failed=failures)
 
 

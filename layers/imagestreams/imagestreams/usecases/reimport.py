@@ -8,7 +8,8 @@ costs no write, and a failure already recorded is not written again.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from imagestreams import reference, reimports, streams
 from imagestreams.errors import ChunkRetryError
@@ -16,28 +17,28 @@ from imagestreams.imports import plan
 from imagestreams.imports.importer import Importer
 from imagestreams.models import ImageImportSpec, LocalObjectReference, ObjectReference
 from imagestreams.observability import logger
-from imagestreams.usecases.common import Delivery, Options, budget, fetcher
+from imagestreams.usecases.common import Delivery, Options, budget, fetcher, now
 from imagestreams.usecases.ports import ImportQueue, PullSecrets, StreamStore
 from imagestreams.usecases.tagging import Mutation, StreamTagger
 
 
+@dataclass
 class QueueReimports:
     """Finds the stream tags to re-import and queues them, paced per registry."""
 
-    def __init__(self, store: StreamStore, queue: ImportQueue, options: Options) -> None:
-        self._store = store
-        self._queue = queue
-        self._options = options
+    store: StreamStore
+    queue: ImportQueue
+    options: Options
 
     def run_schedule(self) -> int:
         """Queue re-imports of every scheduled tag; how many messages."""
         found = [
             reimports.Found(namespace, name, tag, registry)
             for shard in reimports.shards()
-            for namespace, name, tag, registry in self._store.scheduled(shard)
+            for namespace, name, tag, registry in self.store.scheduled(shard)
         ]
-        planned = reimports.plan(found, "schedule", self._options.reimports_per_second)
-        self._queue.send_reimports(planned)
+        planned = reimports.plan(found, "schedule", self.options.reimports_per_second)
+        self.queue.send_reimports(planned)
         logger.info("scheduled re-imports queued", tags=len(found), messages=len(planned))
         return len(planned)
 
@@ -50,32 +51,24 @@ class QueueReimports:
                 continue
             found.extend(
                 reimports.Found(namespace, name, tag, key.split("/", 1)[0])
-                for namespace, name, tag in self._store.tracking(key)
+                for namespace, name, tag in self.store.tracking(key)
             )
-        planned = reimports.plan(found, reason, self._options.reimports_per_second)
-        self._queue.send_reimports(planned)
+        planned = reimports.plan(found, reason, self.options.reimports_per_second)
+        self.queue.send_reimports(planned)
         logger.info("push re-imports queued", reason=reason, pushes=len(pushes), tags=len(found))
         return len(found)
 
 
+@dataclass
 class Reimport:
     """Re-imports some tags of one stream as their spec says (the worker's side)."""
 
-    def __init__(
-        self,
-        importer: Importer,
-        pull_secrets: PullSecrets,
-        store: StreamStore,
-        tagger: StreamTagger,
-        options: Options,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self._importer = importer
-        self._pull_secrets = pull_secrets
-        self._store = store
-        self._tagger = tagger
-        self._options = options
-        self._clock = clock
+    importer: Importer
+    pull_secrets: PullSecrets
+    store: StreamStore
+    tagger: StreamTagger
+    options: Options
+    clock: Callable[[], datetime] = field(default=now)
 
     def process(
         self, message: reimports.ReimportMessage, receive_count: int, remaining_seconds: float
@@ -85,7 +78,7 @@ class Reimport:
         Tags that met retryable errors make the message fail so the queue
         delivers it again (on the last delivery they are recorded as failed).
         """
-        states = self._store.get_tags(message.namespace, message.name, message.tags)
+        states = self.store.get_tags(message.namespace, message.name, message.tags)
         specs = {
             tag: spec
             for tag, state in states.items()
@@ -95,11 +88,11 @@ class Reimport:
         }
         if not specs:
             return
-        meta = self._store.get_meta(message.namespace, message.name)
+        meta = self.store.get_meta(message.namespace, message.name)
         if meta is None:
             return
-        seconds = budget(self._options.worker_time_budget, remaining_seconds)
-        session = fetcher(self._importer, self._pull_secrets, message.namespace, seconds)
+        seconds = budget(self.options.worker_time_budget, remaining_seconds)
+        session = fetcher(self.importer, self.pull_secrets, message.namespace, seconds)
         image_specs = {
             tag: ImageImportSpec(
                 from_=ObjectReference(
@@ -113,17 +106,17 @@ class Reimport:
         }
         # Stored spec tags were validated when written: each is parsed here once.
         targets = [
-            plan.image_target(s, reference.parse(s.from_.name), self._importer.options)
+            plan.image_target(s, reference.parse(s.from_.name), self.importer.options)
             for s in image_specs.values()
         ]
-        outcomes = self._importer.run(targets, session, {})
-        kept, retry = Delivery(receive_count, self._options.chunk_max_receives).kept(outcomes)
-        now = self._clock()
+        outcomes = self.importer.run(targets, session, {})
+        kept, retry = Delivery(receive_count, self.options.chunk_max_receives).kept(outcomes)
+        now = self.clock()
 
         def mutations(generation: int) -> dict[str, list[Mutation]]:
             return {
                 o.target.tag: [
-                    self._tagger.mutation(
+                    self.tagger.mutation(
                         o.status(), o.target.tag, generation, now, image=image_specs[o.target.tag]
                     )
                 ]
@@ -135,8 +128,8 @@ class Reimport:
             streams.changed(states[tag], changes[0](states[tag]))
             for tag, changes in tentative.items()
         ):
-            started = self._tagger.begin_import(message.namespace, message.name, now)
-            self._tagger.apply(message.namespace, message.name, mutations(started.generation))
+            started = self.tagger.begin_import(message.namespace, message.name, now)
+            self.tagger.apply(message.namespace, message.name, mutations(started.generation))
         if retry:
             raise ChunkRetryError(
                 f"{retry} tags of {message.namespace}/{message.name} will be tried again"

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from imagestreams import errors, streams
@@ -24,7 +24,7 @@ from imagestreams.imports.jobs import Job
 from imagestreams.imports.plan import ValidImport
 from imagestreams.models import ImageStreamImport, ImageStreamImportStatus, Status
 from imagestreams.observability import logger
-from imagestreams.usecases.common import Options, budget, fetcher
+from imagestreams.usecases.common import Options, budget, fetcher, now
 from imagestreams.usecases.ports import (
     ImportQueue,
     ImportRecords,
@@ -43,30 +43,19 @@ class Created:
     accepted: bool = False
 
 
+@dataclass
 class StartImport:
     """Runs one ImageStreamImport request."""
 
-    def __init__(
-        self,
-        importer: Importer,
-        pull_secrets: PullSecrets,
-        store: StreamStore,
-        tagger: StreamTagger,
-        records: ImportRecords,
-        job_store: JobStore,
-        queue: ImportQueue,
-        options: Options,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self._importer = importer
-        self._pull_secrets = pull_secrets
-        self._store = store
-        self._tagger = tagger
-        self._records = records
-        self._jobs = job_store
-        self._queue = queue
-        self._options = options
-        self._clock = clock
+    importer: Importer
+    pull_secrets: PullSecrets
+    store: StreamStore
+    tagger: StreamTagger
+    records: ImportRecords
+    job_store: JobStore
+    queue: ImportQueue
+    options: Options
+    clock: Callable[[], datetime] = field(default=now)
 
     def create(self, namespace: str, valid: ValidImport, remaining_seconds: float) -> Created:
         """Import what the ``valid`` request names.
@@ -75,25 +64,25 @@ class StartImport:
         over become an import job on the queue, and the answer is accepted
         (202) with the progress so far.
         """
-        request = apply_defaults(valid.request, valid.references, self._options.default_import_mode)
+        request = apply_defaults(valid.request, valid.references, self.options.default_import_mode)
         name = request.metadata.name
         expected_rv = request.metadata.resource_version or None
         expected_uid = request.metadata.uid or None
         if request.spec.import_:
             # Fail on a stale resourceVersion before any registry work.
             self._check_preconditions(namespace, name, expected_rv, expected_uid)
-        seconds = budget(self._options.time_budget, remaining_seconds)
+        seconds = budget(self.options.time_budget, remaining_seconds)
         defer_after = (
-            Deadline.after(seconds * self._options.inline_fraction)
+            Deadline.after(seconds * self.options.inline_fraction)
             if request.spec.repository is not None
             else None
         )
-        session = fetcher(self._importer, self._pull_secrets, namespace, seconds)
+        session = fetcher(self.importer, self.pull_secrets, namespace, seconds)
         annotations = dict(request.metadata.annotations or {})
-        result = self._importer.import_spec(
+        result = self.importer.import_spec(
             request.spec, valid.references, session, annotations, defer_after
         )
-        now = self._clock()
+        now = self.clock()
         request.metadata.namespace = namespace
         request.metadata.uid = str(uuid.uuid4())
         request.metadata.creation_timestamp = now
@@ -102,17 +91,17 @@ class StartImport:
         )
         meta = None
         if request.spec.import_:
-            meta = self._tagger.begin_import(namespace, name, now, expected_rv, expected_uid)
-            self._tagger.apply(
-                namespace, name, self._tagger.request_mutations(valid, meta.generation, now)
+            meta = self.tagger.begin_import(namespace, name, now, expected_rv, expected_uid)
+            self.tagger.apply(
+                namespace, name, self.tagger.request_mutations(valid, meta.generation, now)
             )
         job = self._start_job(namespace, request, result, meta, now) if result.deferred else None
         if meta is not None:
-            request.status.import_ = self._tagger.stream(meta)
+            request.status.import_ = self.tagger.stream(meta)
         document = request.to_json_dict()
-        self._records.save(namespace, name, document)
+        self.records.save(namespace, name, document)
         if job is not None:
-            self._queue.send(jobs.chunk_messages(job, result.deferred))
+            self.queue.send(jobs.chunk_messages(job, result.deferred))
         logger.info(
             "import answered",
             namespace=namespace,
@@ -150,7 +139,7 @@ class StartImport:
                 "order": result.ordered,
             },
         )
-        self._jobs.create(job, result.finished)
+        self.job_store.create(job, result.finished)
         job.done = len(result.finished)
         job.failed = sum(1 for s in result.finished.values() if not s.status.is_success)
         request.metadata.annotations = {**(request.metadata.annotations or {}), **job.annotations()}
@@ -173,7 +162,7 @@ class StartImport:
         """OpenShift's checks of ``metadata.resourceVersion`` and ``uid`` on the stream."""
         if not (expected_rv or expected_uid):
             return
-        meta = self._store.get_meta(namespace, name)
+        meta = self.store.get_meta(namespace, name)
         if meta is None or (expected_uid and meta.uid != expected_uid):
             raise errors.not_found(errors.IMAGESTREAMS, name)
         if expected_rv and meta.resource_version != expected_rv:
