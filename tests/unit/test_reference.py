@@ -17,6 +17,7 @@ from imagestreams.errors import InvalidReferenceError
 from imagestreams.reference import (
     DOCKER_HUB,
     DOCKER_HUB_API_HOST,
+    Digest,
     Reference,
     is_digest,
     parse,
@@ -442,3 +443,32 @@ def test_reference_is_immutable_and_hashable() -> None:
 )
 def test_is_digest_is_the_one_test_of_a_digest(text: str, expected: bool) -> None:
     assert is_digest(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (SHA256, None),
+        (SHA512, None),
+        ("sha256:" + "A" * 64, "invalid checksum digest format"),
+        ("md5:" + "a" * 32, "unsupported digest algorithm"),
+        ("latest", "invalid digest format"),
+    ],
+    ids=["sha256", "sha512", "upper-case", "unsupported", "a-tag"],
+)
+def test_a_digest_is_checked_once_when_parsed(text: str, error: str | None) -> None:
+    if error is not None:
+        with pytest.raises(InvalidReferenceError, match=error):
+            Digest.parse(text)
+        return
+    digest = Digest.parse(text)
+    assert isinstance(digest, Digest)
+    assert digest == text
+    assert f"{digest}" == text
+    assert digest.algorithm == text.partition(":")[0]
+    assert Digest.parse(digest) is digest
+
+
+def test_a_parsed_reference_carries_its_digest_as_a_digest() -> None:
+    assert isinstance(parse(f"quay.io/a/b@{SHA256}").digest, Digest)
+    assert isinstance(parse("quay.io/a/b:v1").with_digest(SHA256).digest, Digest)

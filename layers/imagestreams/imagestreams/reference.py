@@ -64,6 +64,7 @@ __all__ = [
     "DOCKER_HUB_API_HOST",
     "DOCKER_HUB_OFFICIAL_NAMESPACE",
     "MAX_NAME_LENGTH",
+    "Digest",
     "Reference",
     "is_digest",
     "is_tag",
@@ -147,6 +148,31 @@ _GO_DIGEST_SHAPE_RE: Final = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0
 _ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
+class Digest(str):
+    """A content digest (``sha256:<64 hex>``, ...), valid by construction.
+
+    go-digest's checks run once, in :meth:`parse`; a value typed ``Digest``
+    needs no check again, and "is this a digest?" is ``isinstance``. It is a
+    ``str``, so it prints, compares and serialises as the text it is.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        """``text`` as a digest; :class:`InvalidReferenceError` (go-digest's text) if not one."""
+        if isinstance(text, Digest):
+            return text
+        if not _DIGEST_RE.fullmatch(text):
+            raise InvalidReferenceError(_INVALID_DIGEST)
+        _check_digest(text)
+        return cls(text)
+
+    @property
+    def algorithm(self) -> str:
+        return self.partition(":")[0]
+
+
 @dataclass(frozen=True, slots=True)
 class Reference:
     """A parsed image reference, exactly as written.
@@ -160,7 +186,7 @@ class Reference:
     """Repository path as written, e.g. ``mysql`` or ``openshift/origin``."""
     tag: str | None
     """Tag as written, ``None`` when none was written."""
-    digest: str | None
+    digest: Digest | None
     """Digest (``algorithm:hex``), ``None`` when none was written."""
 
     @property
@@ -214,10 +240,7 @@ class Reference:
 
         Raises :class:`InvalidReferenceError` when ``digest`` is not one.
         """
-        if not _DIGEST_RE.fullmatch(digest):
-            raise InvalidReferenceError(_INVALID_DIGEST)
-        _check_digest(digest)
-        return replace(self, tag=None, digest=digest)
+        return replace(self, tag=None, digest=Digest.parse(digest))
 
     def with_tag(self, tag: str) -> Reference:
         """The repository at ``tag``, digest cleared.
@@ -238,10 +261,8 @@ def is_digest(text: str) -> bool:
     The one test of "is this a digest?": references, registry answers and
     manifest descriptors are all judged by it.
     """
-    if not _DIGEST_RE.fullmatch(text):
-        return False
     try:
-        _check_digest(text)
+        Digest.parse(text)
     except InvalidReferenceError:
         return False
     return True
@@ -278,9 +299,7 @@ def parse(text: str) -> Reference:
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidReferenceError(_NAME_TOO_LONG)
 
-    digest: str | None = match["digest"]
-    if digest is not None:
-        _check_digest(digest)
+    digest = None if match["digest"] is None else Digest.parse(match["digest"])
 
     return Reference(registry=registry, path=path, tag=match["tag"], digest=digest)
 

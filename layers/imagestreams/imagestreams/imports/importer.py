@@ -42,7 +42,7 @@ from imagestreams.models import (
     Status,
 )
 from imagestreams.observability import logger
-from imagestreams.reference import Reference, is_digest
+from imagestreams.reference import Digest, Reference
 from imagestreams.registry import media
 
 T = TypeVar("T")
@@ -222,7 +222,7 @@ class Importer:
         keys = [
             CacheKey.of(target.ref, digest)
             for target, digest in zip(targets, resolved, strict=True)
-            if isinstance(digest, str)
+            if isinstance(digest, Digest)
         ]
         fetcher.cache.prefetch(keys)
         # Children of cached lists are looked up together too, at the same repository.
@@ -254,7 +254,7 @@ class Importer:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import") as pool:
             return list(pool.map(work, items))
 
-    def _resolve(self, target: Target, fetcher: Fetcher) -> str | RegistryError | None:
+    def _resolve(self, target: Target, fetcher: Fetcher) -> Digest | RegistryError | None:
         """The digest to import; a HEAD with the caller's credentials when a cache is in use.
 
         A reference by digest resolves to that digest and nothing else: a
@@ -281,7 +281,7 @@ class Importer:
     def _build(
         self,
         target: Target,
-        resolved: str | RegistryError | None,
+        resolved: Digest | RegistryError | None,
         fetcher: Fetcher,
         annotations: Mapping[str, str],
     ) -> Outcome:
@@ -307,7 +307,7 @@ class Importer:
     def _fetch(
         self,
         target: Target,
-        digest: str | None,
+        digest: Digest | None,
         fetcher: Fetcher,
         annotations: Mapping[str, str],
     ) -> tuple[Image, list[Image]]:
@@ -328,14 +328,15 @@ class Importer:
         return self._present(self._child(target, chosen.digest, fetcher), target), []
 
     def _child(self, target: Target, digest: str, fetcher: Fetcher) -> Image:
-        child = self._image(target, digest, fetcher)
+        # A list's entries were checked as digests when the list was converted.
+        child = self._image(target, Digest.parse(digest), fetcher)
         if media.is_list(child.docker_image_manifest_media_type):
             raise UnsupportedContentError(detail=f"manifest list {digest} nests another list")
         return child
 
-    def _image(self, target: Target, tag_or_digest: str, fetcher: Fetcher) -> Image:
+    def _image(self, target: Target, tag_or_digest: str | Digest, fetcher: Fetcher) -> Image:
         """The full converted Image (raw documents included), from the cache or the registry."""
-        by_digest = is_digest(tag_or_digest)
+        by_digest = isinstance(tag_or_digest, Digest)
         if by_digest and (cached := fetcher.cache.get(CacheKey.of(target.ref, tag_or_digest))):
             return cached
         manifest = fetcher.manifest(target.ref, target.insecure, tag_or_digest)

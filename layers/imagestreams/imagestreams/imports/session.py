@@ -19,7 +19,7 @@ from imagestreams.credentials import Credential, Keyring
 from imagestreams.deadline import Deadline
 from imagestreams.models import Image
 from imagestreams.observability import logger
-from imagestreams.reference import Reference
+from imagestreams.reference import Digest, Reference, is_digest
 from imagestreams.registry.answers import Descriptor, Manifest
 
 T = TypeVar("T")
@@ -191,13 +191,17 @@ class Fetcher:
 
         return self._once.get(key, build)
 
-    def head(self, ref: Reference, insecure: bool, tag_or_digest: str) -> str | None:
-        """The digest a tag (or digest) resolves to, checked with the caller's credentials."""
+    def head(self, ref: Reference, insecure: bool, tag_or_digest: str) -> Digest | None:
+        """The digest a tag (or digest) resolves to, checked with the caller's credentials.
+
+        None when the registry announced none, or something that is no digest.
+        """
         key = ("head", ref.api_host, ref.repository, tag_or_digest, insecure)
         descriptor = self._once.get(
             key, lambda: self.repository(ref, insecure).head_manifest(tag_or_digest)
         )
-        return descriptor.digest
+        announced = descriptor.digest
+        return Digest.parse(announced) if announced and is_digest(announced) else None
 
     def manifest(self, ref: Reference, insecure: bool, tag_or_digest: str) -> Manifest:
         key = ("manifest", ref.api_host, ref.repository, tag_or_digest, insecure)
