@@ -42,6 +42,8 @@ JSON = "application/json"
 # What a Lambda function may return to API Gateway: the whole serialised
 # proxy response, a base64 body counted as base64.
 FUNCTION_RESPONSE_LIMIT = 6 * 1024 * 1024
+# Room for the status code and headers around the body of a proxy response.
+_ENVELOPE_ALLOWANCE = 64 * 1024
 
 
 def document(code: int, body: dict[str, Any]) -> Response[str]:
@@ -96,6 +98,11 @@ def within_response_limit(
     Deployed, a larger answer is an opaque 502 from API Gateway; here it
     becomes a 413 ``Status`` that says how large it was and how to get it.
     """
+    body = response.get("body") or ""
+    # JSON-escaping a character takes at most 6 (``\u001f``): most answers need
+    # no second serialisation to be known to fit.
+    if len(body) * 6 + _ENVELOPE_ALLOWANCE <= limit:
+        return response
     size = len(json.dumps(response))
     if size <= limit:
         return response
