@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from imagestreams import reference
 from imagestreams.models import (
     NamedTagEventList,
     ObjectReference,
@@ -112,11 +113,27 @@ def test_digest_reference_leaves_the_schedule_after_success() -> None:
         ("index.docker.io/library/busybox:1", "docker.io/library/busybox:1"),
         ("127.0.0.1:5000/a/b:c", "127.0.0.1:5000/a/b:c"),
         (f"quay.io/a@{DIGEST}", None),
-        ("BAD", None),
     ],
 )
 def test_tracking_key(name: str, key: str | None) -> None:
-    assert tracking_key(name) == key
+    assert tracking_key(reference.parse(name)) == key
+
+
+def test_a_stored_name_that_does_not_parse_has_no_index_keys() -> None:
+    assert index_keys("demo", "app", state("BAD", scheduled=True)) == {}
+
+
+@pytest.mark.parametrize(
+    ("registry", "repository", "tag", "key"),
+    [
+        ("quay.io", "team/app", "v1", "quay.io/team/app:v1"),
+        ("index.docker.io", "library/busybox", "1", "docker.io/library/busybox:1"),
+        ("quay.io", "Team/App", "v1", None),
+        ("quay.io", "team/app", "-bad", None),
+    ],
+)
+def test_pushed_key(registry: str, repository: str, tag: str, key: str | None) -> None:
+    assert Pushed(registry, repository, tag).key == key
 
 
 def test_distribution_envelope_sample() -> None:

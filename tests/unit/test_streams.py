@@ -57,9 +57,9 @@ def digest(n: int) -> str:
     return f"sha256:{n:064x}"
 
 
-def image(n: int, repository: str = REPO, tag: str = TAG) -> Image:
-    """Image ``n`` as the importer returns it: named by digest, referenced by tag."""
-    return Image(metadata=ObjectMeta(name=digest(n)), docker_image_reference=f"{repository}:{tag}")
+def image(n: int, repository: str = REPO) -> Image:
+    """Image ``n`` as the importer returns it: named by its digest, and pinned to it."""
+    return Image(metadata=ObjectMeta(name=digest(n)), docker_image_reference=pinned(n, repository))
 
 
 def pinned(n: int, repository: str = REPO) -> str:
@@ -237,7 +237,7 @@ FIRST = then(success(1, 1, T1))
 FAILED = then(success(1, 1, T1), failure(NOT_FOUND, 2, T2))
 MANIFEST_LIST = Image(
     metadata=ObjectMeta(name=digest(9)),
-    docker_image_reference=FROM,
+    docker_image_reference=pinned(9),
     docker_image_manifests=[
         ImageManifest(digest=digest(10), os="linux", architecture="amd64"),
         ImageManifest(digest=digest(11), os="linux", architecture="arm64", variant="v8"),
@@ -525,66 +525,6 @@ def test_changed_for_a_new_tag() -> None:
 def test_misuse_is_refused(call: Callable[[TagState | None], TagState]) -> None:
     with pytest.raises(ValueError):
         call(FIRST)
-
-
-# --- references and tag names ---------------------------------------------------
-
-# (id, image's dockerImageReference, image name, TagEvent dockerImageReference)
-EVENT_REFERENCE_CASES = [
-    ("tag-replaced-by-digest", f"{REPO}:v1", digest(1), pinned(1)),
-    ("digest-replaced-by-image-name", pinned(2), digest(1), pinned(1)),
-    ("tag-and-digest", f"{REPO}:v1@{digest(2)}", digest(1), pinned(1)),
-    ("docker-hub-as-written", "mysql:8", digest(1), f"mysql@{digest(1)}"),
-    (
-        "registry-with-port",
-        "localhost:5000/team/app:v1",
-        digest(1),
-        f"localhost:5000/team/app@{digest(1)}",
-    ),
-    ("no-image-name-keeps-tag", f"{REPO}:v1", "", f"{REPO}:v1"),
-    ("no-image-name-keeps-digest", f"{REPO}:v1@{digest(2)}", "", pinned(2)),
-    ("unparseable-kept", "Not A Reference", digest(1), "Not A Reference"),
-]
-
-
-@pytest.mark.parametrize(
-    ("text", "name", "expected"),
-    [c[1:] for c in EVENT_REFERENCE_CASES],
-    ids=[c[0] for c in EVENT_REFERENCE_CASES],
-)
-def test_tag_event_reference(text: str, name: str, expected: str) -> None:
-    img = Image(metadata=ObjectMeta(name=name), docker_image_reference=text)
-    assert streams.tag_event_reference(img) == expected
-
-
-# (id, ImageImportStatus, tag it is tagged as)
-REPOSITORY_TAG_CASES = [
-    ("status-tag-wins", ImageImportStatus(tag="v2", image=image(1, tag="v3")), "v2"),
-    ("tag-of-the-reference", ImageImportStatus(image=image(1, tag="v3")), "v3"),
-    (
-        "digest-only-reference",
-        ImageImportStatus(
-            image=Image(metadata=ObjectMeta(name=digest(1)), docker_image_reference=pinned(1))
-        ),
-        "",
-    ),
-    ("failure-with-tag", ImageImportStatus(status=NOT_FOUND, tag="v4"), "v4"),
-    ("failure-without-tag", ImageImportStatus(status=NOT_FOUND), ""),
-    (
-        "unparseable-reference",
-        ImageImportStatus(image=Image(docker_image_reference="Not A Reference")),
-        "",
-    ),
-]
-
-
-@pytest.mark.parametrize(
-    ("status", "expected"),
-    [c[1:] for c in REPOSITORY_TAG_CASES],
-    ids=[c[0] for c in REPOSITORY_TAG_CASES],
-)
-def test_tag_for_repository_image(status: ImageImportStatus, expected: str) -> None:
-    assert streams.tag_for_repository_image(status) == expected
 
 
 # (id, result, tagged as a success)

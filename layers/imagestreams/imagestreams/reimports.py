@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from imagestreams import reference
 from imagestreams.errors import InvalidReferenceError
 from imagestreams.imports.jobs import CHUNK_TAGS
+from imagestreams.reference import Reference
 from imagestreams.streams import TagState
 
 SCHEDULE_SHARDS = 8
@@ -33,15 +34,20 @@ SCHEDULE_SHARDS = 8
 MAX_DELAY_SECONDS = 900
 
 
-def tracking_key(name: str) -> str | None:
-    """``registry/repository:tag`` for a reference by tag; None for digests or bad names."""
-    try:
-        ref = reference.parse(name)
-    except InvalidReferenceError:
-        return None
+def tracking_key(ref: Reference) -> str | None:
+    """``registry/repository:tag`` for a reference by tag; None for one by digest."""
     if ref.digest:
         return None
     return f"{ref.domain}/{ref.repository}:{ref.tag_or_latest}"
+
+
+def _stored_reference(name: str) -> Reference | None:
+    # A stored spec tag's ``from`` is text from the table: an item written by
+    # hand or by an older version may not parse, and then it has no index keys.
+    try:
+        return reference.parse(name)
+    except InvalidReferenceError:
+        return None
 
 
 def index_keys(namespace: str, stream: str, state: TagState) -> dict[str, str]:
@@ -50,25 +56,21 @@ def index_keys(namespace: str, stream: str, state: TagState) -> dict[str, str]:
     source = spec.from_ if spec is not None else None
     if spec is None or source is None or source.kind != "DockerImage" or not source.name:
         return {}
+    ref = _stored_reference(source.name)
+    if ref is None:
+        return {}
     keys: dict[str, str] = {}
-    tracked = tracking_key(source.name)
+    tracked = tracking_key(ref)
     if tracked:
         keys["tracks"] = tracked
-        keys["registry"] = tracked.split("/", 1)[0]
+        keys["registry"] = ref.domain
     imported = state.status is not None and bool(state.status.items)
     by_digest = tracked is None
     if spec.import_policy.scheduled and not (by_digest and imported):
         shard = int(hashlib.sha256(f"{namespace}/{stream}".encode()).hexdigest(), 16)
         keys["scheduled"] = f"s{shard % SCHEDULE_SHARDS}"
-        keys.setdefault("registry", _registry_of(source.name))
+        keys["registry"] = ref.domain
     return keys
-
-
-def _registry_of(name: str) -> str:
-    try:
-        return reference.parse(name).domain
-    except InvalidReferenceError:
-        return ""
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,11 @@ class Pushed:
 
     @property
     def key(self) -> str | None:
-        return tracking_key(f"{self.registry}/{self.repository}:{self.tag}")
+        """The tracking key of the pushed tag; None when the event names no valid one."""
+        try:
+            return tracking_key(reference.parse(f"{self.registry}/{self.repository}:{self.tag}"))
+        except InvalidReferenceError:
+            return None
 
 
 def distribution_pushes(envelope: Mapping[str, Any]) -> list[Pushed]:

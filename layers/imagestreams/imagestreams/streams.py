@@ -39,8 +39,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from imagestreams import reference
-from imagestreams.errors import InvalidReferenceError
 from imagestreams.models import (
     REFERENCE_POLICY_SOURCE,
     STATUS_SUCCESS,
@@ -73,8 +71,6 @@ __all__ = [
     "assemble",
     "changed",
     "import_succeeded",
-    "tag_event_reference",
-    "tag_for_repository_image",
 ]
 
 DEFAULT_MAX_HISTORY = 100
@@ -142,48 +138,6 @@ def import_succeeded(result: ImageImportStatus) -> bool:
     return result.image is not None and result.status.status == STATUS_SUCCESS
 
 
-def tag_for_repository_image(status: ImageImportStatus) -> str:
-    """The tag a repository import result is tagged as.
-
-    ``status.tag`` when set, else the tag written in the image's
-    ``dockerImageReference``; ``""`` when neither names one (OpenShift skips
-    such a success; callers skip such results altogether).
-    """
-    if status.tag:
-        return status.tag
-    if status.image is None:
-        return ""
-    try:
-        parsed = reference.parse(status.image.docker_image_reference)
-    except InvalidReferenceError:
-        return ""
-    return parsed.tag or ""
-
-
-def tag_event_reference(image: Image) -> str:
-    """The ``dockerImageReference`` of the TagEvent recording ``image``.
-
-    OpenShift's ``mostAccuratePullSpec``: the image's own
-    ``dockerImageReference`` pinned to the image's name (its digest), tag
-    dropped (``quay.io/team/app:v1`` for ``sha256:abc...`` gives
-    ``quay.io/team/app@sha256:abc...``). The tag's reference policy plays no
-    part here: ``Local`` only changes how a reader resolves the tag. A
-    reference that does not parse is kept as it is.
-    """
-    text = image.docker_image_reference
-    try:
-        parsed = reference.parse(text)
-    except InvalidReferenceError:
-        return text
-    digest = image.metadata.name or parsed.digest
-    if digest:
-        try:
-            return parsed.with_digest(digest).exact()
-        except InvalidReferenceError:
-            pass
-    return parsed.exact()
-
-
 def _platforms(image: Image) -> list[str] | None:
     # Newer OpenShift lists a manifest list's platforms as "os/architecture".
     if not image.docker_image_manifests:
@@ -218,6 +172,10 @@ def apply_success(
     goes; conditions of other types stay. History beyond ``max_history``
     entries is dropped, oldest first.
 
+    The TagEvent's ``dockerImageReference`` is the image's own: the importer
+    writes it as OpenShift's ``mostAccuratePullSpec`` does, the source
+    repository pinned to the image's digest, tag dropped.
+
     ``import_policy``/``reference_policy`` ``None`` mean empty policies; an
     empty reference policy type is defaulted to ``Source``, as the API
     server's defaulting does. ``state`` is not modified.
@@ -228,7 +186,7 @@ def apply_success(
     policy = _import_policy(import_policy)
     event = TagEvent(
         created=now,
-        docker_image_reference=tag_event_reference(image),
+        docker_image_reference=image.docker_image_reference,
         image=image.metadata.name,
         generation=generation,
         platforms=_platforms(image),

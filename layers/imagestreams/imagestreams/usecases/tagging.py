@@ -72,11 +72,13 @@ class StreamTagger:
         by_tag: dict[str, list[Mutation]] = {}
         repository, ref = request.spec.repository, valid.references.repository
         if repository is not None and ref is not None and status.repository is not None:
+            # The importer names every repository result by its tag.
             for result in status.repository.images or []:
-                tag = streams.tag_for_repository_image(result)
-                if tag:
-                    by_tag.setdefault(tag, []).append(
-                        self.mutation(result, tag, generation, now, repository=(repository, ref))
+                if result.tag:
+                    by_tag.setdefault(result.tag, []).append(
+                        self.mutation(
+                            result, result.tag, generation, now, repository=(repository, ref)
+                        )
                     )
         for spec, result in zip(request.spec.images or [], status.images or [], strict=True):
             if spec.to is None or not spec.to.name:
