@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import gzip
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from imagestreams.adapters.streams_store import DynamoStreamStore
 from imagestreams.config import Settings, load_settings
 from imagestreams.errors import ConflictError, NotFoundRequestError, ServiceUnavailableError
 from imagestreams.imports.session import CacheKey
-from imagestreams.models import TagReference
+from imagestreams.models import Image, TagReference
 from imagestreams.streams import StreamMeta, TagMutation, TagState
 
 TTL = 30 * 24 * 3600
@@ -143,18 +144,19 @@ def key(n: int, source: str = SOURCE) -> CacheKey:
     return CacheKey(source, digest(n))
 
 
-def image_doc(n: int, **extra: Any) -> dict[str, Any]:
-    """A cached document shaped like a converted image with its sub-manifests."""
-    return {
-        "image": {
+def image_doc(n: int, **extra: Any) -> Image:
+    """Converted image ``n``, with sizes beyond a float's exact range."""
+    return Image.model_validate(
+        {
             "metadata": {"name": digest(n)},
             "dockerImageReference": f"quay.io/ns/app@{digest(n)}",
             "dockerImageMetadata": {"Size": 123456789012345678, "Architecture": "amd64"},
-            "dockerImageLayers": [{"name": digest(n + 1), "size": 2**53 + 1}],
+            "dockerImageLayers": [
+                {"name": digest(n + 1), "size": 2**53 + 1, "mediaType": "application/x"}
+            ],
             **extra,
-        },
-        "manifests": [],
-    }
+        }
+    )
 
 
 def noise(size: int) -> str:
@@ -240,7 +242,9 @@ def test_cache_round_trip_keeps_documents_and_exact_numbers(cache: DynamoImageCa
     found = cache.get_many([key(0), key(1), key(1), key(2), key(99)])
     # Then
     assert found == entries
-    assert found[key(0)]["image"]["dockerImageLayers"][0]["size"] == 2**53 + 1
+    layers = found[key(0)].docker_image_layers
+    assert layers is not None
+    assert layers[0].size == 2**53 + 1
 
 
 def test_cache_stores_gzip_binary_with_ttl(
@@ -326,25 +330,22 @@ def test_cache_batches_hundreds_of_digests(cache: DynamoImageCache, calls: Calls
 
 
 def test_cache_trims_raw_manifest_and_config_when_too_large(cache: DynamoImageCache) -> None:
-    # Given an image whose raw manifest and config do not fit, inside and in a child
+    # Given an image whose raw manifest and config do not fit, and one whose do
     raw = {"dockerImageManifest": noise(300_000), "dockerImageConfig": noise(300_000)}
-    document = image_doc(1, **raw)
-    document["manifests"] = [{"metadata": {"name": digest(2)}, **raw}]
-    # When it is cached
-    cache.put_many({key(1): document, key(3): image_doc(3, **raw)})
+    small = {"dockerImageManifest": "{}", "dockerImageConfig": "{}"}
+    # When both are cached
+    cache.put_many({key(1): image_doc(1, **raw), key(3): image_doc(3, **small)})
     found = cache.get_many([key(1), key(3)])
-    # Then both are cached without the raw strings, everything else intact
-    assert found[key(1)]["image"] == image_doc(1)["image"]
-    assert found[key(1)]["manifests"] == [{"metadata": {"name": digest(2)}}]
-    assert found[key(3)] == image_doc(3)
+    # Then the large one is cached without the raw strings, everything else intact
+    assert found[key(1)] == image_doc(1)
+    assert found[key(3)] == image_doc(3, **small)
 
 
 def test_cache_skips_documents_too_large_even_when_trimmed(
     cache: DynamoImageCache, caplog: pytest.LogCaptureFixture
 ) -> None:
     secret_looking = noise(600_000)
-    document = image_doc(1)
-    document["image"]["dockerImageMetadata"]["Config"] = {"Env": [f"BLOB={secret_looking}"]}
+    document = image_doc(1, dockerImageMetadata={"Config": {"Env": [f"BLOB={secret_looking}"]}})
 
     with caplog.at_level(logging.WARNING):
         cache.put_many({key(1): document, key(2): image_doc(2)})
@@ -353,6 +354,32 @@ def test_cache_skips_documents_too_large_even_when_trimmed(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert [r.__dict__.get("digest") for r in warnings] == [digest(1)]
     assert secret_looking[:100] not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        b"not gzip",
+        gzip.compress(b"{not json"),
+        gzip.compress(b"[1, 2]"),
+        gzip.compress(b'{"metadata": "not an object"}'),
+    ],
+    ids=["not-gzip", "not-json", "not-an-object", "not-an-image"],
+)
+def test_an_entry_that_does_not_read_as_an_image_is_a_miss(
+    cache: DynamoImageCache, settings: Settings, aws: boto3.Session, doc: bytes
+) -> None:
+    # Given entries for images 1 and 2, the first one damaged in the table
+    cache.put_many({key(1): image_doc(1), key(2): image_doc(2)})
+    aws.client("dynamodb").update_item(
+        TableName=settings.image_cache_table,
+        Key=ITEM_KEY,
+        UpdateExpression="SET #doc = :doc",
+        ExpressionAttributeNames={"#doc": "doc"},
+        ExpressionAttributeValues={":doc": {"B": doc}},
+    )
+    # When both are read, then only the intact one is found
+    assert cache.get_many([key(1), key(2)]) == {key(2): image_doc(2)}
 
 
 @pytest.mark.parametrize("progress", [True, False], ids=["partial", "throttled"])

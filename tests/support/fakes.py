@@ -40,7 +40,7 @@ from imagestreams.deadline import Deadline
 from imagestreams.errors import RegistryError
 from imagestreams.imports.jobs import COMPLETE, RUNNING, ChunkMessage, Job
 from imagestreams.imports.session import CacheKey, RepositoryReader
-from imagestreams.models import ImageImportStatus
+from imagestreams.models import Image, ImageImportStatus
 from imagestreams.registry.answers import Descriptor, Manifest, error_for
 from imagestreams.registry.transport import HttpResponse
 from testkit import images
@@ -282,19 +282,22 @@ class FakeImportQueue:
 
 
 class FakeImageCache:
-    """Converted image documents by cache key; ``entries`` is what was put."""
+    """Converted images by cache key; ``entries`` is what was put."""
 
     def __init__(self) -> None:
-        self.entries: dict[CacheKey, dict[str, Any]] = {}
+        self.entries: dict[CacheKey, Image] = {}
         self._lock = threading.Lock()
 
-    def get_many(self, keys: Sequence[CacheKey]) -> dict[CacheKey, dict[str, Any]]:
+    def get_many(self, keys: Sequence[CacheKey]) -> dict[CacheKey, Image]:
         with self._lock:
-            return {key: _copy(self.entries[key]) for key in keys if key in self.entries}
+            return {
+                key: self.entries[key].model_copy(deep=True) for key in keys if key in self.entries
+            }
 
-    def put_many(self, entries: Mapping[CacheKey, dict[str, Any]]) -> None:
+    def put_many(self, entries: Mapping[CacheKey, Image]) -> None:
         with self._lock:
-            self.entries.update((key, _copy(document)) for key, document in entries.items())
+            for key, image in entries.items():
+                self.entries[key] = image.model_copy(deep=True)
 
 
 @dataclass(frozen=True)

@@ -270,3 +270,34 @@ def test_a_manifest_list_is_imported_as_its_default_platform(fakes: Fakes, app: 
 
     # Then the tag points at the linux/amd64 child
     assert tags_of(created.document)["multi"]["items"][0]["image"] == amd64
+
+
+@pytest.mark.parametrize(
+    ("include_manifest", "trimmed", "gets"),
+    [(False, True, 0), (True, False, 0), (True, True, 2)],
+    ids=["trimmed-serves-a-plain-import", "whole-serves-raw", "trimmed-is-fetched-again"],
+)
+def test_a_cache_entry_serves_an_import_only_if_it_holds_what_is_asked(
+    fakes: Fakes, app: UseCases, include_manifest: bool, trimmed: bool, gets: int
+) -> None:
+    # Given an image in the cache, whole or without its raw documents (too large to store whole)
+    push_tags(fakes.registry, ["v1"])
+    app.start.create("demo", request(*images_of(f"{REPOSITORY}:v1")), REMAINING)
+    [key] = fakes.cache.entries
+    if trimmed:
+        fakes.cache.entries[key] = fakes.cache.entries[key].model_copy(
+            update={"docker_image_manifest": "", "docker_image_config": ""}
+        )
+    fakes.registry.requests.clear()
+
+    # When it is imported again, with or without includeManifest
+    spec = images_of(f"{REPOSITORY}:v1", includeManifest=include_manifest)
+    created = app.start.create("demo", request(*spec, imported=False), REMAINING)
+
+    # Then the answer holds the raw manifest whenever it was asked for,
+    # from the registry when the cache lacks it
+    [image] = created.document["status"]["images"]
+    assert bool(image["image"].get("dockerImageManifest")) is include_manifest
+    assert bool(image["image"].get("dockerImageConfig")) is include_manifest
+    assert fakes.registry.counts()["HEAD manifests"] == 1
+    assert fakes.registry.counts()["GET manifests"] + fakes.registry.counts()["GET blobs"] == gets

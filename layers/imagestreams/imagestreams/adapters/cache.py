@@ -10,13 +10,15 @@ importer's business, not this module's.
 - Reads skip expired entries (DynamoDB deletes them only eventually) and
   extend the life of an entry only once half its TTL has passed, so warm
   reads stay reads.
-- A document too large for an item loses its raw ``dockerImageManifest`` and
-  ``dockerImageConfig`` strings; if it is still too large it is not cached.
+- An image is stored as its OpenShift JSON; one too large for an item loses
+  its raw ``dockerImageManifest`` and ``dockerImageConfig`` strings, and if
+  it is still too large it is not cached. An entry that no longer reads as an
+  ``Image`` is a miss.
 - The cache is an optimization: DynamoDB failures are logged (digest counts
   and AWS error codes only) and read as misses or skipped writes, never
   raised.
 
-It knows nothing of what a document means and never logs one.
+It never logs an image's content.
 """
 
 from __future__ import annotations
@@ -47,22 +49,19 @@ from imagestreams.adapters.dynamo import (
 )
 from imagestreams.errors import ServiceUnavailableError
 from imagestreams.imports.session import CacheKey
+from imagestreams.models import Image
 
-__all__ = ["MAX_DOC_BYTES", "RAW_FIELDS", "DynamoImageCache"]
+__all__ = ["MAX_DOC_BYTES", "DynamoImageCache"]
 
 logger = Logger(child=True)
 
 # An item may hold 400 KB; the rest is room for the key and the TTL.
 MAX_DOC_BYTES = 350 * 1024
-# Raw manifest and config JSON, kept only when they fit (an import with
-# includeManifest then fetches them from the registry again).
-RAW_FIELDS = ("dockerImageManifest", "dockerImageConfig")
-
 _FAILURES = (ClientError, BotoCoreError, ServiceUnavailableError)
 
 
 class DynamoImageCache:
-    """Cached documents by manifest digest and source repository, with a time to live.
+    """Cached images by manifest digest and source repository, with a time to live.
 
     An empty ``table_name`` is a cache that holds nothing (a deployment
     without the table still imports, only without the shortcut).
@@ -90,13 +89,13 @@ class DynamoImageCache:
         self._max_doc_bytes = max_doc_bytes
         self._backoff = Backoff()
 
-    def get_many(self, keys: Sequence[CacheKey]) -> dict[CacheKey, dict[str, Any]]:
-        """The live cached documents of ``keys``; absent keys are misses."""
+    def get_many(self, keys: Sequence[CacheKey]) -> dict[CacheKey, Image]:
+        """The live cached images of ``keys``; absent keys are misses."""
         wanted = list(dict.fromkeys(k for k in keys if k.digest and k.source))
         if not wanted or not self._table:
             return {}
         now = self._clock()
-        found: dict[CacheKey, dict[str, Any]] = {}
+        found: dict[CacheKey, Image] = {}
         stale: list[CacheKey] = []
         for chunk in chunked(wanted, MAX_BATCH_GET):
             try:
@@ -127,28 +126,26 @@ class DynamoImageCache:
                 if expires is not None and expires < now:
                     continue
                 try:
-                    document = decompress_json(item["doc"]["B"])
+                    # A pydantic ValidationError is a ValueError.
+                    image = Image.model_validate(decompress_json(item["doc"]["B"]))
                 except (KeyError, ValueError, OSError, EOFError):
                     logger.warning("image cache entry unreadable", digest=key.digest)
                     continue
-                if not isinstance(document, dict):
-                    logger.warning("image cache entry unreadable", digest=key.digest)
-                    continue
-                found[key] = document
+                found[key] = image
                 if expires is None or expires - now < self._ttl / 2:
                     stale.append(key)
         for key in stale:
             self._refresh(key, now)
         return found
 
-    def put_many(self, entries: Mapping[CacheKey, Mapping[str, Any]]) -> None:
-        """Cache ``entries`` (key -> document) for the TTL from now."""
+    def put_many(self, entries: Mapping[CacheKey, Image]) -> None:
+        """Cache ``entries`` for the TTL from now."""
         if not entries or not self._table:
             return
         expires = str(int(self._clock()) + self._ttl)
         requests: list[dict[str, Any]] = []
-        for key, document in entries.items():
-            blob = self._fitting_blob(key.digest, document)
+        for key, image in entries.items():
+            blob = self._fitting_blob(key.digest, image)
             if blob is None:
                 continue
             item = {**_item_key(key), "doc": {"B": blob}, "expiresAt": {"N": expires}}
@@ -165,11 +162,14 @@ class DynamoImageCache:
                     error_code=error_code(exc) or type(exc).__name__,
                 )
 
-    def _fitting_blob(self, digest: str, document: Mapping[str, Any]) -> bytes | None:
-        blob = compress_json(document)
+    def _fitting_blob(self, digest: str, image: Image) -> bytes | None:
+        blob = compress_json(image.to_json_dict())
         if len(blob) <= self._max_doc_bytes:
             return blob
-        blob = compress_json(_without_raw_fields(document))
+        # Raw manifest and config are kept only when they fit: an import with
+        # includeManifest then fetches them from the registry again.
+        trimmed = image.model_copy(update={"docker_image_manifest": "", "docker_image_config": ""})
+        blob = compress_json(trimmed.to_json_dict())
         if len(blob) <= self._max_doc_bytes:
             return blob
         logger.warning("image too large to cache", digest=digest, compressed_bytes=len(blob))
@@ -197,12 +197,3 @@ class DynamoImageCache:
 
 def _item_key(key: CacheKey) -> dict[str, Any]:
     return {"digest": {"S": key.digest}, "source": {"S": key.source}}
-
-
-def _without_raw_fields(value: Any) -> Any:
-    """``value`` without :data:`RAW_FIELDS` in any object, at any depth (a copy)."""
-    if isinstance(value, Mapping):
-        return {k: _without_raw_fields(v) for k, v in value.items() if k not in RAW_FIELDS}
-    if isinstance(value, list):
-        return [_without_raw_fields(v) for v in value]
-    return value

@@ -52,11 +52,11 @@ from imagestreams.models import (
 from imagestreams.registry import media
 
 
-def _check_digest(value: str) -> str:
+def _check_digest(value: str) -> reference.Digest:
     # Digests that reach URLs must be exactly algorithm:hex, nothing else.
     if not reference.is_digest(value):
         raise ValueError(f"invalid digest {value!r}")
-    return value
+    return reference.Digest.parse(value)
 
 
 _Digest = Annotated[str, AfterValidator(_check_digest)]
@@ -159,13 +159,13 @@ def _require_kind(media_type: str, *kinds: frozenset[str]) -> None:
 # --- what to fetch next --------------------------------------------------------
 
 
-def config_descriptor(raw: bytes, media_type: str) -> tuple[str, int] | None:
+def config_descriptor(raw: bytes, media_type: str) -> tuple[reference.Digest, int] | None:
     """The config blob (digest, size) of a schema2/OCI manifest; None for schema1 and lists."""
     if media.is_schema1(media_type) or media.is_list(media_type):
         return None
     _require_kind(media_type, media.IMAGE_TYPES)
     doc: _ImageManifestDoc = _parse(_ImageManifestDoc, raw, "image manifest")
-    return doc.config.digest, doc.config.size
+    return reference.Digest.parse(doc.config.digest), doc.config.size
 
 
 def children(raw: bytes, media_type: str) -> list[ImageManifest]:

@@ -337,12 +337,12 @@ class Importer:
     def _image(self, target: Target, tag_or_digest: str | Digest, fetcher: Fetcher) -> Image:
         """The full converted Image (raw documents included), from the cache or the registry."""
         by_digest = isinstance(tag_or_digest, Digest)
-        if by_digest and (cached := fetcher.cache.get(CacheKey.of(target.ref, tag_or_digest))):
+        if by_digest and (cached := self._usable(fetcher, target, tag_or_digest)):
             return cached
         manifest = fetcher.manifest(target.ref, target.insecure, tag_or_digest)
         # A GET by digest is verified against that digest by the client.
         key = CacheKey.of(target.ref, manifest.digest)
-        if not by_digest and (cached := fetcher.cache.get(key)):
+        if not by_digest and (cached := self._usable(fetcher, target, manifest.digest)):
             return cached
 
         def convert() -> Image:
@@ -361,6 +361,18 @@ class Importer:
             return image
 
         return fetcher.converted(key, convert).model_copy(deep=True)
+
+    @staticmethod
+    def _usable(fetcher: Fetcher, target: Target, digest: str) -> Image | None:
+        """The cached image of ``digest`` at the target's repository, if it serves the target.
+
+        An entry too large to cache whole lost its raw documents: it does not
+        serve a target that asks for them.
+        """
+        cached = fetcher.cache.get(CacheKey.of(target.ref, digest))
+        if cached is None or (target.include_manifest and not cached.docker_image_manifest):
+            return None
+        return cached
 
     def _present(self, image: Image, target: Target) -> Image:
         """The Image as this request shows it: its reference, raw documents if asked."""

@@ -28,11 +28,13 @@ T = TypeVar("T")
 class RepositoryReader(Protocol):
     """One repository as one caller may read it."""
 
-    def head_manifest(self, reference: str) -> Descriptor: ...
+    def head_manifest(self, reference: str | Digest) -> Descriptor: ...
 
-    def get_manifest(self, reference: str) -> Manifest: ...
+    def get_manifest(self, reference: str | Digest) -> Manifest:
+        """The manifest of a tag, or of a :class:`Digest`, verified to be that digest's."""
+        ...
 
-    def get_blob(self, digest: str) -> bytes: ...
+    def get_blob(self, digest: Digest) -> bytes: ...
 
     def list_tags(self) -> list[str]: ...
 
@@ -70,9 +72,13 @@ class CacheKey(NamedTuple):
 class ImageCache(Protocol):
     """Converted images by the repository they were verified at and their digest."""
 
-    def get_many(self, keys: Sequence[CacheKey]) -> dict[CacheKey, dict[str, Any]]: ...
+    def get_many(self, keys: Sequence[CacheKey]) -> dict[CacheKey, Image]:
+        """The cached images of ``keys``; a miss (or an unreadable entry) is absent."""
+        ...
 
-    def put_many(self, entries: Mapping[CacheKey, dict[str, Any]]) -> None: ...
+    def put_many(self, entries: Mapping[CacheKey, Image]) -> None:
+        """Cache ``entries``; the cache may keep less (or nothing) of an image."""
+        ...
 
 
 class _Once:
@@ -103,7 +109,7 @@ class CacheView:
     def __init__(self, cache: ImageCache | None) -> None:
         self._cache = cache
         self._known: dict[CacheKey, Image | None] = {}
-        self._pending: dict[CacheKey, dict[str, Any]] = {}
+        self._pending: dict[CacheKey, Image] = {}
         self._lock = threading.Lock()
 
     @property
@@ -119,16 +125,8 @@ class CacheView:
         if not wanted:
             return
         found = self._cache.get_many(wanted)
-        parsed: dict[CacheKey, Image | None] = {}
-        for key in wanted:
-            document = found.get(key)
-            try:
-                parsed[key] = Image.model_validate(document) if document else None
-            except ValueError:
-                logger.warning("unreadable cache entry ignored", digest=key.digest)
-                parsed[key] = None
         with self._lock:
-            self._known.update(parsed)
+            self._known.update((key, found.get(key)) for key in wanted)
 
     def get(self, key: CacheKey) -> Image | None:
         if self._cache is None:
@@ -146,7 +144,7 @@ class CacheView:
             return
         with self._lock:
             self._known[key] = image
-            self._pending[key] = image.to_json_dict()
+            self._pending[key] = image
 
     def flush(self) -> None:
         """Write what this request converted; a failed write costs only a later GET."""
@@ -191,7 +189,7 @@ class Fetcher:
 
         return self._once.get(key, build)
 
-    def head(self, ref: Reference, insecure: bool, tag_or_digest: str) -> Digest | None:
+    def head(self, ref: Reference, insecure: bool, tag_or_digest: str | Digest) -> Digest | None:
         """The digest a tag (or digest) resolves to, checked with the caller's credentials.
 
         None when the registry announced none, or something that is no digest.
@@ -203,13 +201,13 @@ class Fetcher:
         announced = descriptor.digest
         return Digest.parse(announced) if announced and is_digest(announced) else None
 
-    def manifest(self, ref: Reference, insecure: bool, tag_or_digest: str) -> Manifest:
+    def manifest(self, ref: Reference, insecure: bool, tag_or_digest: str | Digest) -> Manifest:
         key = ("manifest", ref.api_host, ref.repository, tag_or_digest, insecure)
         return self._once.get(
             key, lambda: self.repository(ref, insecure).get_manifest(tag_or_digest)
         )
 
-    def blob(self, ref: Reference, insecure: bool, digest: str) -> bytes:
+    def blob(self, ref: Reference, insecure: bool, digest: Digest) -> bytes:
         key = ("blob", ref.api_host, ref.repository, digest, insecure)
         return self._once.get(key, lambda: self.repository(ref, insecure).get_blob(digest))
 

@@ -33,7 +33,7 @@ from imagestreams.errors import (
     UnavailableError,
 )
 from imagestreams.observability import logger
-from imagestreams.reference import is_digest, is_tag
+from imagestreams.reference import Digest, is_digest, is_tag
 from imagestreams.registry import media
 from imagestreams.registry.addresses import is_loopback
 from imagestreams.registry.answers import Descriptor, Manifest, error_for, verify_blob
@@ -186,7 +186,7 @@ class RepositoryClient:
 
     # --- public operations -----------------------------------------------
 
-    def head_manifest(self, reference: str) -> Descriptor:
+    def head_manifest(self, reference: str | Digest) -> Descriptor:
         """Resolve a tag or digest with HEAD (cheap, not counted as a pull)."""
         response = self._request(
             "HEAD", f"manifests/{reference}", accept=media.ACCEPT_MANIFEST, max_bytes=0
@@ -200,8 +200,12 @@ class RepositoryClient:
             size=int(length) if length and length.isdigit() else None,
         )
 
-    def get_manifest(self, reference: str) -> Manifest:
-        """GET a manifest and verify it against the digest asked for or announced."""
+    def get_manifest(self, reference: str | Digest) -> Manifest:
+        """GET a manifest and verify it against the digest asked for or announced.
+
+        ``reference`` is a tag, or a :class:`Digest`: then the content must be
+        that digest's, whatever the registry announces.
+        """
         response = self._request(
             "GET", f"manifests/{reference}", accept=media.ACCEPT_MANIFEST, max_bytes=MANIFEST_LIMIT
         )
@@ -209,7 +213,8 @@ class RepositoryClient:
             raise error_for(response, f"manifest {reference}")
         raw = response.body
         media_type = media.sniff_media_type(raw, _media_type(response.header("Content-Type")))
-        expected = reference if is_digest(reference) else response.header("Docker-Content-Digest")
+        announced = response.header("Docker-Content-Digest")
+        expected = reference if isinstance(reference, Digest) else announced
         if expected and is_digest(expected):
             algorithm = expected.split(":", 1)[0]
             actual = media.digest_of(raw, media_type, algorithm)
