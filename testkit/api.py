@@ -104,7 +104,9 @@ class Api:
             raw = base64.b64decode(raw)
             if headers.get("Content-Encoding") == "gzip":
                 raw = gzip.decompress(raw)
-        body = json.loads(raw) if raw else {}
+        # A watch answers several JSON documents, one a line: read those from ``raw``.
+        watch = b"\n" in raw.strip() if isinstance(raw, bytes) else "\n" in raw.strip()
+        body = json.loads(raw) if raw and not watch else {}
         return Reply(response["statusCode"], body, headers, context.aws_request_id, response)
 
     def post_import(

@@ -12,10 +12,11 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestreams import bootstrap, reimports
-from imagestreams.api import access, responses, webhooks
+from imagestreams import bootstrap, errors, reimports
+from imagestreams.api import access, listing, responses, tables, webhooks
 from imagestreams.errors import RequestError
 from imagestreams.observability import logger
+from imagestreams.usecases.common import now
 
 NAMESPACE = "/apis/image.openshift.io/v1/namespaces/<namespace>"
 IMPORTS = f"{NAMESPACE}/imagestreamimports"
@@ -24,10 +25,10 @@ STREAMS = f"{NAMESPACE}/imagestreams"
 app = APIGatewayRestResolver()
 
 
-def allow(namespace: str, verb: str, resource: str) -> None:
+def allow(namespace: str, verb: str, resource: str, name: str = "") -> None:
     """Check the authorizer's grant again before any work (401 or 403 Status)."""
     context = app.current_event.raw_event.get("requestContext") or {}
-    subject = access.check(context.get("authorizer"), namespace, verb, resource)
+    subject = access.check(context.get("authorizer"), namespace, verb, resource, name)
     logger.append_keys(subject=subject, namespace=namespace)
 
 
@@ -52,34 +53,61 @@ def create_import(namespace: str) -> Response[str]:
 def get_import(namespace: str, name: str) -> Response[str]:
     """The latest import document for ``name``."""
     responses.check_path(namespace, name)
-    allow(namespace, "get", "imagestreamimports")
+    allow(namespace, "get", "imagestreamimports", name)
     return responses.document(200, bootstrap.container().queries().get_import(namespace, name))
 
 
 @app.get(STREAMS, compress=True)
 def list_streams(namespace: str) -> Response[str]:
-    """Every ImageStream of the namespace, as an ``ImageStreamList``."""
+    """The namespace's ImageStreams: a list, a Table, or a finite watch.
+
+    Selectors, ``limit`` and ``continue`` apply to all three.
+    """
     responses.check_path(namespace)
-    allow(namespace, "list", "imagestreams")
-    items = bootstrap.container().queries().list_streams(namespace)
-    return responses.document(200, responses.stream_list(items))
+    options = listing.list_options(app.current_event.query_string_parameters)
+    allow(namespace, "watch" if options.watch else "list", "imagestreams")
+    items, page = bootstrap.container().queries().list_streams(namespace, options)
+    if options.watch:
+        return responses.watch(listing.watch_events([i.to_json_dict() for i in items], options))
+    meta = responses.list_meta(items, page)
+    if tables.wants_table(app.current_event.headers.get("Accept")):
+        table = tables.stream_table(items, now(), include_object=_include_object(), list_meta=meta)
+        return responses.document(200, table)
+    return responses.document(200, responses.stream_list(items, meta))
 
 
 @app.get(f"{STREAMS}/<name>", compress=True)
 def get_stream(namespace: str, name: str) -> Response[str]:
-    """One ImageStream."""
+    """One ImageStream, or its Table row."""
     responses.check_path(namespace, name)
-    allow(namespace, "get", "imagestreams")
-    return responses.document(
-        200, bootstrap.container().queries().get_stream(namespace, name).to_json_dict()
-    )
+    allow(namespace, "get", "imagestreams", name)
+    stream = bootstrap.container().queries().get_stream(namespace, name)
+    if tables.wants_table(app.current_event.headers.get("Accept")):
+        return responses.document(
+            200, tables.stream_table([stream], now(), include_object=_include_object())
+        )
+    return responses.document(200, stream.to_json_dict())
+
+
+def _include_object() -> str:
+    query = app.current_event.query_string_parameters or {}
+    return query.get("includeObject") or "Metadata"
+
+
+@app.route(STREAMS, method=["POST", "PUT", "PATCH"])
+@app.route(f"{STREAMS}/<name>", method=["POST", "PUT", "PATCH"])
+@app.route(IMPORTS, method=["GET", "PUT", "PATCH", "DELETE"])
+@app.route(f"{IMPORTS}/<name>", method=["POST", "PUT", "PATCH", "DELETE"])
+def not_allowed(namespace: str, name: str = "") -> Response[str]:
+    """A verb the resource does not serve: 405, as the API server answers."""
+    raise errors.method_not_allowed()
 
 
 @app.delete(f"{STREAMS}/<name>")
 def delete_stream(namespace: str, name: str) -> Response[str]:
     """Delete an ImageStream and all its tags; answers a ``Success`` Status."""
     responses.check_path(namespace, name)
-    allow(namespace, "delete", "imagestreams")
+    allow(namespace, "delete", "imagestreams", name)
     return responses.document(
         200, bootstrap.container().queries().delete_stream(namespace, name).to_json_dict()
     )

@@ -88,6 +88,11 @@ class FakeStreamStore:
         self._lock = threading.Lock()
         self.writes: list[tuple[str, str, str]] = []
 
+    def set_labels(self, namespace: str, name: str, labels: dict[str, str]) -> None:
+        """Arrange: give a stored stream ``labels``."""
+        with self._lock:
+            self._metas[(namespace, name)].labels = dict(labels)
+
     def begin_import(
         self,
         namespace: str,

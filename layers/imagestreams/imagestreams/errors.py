@@ -67,15 +67,29 @@ def _quote(value: object) -> str:
     return str(value)
 
 
+@dataclass(frozen=True)
+class ObjectDetails:
+    """The object an error is about, as a ``Status``'s ``details`` names it.
+
+    ``kind`` is the resource (``imagestreams``), as the API server's NotFound,
+    Conflict and Forbidden errors carry it; ``name`` is empty for a list.
+    """
+
+    name: str
+    group: str
+    kind: str
+
+
 class RequestError(ImageStreamsError):
     """An error of the request itself (mapped to a non-2xx ``Status``)."""
 
     code: int = 400
     reason: str = "BadRequest"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, details: ObjectDetails | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.details = details
 
 
 class BadRequestError(RequestError):
@@ -218,6 +232,13 @@ class ForbiddenError(RequestError):
     reason = "Forbidden"
 
 
+class MethodNotAllowedError(RequestError):
+    """The resource has no such verb."""
+
+    code = 405
+    reason = "MethodNotAllowed"
+
+
 # --- Kubernetes messages ---------------------------------------------------------
 
 API_GROUP = "image.openshift.io"
@@ -237,13 +258,29 @@ _OPTIMISTIC_LOCK = (
 
 def not_found(resource: str, name: str) -> NotFoundRequestError:
     """Kubernetes' NotFound: ``imagestreams.image.openshift.io "app" not found``."""
-    return NotFoundRequestError(f'{resource}.{API_GROUP} "{name}" not found')
+    return NotFoundRequestError(
+        f'{resource}.{API_GROUP} "{name}" not found',
+        details=ObjectDetails(name, API_GROUP, resource),
+    )
 
 
 def conflict(resource: str, name: str, detail: str) -> ConflictError:
     """Kubernetes' Conflict: ``Operation cannot be fulfilled on <resource> "<name>": <detail>``."""
     return ConflictError(
-        f'Operation cannot be fulfilled on {resource}.{API_GROUP} "{name}": {detail}'
+        f'Operation cannot be fulfilled on {resource}.{API_GROUP} "{name}": {detail}',
+        details=ObjectDetails(name, API_GROUP, resource),
+    )
+
+
+def precondition_failed(
+    resource: str, name: str, field: str, expected: str, actual: str
+) -> ConflictError:
+    """A DeleteOptions precondition that the object no longer meets (Kubernetes' wording)."""
+    return conflict(
+        resource,
+        name,
+        f"Precondition failed: {field} in precondition: {expected}, "
+        f"{field} in object meta: {actual}",
     )
 
 
@@ -276,9 +313,23 @@ def job_exists(job_id: str) -> ConflictError:
     return ConflictError(f'import job "{job_id}" already exists')
 
 
-def forbidden(subject: str, verb: str, resource: str, namespace: str) -> ForbiddenError:
-    """Kubernetes' RBAC denial of ``verb`` on ``resource`` in ``namespace`` to ``subject``."""
+def forbidden(
+    subject: str, verb: str, resource: str, namespace: str, name: str = ""
+) -> ForbiddenError:
+    """Kubernetes' RBAC denial of ``verb`` on ``resource`` (``name``) in ``namespace``.
+
+    ``imagestreams.image.openshift.io "web" is forbidden: User "alice" cannot get
+    resource "imagestreams" in API group "image.openshift.io" in the namespace
+    "team-b"``; without a name (a list, a create) the quoted name is left out.
+    """
+    target = f'{resource}.{API_GROUP} "{name}"' if name else f"{resource}.{API_GROUP}"
     return ForbiddenError(
-        f'{resource}.{API_GROUP} is forbidden: User "{subject}" cannot {verb} resource '
-        f'"{resource}" in API group "{API_GROUP}" in the namespace "{namespace}"'
+        f'{target} is forbidden: User "{subject}" cannot {verb} resource '
+        f'"{resource}" in API group "{API_GROUP}" in the namespace "{namespace}"',
+        details=ObjectDetails(name, API_GROUP, resource),
     )
+
+
+def method_not_allowed() -> MethodNotAllowedError:
+    """The API server's answer to a verb the resource does not serve."""
+    return MethodNotAllowedError("the server does not allow this method on the requested resource")

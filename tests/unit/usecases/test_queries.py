@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from imagestreams.errors import NotFoundRequestError
+from imagestreams.api import listing
+from imagestreams.errors import ConflictError, NotFoundRequestError, ObjectDetails
 from imagestreams.imports import jobs
 from imagestreams.usecases.common import Options
 from tests.unit.usecases.wiring import (
@@ -34,7 +35,7 @@ def test_read_and_delete_streams(fakes: Fakes, app: UseCases) -> None:
     }
 
     # When they are read, and one is deleted
-    listed = [s.metadata.name for s in app.queries.list_streams("demo")]
+    listed = [s.metadata.name for s in app.queries.list_streams("demo")[0]]
     one = app.queries.get_stream("demo", "web").to_json_dict()
     latest = app.queries.get_import("demo", "web")
     deleted = app.queries.delete_stream("demo", "web").to_json_dict()
@@ -46,9 +47,9 @@ def test_read_and_delete_streams(fakes: Fakes, app: UseCases) -> None:
     assert deleted["status"] == "Success"
     assert deleted["details"]["name"] == "web"
     assert deleted["details"]["uid"] == one["metadata"]["uid"]
-    assert [s.metadata.name for s in app.queries.list_streams("demo")] == ["worker"]
+    assert [s.metadata.name for s in app.queries.list_streams("demo")[0]] == ["worker"]
     assert fakes.store.get_tags("demo", "web") == {}
-    assert app.queries.list_streams("other") == []
+    assert app.queries.list_streams("other")[0] == []
 
 
 NOT_FOUND: list[tuple[str, Callable[[UseCases], Any], str]] = [
@@ -110,3 +111,88 @@ def test_the_import_of_a_running_job_shows_its_progress(fakes: Fakes) -> None:
     stored = fakes.records.load("demo", "app")
     assert stored is not None
     assert stored["metadata"]["annotations"][jobs.DONE_ANNOTATION] == "0"
+
+
+def test_a_dry_run_delete_checks_everything_and_deletes_nothing(
+    fakes: Fakes, app: UseCases
+) -> None:
+    # Given a stream
+    push_tags(fakes.registry, ["v1"])
+    app.start.create("demo", request(*images_of(f"{REPOSITORY}:v1"), name="web"), REMAINING)
+    before = app.queries.get_stream("demo", "web").to_json_dict()
+
+    # When it is deleted with dryRun
+    answer = app.queries.delete_stream("demo", "web", dry_run=True).to_json_dict()
+
+    # Then the answer is the real one, and the stream is still there
+    assert answer["status"] == "Success"
+    assert answer["details"]["uid"] == before["metadata"]["uid"]
+    assert app.queries.get_stream("demo", "web").to_json_dict() == before
+    with pytest.raises(NotFoundRequestError):
+        app.queries.delete_stream("demo", "missing", dry_run=True)
+
+
+@pytest.mark.parametrize(
+    ("uid", "rv", "message"),
+    [
+        ("other", None, "Precondition failed: UID in precondition: other, UID in object meta: "),
+        (None, "99", "Precondition failed: ResourceVersion in precondition: 99, "),
+    ],
+    ids=["uid", "resource-version"],
+)
+def test_delete_preconditions_are_conflicts(
+    fakes: Fakes, app: UseCases, uid: str | None, rv: str | None, message: str
+) -> None:
+    push_tags(fakes.registry, ["v1"])
+    app.start.create("demo", request(*images_of(f"{REPOSITORY}:v1"), name="web"), REMAINING)
+
+    with pytest.raises(ConflictError) as raised:
+        app.queries.delete_stream("demo", "web", expected_uid=uid, expected_rv=rv)
+
+    assert raised.value.message.startswith(
+        f'Operation cannot be fulfilled on imagestreams.image.openshift.io "web": {message}'
+    )
+    assert raised.value.details == ObjectDetails("web", "image.openshift.io", "imagestreams")
+    assert app.queries.get_stream("demo", "web").metadata.name == "web"
+
+
+@pytest.mark.parametrize(
+    ("query", "pages"),
+    [
+        ({}, [["a", "b", "c", "d"]]),
+        ({"limit": "3"}, [["a", "b", "c"], ["d"]]),
+        ({"limit": "2"}, [["a", "b"], ["c", "d"]]),
+        ({"labelSelector": "tier=web"}, [["a", "c"]]),
+        ({"labelSelector": "tier!=web"}, [["b", "d"]]),
+        ({"labelSelector": "tier in (db,cache)"}, [["b"]]),
+        ({"labelSelector": "!tier"}, [["d"]]),
+        ({"labelSelector": "tier,tier notin (db)", "limit": "1"}, [["a"], ["c"]]),
+        ({"fieldSelector": "metadata.name=c"}, [["c"]]),
+        ({"fieldSelector": "metadata.name!=c", "limit": "2"}, [["a", "b"], ["d"]]),
+        ({"fieldSelector": "metadata.namespace==other"}, [[]]),
+    ],
+)
+def test_lists_select_and_page_by_name(
+    fakes: Fakes, app: UseCases, query: dict[str, str], pages: list[list[str]]
+) -> None:
+    # Given four streams with labels
+    push_tags(fakes.registry, ["v1"])
+    labels = {"a": {"tier": "web"}, "b": {"tier": "db"}, "c": {"tier": "web"}, "d": {}}
+    for name in ("d", "b", "a", "c"):
+        body = request(*images_of(f"{REPOSITORY}:v1"), name=name)
+        app.start.create("demo", body, REMAINING)
+        fakes.store.set_labels("demo", name, labels[name])
+
+    # When they are listed page by page
+    seen, token = [], ""
+    while True:
+        options = listing.list_options({**query, "continue": token})
+        items, page = app.queries.list_streams("demo", options)
+        seen.append([s.metadata.name for s in items])
+        assert [s.metadata.name for s in items] == page.names
+        token = page.continue_token
+        if not token:
+            break
+
+    # Then each page holds what the selectors select, in name order
+    assert seen == pages

@@ -301,3 +301,54 @@ def test_a_cache_entry_serves_an_import_only_if_it_holds_what_is_asked(
     assert bool(image["image"].get("dockerImageConfig")) is include_manifest
     assert fakes.registry.counts()["HEAD manifests"] == 1
     assert fakes.registry.counts()["GET manifests"] + fakes.registry.counts()["GET blobs"] == gets
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-stream", "existing-stream"])
+def test_a_dry_run_answers_the_stream_it_would_store_and_stores_nothing(
+    fakes: Fakes, app: UseCases, existing: bool
+) -> None:
+    # Given an image, and perhaps a stream that imported an older one
+    push_tags(fakes.registry, ["v1", "v2"])
+    if existing:
+        app.start.create("demo", request(*images_of(f"{REPOSITORY}:v1")), REMAINING)
+        push_tags(fakes.registry, ["v1"])
+    before = fakes.store.get_meta("demo", "app")
+    before_tags = fakes.store.get_tags("demo", "app")
+    writes, record = list(fakes.store.writes), fakes.records.load("demo", "app")
+    refs = images_of(f"{REPOSITORY}:v1", f"{REPOSITORY}:v2")
+
+    # When the import is a dry run
+    dry = app.start.create("demo", request(*refs), REMAINING, dry_run=True)
+
+    # Then it answers the stream the import would leave, and nothing was written
+    stream = dry.document["status"]["import"]
+    assert stream["metadata"]["generation"] == (2 if existing else 1)
+    assert set(tags_of(dry.document)) == {"v1", "v2"}
+    assert len(tags_of(dry.document)["v1"]["items"]) == (2 if existing else 1)
+    assert fakes.store.get_meta("demo", "app") == before
+    assert fakes.store.get_tags("demo", "app") == before_tags
+    assert fakes.store.writes == writes
+    assert fakes.records.load("demo", "app") == record
+    # And the real import answers the same stream (but for what only a store assigns)
+    real = app.start.create("demo", request(*refs), REMAINING).document["status"]["import"]
+    assert real["spec"] == stream["spec"]
+    assert real["status"] == stream["status"]
+    assert real["metadata"]["generation"] == stream["metadata"]["generation"]
+
+
+def test_a_dry_run_of_a_large_repository_queues_nothing(fakes: Fakes) -> None:
+    # Given a repository of 30 tags and no time to import them inline
+    push_tags(fakes.registry, TAGS)
+    app = wire(fakes, Options(inline_fraction=0.0))
+
+    # When it is imported as a dry run
+    dry = app.start.create("demo", request(repository=REPOSITORY), REMAINING, dry_run=True)
+
+    # Then nothing is queued or stored, and the answer says what was left out
+    assert not dry.accepted
+    assert fakes.queue.chunks == []
+    assert fakes.records.load("demo", "app") is None
+    assert fakes.store.get_meta("demo", "app") is None
+    status = dry.document["status"]["repository"]["status"]
+    assert status["reason"] == "DryRun"
+    assert status["message"].startswith("30 of 30 tags were not imported")

@@ -28,8 +28,14 @@ def granted_namespaces(authorizer: Mapping[str, Any] | None) -> frozenset[str]:
     return frozenset(n.strip() for n in raw.split(",") if n.strip())
 
 
-def check(authorizer: Mapping[str, Any] | None, namespace: str, verb: str, resource: str) -> str:
-    """The caller's subject if it may ``verb`` ``resource`` in ``namespace``; else raise.
+def check(
+    authorizer: Mapping[str, Any] | None,
+    namespace: str,
+    verb: str,
+    resource: str,
+    name: str = "",
+) -> str:
+    """The caller's subject if it may ``verb`` ``resource`` (``name``) in ``namespace``; else raise.
 
     No authorizer context at all is a 401 (the request was not authenticated);
     a context without this namespace is a 403.
@@ -40,4 +46,4 @@ def check(authorizer: Mapping[str, Any] | None, namespace: str, verb: str, resou
     granted = granted_namespaces(authorizer)
     if EVERY_NAMESPACE in granted or namespace in granted:
         return subject
-    raise errors.forbidden(subject, verb, resource, namespace)
+    raise errors.forbidden(subject, verb, resource, namespace, name)

@@ -13,13 +13,14 @@ import binascii
 import json
 import os
 import traceback
+from collections.abc import Sequence
 from typing import Any
 
 import pydantic
 from aws_lambda_powertools.event_handler import Response
 
 from imagestreams import jsondoc
-from imagestreams.api import validation
+from imagestreams.api import listing, validation
 from imagestreams.errors import (
     BadRequestError,
     FieldCause,
@@ -69,6 +70,10 @@ def status_response(
 def for_request_error(error: RequestError) -> Response[str]:
     """Map an error of the request to its ``Status`` response."""
     details = None
+    if error.details is not None:
+        details = StatusDetails(
+            name=error.details.name, group=error.details.group, kind=error.details.kind
+        )
     if isinstance(error, ValidationError):
         details = StatusDetails(
             name=error.name,
@@ -137,14 +142,40 @@ def check_path(namespace: str, name: str | None = None) -> None:
         raise BadRequestError(f"invalid name {name!r}: {validation.name_problem(name)}")
 
 
-def stream_list(items: list[ImageStream]) -> dict[str, Any]:
+def list_meta(items: Sequence[ImageStream], page: listing.Page) -> dict[str, Any]:
+    """A list's ``ListMeta``: its version, and where the next page starts.
+
+    The version is the newest ``resourceVersion`` among the items (a watch
+    from it sends no event for the objects the list showed).
+    """
+    versions = [
+        int(i.metadata.resource_version) for i in items if i.metadata.resource_version.isdigit()
+    ]
+    meta: dict[str, Any] = {"resourceVersion": str(max(versions, default=0))}
+    if page.continue_token:
+        meta["continue"] = page.continue_token
+        if page.remaining is not None:
+            meta["remainingItemCount"] = page.remaining
+    return meta
+
+
+def stream_list(items: Sequence[ImageStream], meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """An ``ImageStreamList`` document."""
     return {
         "kind": "ImageStreamList",
         "apiVersion": "image.openshift.io/v1",
-        "metadata": {},
+        "metadata": meta or {},
         "items": [item.to_json_dict() for item in items],
     }
+
+
+def watch(body: str) -> Response[str]:
+    """A finite watch: ``WatchEvent`` JSON documents, one a line, then the end of the stream.
+
+    The API server marks a JSON watch as plain ``application/json`` (only
+    other media types get ``;stream=watch``).
+    """
+    return Response(status_code=200, content_type=JSON, body=body)
 
 
 def origin_of(error: BaseException) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagestreams import errors, streams
+from imagestreams.api import listing
 from imagestreams.imports import jobs
 from imagestreams.models import API_GROUP, ImageStream, Status, StatusDetails
 from imagestreams.usecases.ports import ImportRecords, JobStore, StreamStore
@@ -29,17 +30,54 @@ class Queries:
             raise errors.not_found(errors.IMAGESTREAMS, name)
         return streams.assemble(meta, self.store.get_tags(namespace, name).values())
 
-    def list_streams(self, namespace: str) -> list[ImageStream]:
-        metas = self.store.list_meta(namespace)
-        if not metas:
-            return []
-        with ThreadPoolExecutor(max_workers=min(READERS, len(metas))) as pool:
-            tag_sets = list(pool.map(lambda m: self.store.get_tags(namespace, m.name), metas))
-        return [streams.assemble(m, t.values()) for m, t in zip(metas, tag_sets, strict=True)]
+    def list_streams(
+        self, namespace: str, options: listing.ListOptions | None = None
+    ) -> tuple[list[ImageStream], listing.Page]:
+        """The streams ``options`` selects, one page of them, in name order.
 
-    def delete_stream(self, namespace: str, name: str) -> Status:
+        Selectors and paging apply to the streams' own fields first, so only
+        the page's streams have their tags read.
+        """
+        options = options or listing.ListOptions()
+        metas = listing.select(
+            self.store.list_meta(namespace), options, lambda m: (m.name, m.namespace, m.labels)
+        )
+        page = listing.paginate([m.name for m in metas], options)
+        by_name = {m.name: m for m in metas}
+        shown = [by_name[n] for n in page.names]
+        if not shown:
+            return [], page
+        with ThreadPoolExecutor(max_workers=min(READERS, len(shown))) as pool:
+            tag_sets = list(pool.map(lambda m: self.store.get_tags(namespace, m.name), shown))
+        items = [streams.assemble(m, t.values()) for m, t in zip(shown, tag_sets, strict=True)]
+        return items, page
+
+    def delete_stream(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        dry_run: bool = False,
+        expected_uid: str | None = None,
+        expected_rv: str | None = None,
+    ) -> Status:
+        """Delete a stream and its tags; a dry run checks the same and deletes nothing.
+
+        ``expected_uid``/``expected_rv`` are DeleteOptions preconditions: a
+        stream that no longer matches them is a Conflict, as in Kubernetes.
+        """
         meta = self.store.get_meta(namespace, name)
-        if meta is None or not self.store.delete_stream(namespace, name):
+        if meta is None:
+            raise errors.not_found(errors.IMAGESTREAMS, name)
+        if expected_uid and meta.uid != expected_uid:
+            raise errors.precondition_failed(
+                errors.IMAGESTREAMS, name, "UID", expected_uid, meta.uid
+            )
+        if expected_rv and meta.resource_version != expected_rv:
+            raise errors.precondition_failed(
+                errors.IMAGESTREAMS, name, "ResourceVersion", expected_rv, meta.resource_version
+            )
+        if not dry_run and not self.store.delete_stream(namespace, name):
             raise errors.not_found(errors.IMAGESTREAMS, name)
         return Status(
             kind="Status",

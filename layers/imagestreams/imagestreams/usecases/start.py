@@ -57,12 +57,24 @@ class StartImport:
     options: Options
     clock: Callable[[], datetime] = field(default=now)
 
-    def create(self, namespace: str, valid: ValidImport, remaining_seconds: float) -> Created:
+    def create(
+        self,
+        namespace: str,
+        valid: ValidImport,
+        remaining_seconds: float,
+        *,
+        dry_run: bool = False,
+    ) -> Created:
         """Import what the ``valid`` request names.
 
         What fits in the time budget is imported inline; repository tags left
         over become an import job on the queue, and the answer is accepted
         (202) with the progress so far.
+
+        A dry run (``dryRun=All``) imports the same way but stores nothing:
+        the answer shows the stream as the import would leave it, no import
+        document is kept, and repository tags that do not fit inline are
+        left out (the repository status says how many) instead of queued.
         """
         request = apply_defaults(valid.request, valid.references, self.options.default_import_mode)
         name = request.metadata.name
@@ -89,6 +101,8 @@ class StartImport:
         request.status = ImageStreamImportStatus(
             images=result.images or None, repository=result.repository
         )
+        if dry_run:
+            return self._dry_run(namespace, valid, request, result, now)
         meta = None
         if request.spec.import_:
             meta = self.tagger.begin_import(namespace, name, now, expected_rv, expected_uid)
@@ -112,6 +126,34 @@ class StartImport:
             tagged=bool(request.spec.import_),
         )
         return Created(document, accepted=job is not None)
+
+    def _dry_run(
+        self,
+        namespace: str,
+        valid: ValidImport,
+        request: ImageStreamImport,
+        result: SpecResult,
+        now: datetime,
+    ) -> Created:
+        """The answer of a dry run: what would be stored, computed, and nothing written."""
+        assert request.status is not None
+        if request.spec.import_:
+            name = request.metadata.name
+            meta = self.tagger.preview_import(namespace, name, now)
+            mutations = self.tagger.request_mutations(valid, meta.generation, now)
+            request.status.import_ = self.tagger.preview(meta, mutations)
+        if result.deferred and request.status.repository is not None:
+            request.status.repository.status = Status(
+                kind="",
+                api_version="",
+                reason="DryRun",
+                message=(
+                    f"{len(result.deferred)} of {len(result.ordered)} tags were not imported: "
+                    "a dry run imports only what fits in one request"
+                ),
+            )
+        logger.info("import dry run answered", namespace=namespace, stream=request.metadata.name)
+        return Created(request.to_json_dict())
 
     def _start_job(
         self,

@@ -9,6 +9,7 @@ tag, read and written in few requests, so concurrent imports lose nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from imagestreams import streams
@@ -51,6 +52,40 @@ class StreamTagger:
             now=now,
             annotation=(DOCKER_REPOSITORY_CHECK_ANNOTATION, format_time(now) or ""),
         )
+
+    def preview_import(self, namespace: str, name: str, now: datetime) -> streams.StreamMeta:
+        """The stream's fields as :meth:`begin_import` would leave them, writing nothing.
+
+        A stream that does not exist yet would be created at generation 1.
+        """
+        annotation = {DOCKER_REPOSITORY_CHECK_ANNOTATION: format_time(now) or ""}
+        current = self._store.get_meta(namespace, name)
+        if current is None:
+            return streams.StreamMeta(
+                namespace=namespace,
+                name=name,
+                uid="",
+                resource_version="",
+                generation=1,
+                creation_timestamp=now,
+                annotations=annotation,
+            )
+        return replace(
+            current,
+            generation=current.generation + 1,
+            annotations={**current.annotations, **annotation},
+        )
+
+    def preview(
+        self, meta: streams.StreamMeta, mutations: Mapping[str, list[Mutation]]
+    ) -> ImageStream:
+        """The stream of ``meta`` as :meth:`apply` would leave it, writing nothing."""
+        states = self._store.get_tags(meta.namespace, meta.name)
+        for tag, changes in mutations.items():
+            after = _in_turn(changes)(states.get(tag))
+            if after is not None:
+                states[tag] = after
+        return streams.assemble(meta, states.values())
 
     def stream(self, meta: streams.StreamMeta) -> ImageStream:
         """The stream of ``meta`` as stored now."""
