@@ -143,14 +143,10 @@ class StartImport:
             mutations = self.tagger.request_mutations(valid, meta.generation, now)
             request.status.import_ = self.tagger.preview(meta, mutations)
         if result.deferred and request.status.repository is not None:
-            request.status.repository.status = Status(
-                kind="",
-                api_version="",
-                reason="DryRun",
-                message=(
-                    f"{len(result.deferred)} of {len(result.ordered)} tags were not imported: "
-                    "a dry run imports only what fits in one request"
-                ),
+            request.status.repository.status = _progress(
+                "DryRun",
+                f"{len(result.deferred)} of {len(result.ordered)} tags were not imported: "
+                "a dry run imports only what fits in one request",
             )
         logger.info("import dry run answered", namespace=namespace, stream=request.metadata.name)
         return Created(request.to_json_dict())
@@ -185,13 +181,9 @@ class StartImport:
         job.done = len(result.finished)
         job.failed = sum(1 for s in result.finished.values() if not s.status.is_success)
         request.metadata.annotations = {**(request.metadata.annotations or {}), **job.annotations()}
-        request.status.repository.status = Status(
-            kind="",
-            api_version="",
-            reason="Importing",
-            message=(
-                f"{len(result.deferred)} of {job.total} tags are being imported asynchronously"
-            ),
+        request.status.repository.status = _progress(
+            "Importing",
+            f"{len(result.deferred)} of {job.total} tags are being imported asynchronously",
         )
         logger.info(
             "import job started", job=job.job_id, total=job.total, deferred=len(result.deferred)
@@ -209,3 +201,8 @@ class StartImport:
             raise errors.not_found(errors.IMAGESTREAMS, name)
         if expected_rv and meta.resource_version != expected_rv:
             raise errors.stream_updated(name, expected_rv, meta.resource_version)
+
+
+def _progress(reason: str, message: str) -> Status:
+    """A repository status that is neither success nor failure: what became of its tags."""
+    return Status(kind="", api_version="", reason=reason, message=message)
