@@ -12,8 +12,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestreams import bootstrap, errors, reimports
-from imagestreams.api import access, listing, responses, tables, webhooks
+from imagestreams import bootstrap, errors, listing, reimports
+from imagestreams.api import access, responses, tables, webhooks
 from imagestreams.errors import RequestError
 from imagestreams.observability import logger
 from imagestreams.usecases.common import now

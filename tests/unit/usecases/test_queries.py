@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from imagestreams.api import listing
+from imagestreams import listing
 from imagestreams.errors import ConflictError, NotFoundRequestError, ObjectDetails
 from imagestreams.imports import jobs
 from imagestreams.usecases.common import Options

@@ -19,8 +19,8 @@ from typing import Any
 import pydantic
 from aws_lambda_powertools.event_handler import Response
 
-from imagestreams import jsondoc
-from imagestreams.api import listing, validation
+from imagestreams import jsondoc, listing
+from imagestreams.api import validation
 from imagestreams.errors import (
     BadRequestError,
     FieldCause,

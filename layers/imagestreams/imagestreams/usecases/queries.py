@@ -6,8 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from imagestreams import errors, streams
-from imagestreams.api import listing
+from imagestreams import errors, listing, streams
 from imagestreams.imports import jobs
 from imagestreams.models import API_GROUP, ImageStream, Status, StatusDetails
 from imagestreams.usecases.ports import ImportRecords, JobStore, StreamStore
