@@ -41,3 +41,14 @@ def check(authorizer: Mapping[str, Any] | None, namespace: str, verb: str, resou
     if EVERY_NAMESPACE in granted or namespace in granted:
         return subject
     raise errors.forbidden(subject, verb, resource, namespace)
+
+
+def authenticated(authorizer: Mapping[str, Any] | None) -> str:
+    """The caller's subject if the authorizer authenticated the request, whatever it grants.
+
+    For what every authenticated caller may read (discovery, OpenAPI); no
+    context is a 401.
+    """
+    if not authorizer or "namespaces" not in authorizer:
+        raise UnauthenticatedError("Unauthorized")
+    return str(authorizer.get("subject") or authorizer.get("principalId") or "")
