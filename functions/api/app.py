@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagestreams import bootstrap, errors, listing, reimports
-from imagestreams.api import access, responses, tables, webhooks
+from imagestreams.api import access, discovery, openapi, responses, tables, webhooks
 from imagestreams.errors import RequestError
 from imagestreams.observability import logger
 from imagestreams.usecases.common import now
@@ -111,6 +111,73 @@ def delete_stream(namespace: str, name: str) -> Response[str]:
     return responses.document(
         200, bootstrap.container().queries().delete_stream(namespace, name).to_json_dict()
     )
+
+
+# --- discovery and OpenAPI: what every client reads first, for any authenticated caller
+
+
+def authenticated() -> None:
+    """Discovery is for every authenticated caller, whatever namespaces it is granted."""
+    context = app.current_event.raw_event.get("requestContext") or {}
+    logger.append_keys(subject=access.authenticated(context.get("authorizer")))
+
+
+def served(document: discovery.Document) -> Response[str]:
+    """``document`` for an authenticated caller (304 when its copy is current)."""
+    authenticated()
+    return responses.served(document, app.current_event.headers.get("If-None-Match"))
+
+
+def accept() -> str | None:
+    return app.current_event.headers.get("Accept")
+
+
+@app.get("/version", compress=True)
+def version() -> Response[str]:
+    return served(discovery.version_info())
+
+
+@app.get("/api", compress=True)
+def legacy_api() -> Response[str]:
+    return served(discovery.legacy(accept()))
+
+
+@app.get("/api/v1", compress=True)
+def legacy_resources() -> Response[str]:
+    return served(discovery.legacy_resources())
+
+
+@app.get("/apis", compress=True)
+def api_groups() -> Response[str]:
+    return served(discovery.groups(accept()))
+
+
+@app.get(f"/apis/{discovery.GROUP}", compress=True)
+def api_group() -> Response[str]:
+    return served(discovery.group())
+
+
+@app.get(f"/apis/{discovery.GROUP_VERSION}", compress=True)
+def api_resources() -> Response[str]:
+    return served(discovery.resource_list())
+
+
+@app.get("/openapi/v2", compress=True)
+def openapi_v2() -> Response[str]:
+    authenticated()
+    if not openapi.v2_acceptable(accept()):
+        return responses.not_acceptable(discovery.JSON)
+    return served(openapi.v2())
+
+
+@app.get("/openapi/v3", compress=True)
+def openapi_v3() -> Response[str]:
+    return served(openapi.v3_index())
+
+
+@app.get(f"/openapi/v3/{openapi.V3_PATH}", compress=True)
+def openapi_v3_group_version() -> Response[str]:
+    return served(openapi.v3_group_version())
 
 
 @app.post("/webhooks/distribution")

@@ -283,7 +283,12 @@ def call_route(
 def test_the_route_requests_cover_every_guarded_route_of_the_template() -> None:
     template = load_template(ROOT / "template.yaml")
     table = RouteTable(template.routes())
-    guarded = {(r.method, r.path) for r in template.routes() if r.authorizer is not None}
+    # Discovery and OpenAPI are outside namespaces, for any valid token: not these tables'.
+    guarded = {
+        (r.method, r.path)
+        for r in template.routes()
+        if r.authorizer is not None and (r.path.startswith(NAMESPACES) or r.path == "/{proxy+}")
+    }
 
     reached = set()
     for method, path, _ in ROUTE_REQUESTS:

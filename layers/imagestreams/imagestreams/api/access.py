@@ -40,10 +40,19 @@ def check(
     No authorizer context at all is a 401 (the request was not authenticated);
     a context without this namespace is a 403.
     """
-    if not authorizer or "namespaces" not in authorizer:
-        raise UnauthenticatedError("Unauthorized")
-    subject = str(authorizer.get("subject") or authorizer.get("principalId") or "")
+    subject = authenticated(authorizer)
     granted = granted_namespaces(authorizer)
     if EVERY_NAMESPACE in granted or namespace in granted:
         return subject
     raise errors.forbidden(subject, verb, resource, namespace, name)
+
+
+def authenticated(authorizer: Mapping[str, Any] | None) -> str:
+    """The caller's subject if the authorizer authenticated the request, whatever it grants.
+
+    For what every authenticated caller may read (discovery, OpenAPI); no
+    context is a 401.
+    """
+    if not authorizer or "namespaces" not in authorizer:
+        raise UnauthenticatedError("Unauthorized")
+    return str(authorizer.get("subject") or authorizer.get("principalId") or "")

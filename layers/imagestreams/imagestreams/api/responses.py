@@ -21,6 +21,7 @@ from aws_lambda_powertools.event_handler import Response
 
 from imagestreams import jsondoc, listing
 from imagestreams.api import validation
+from imagestreams.api.discovery import Document
 from imagestreams.errors import (
     BadRequestError,
     FieldCause,
@@ -51,6 +52,26 @@ def document(code: int, body: dict[str, Any]) -> Response[str]:
     """A JSON response with ``body``."""
     return Response(
         status_code=code, content_type=JSON, body=json.dumps(body, separators=(",", ":"))
+    )
+
+
+def served(document: Document, if_none_match: str | None = None) -> Response[str]:
+    """A discovery or OpenAPI document: 200 with its entity tag, or 304 if the client has it.
+
+    Answers vary with ``Accept`` (aggregated discovery, protobuf OpenAPI).
+    """
+    headers = {"ETag": document.etag, "Vary": "Accept"}
+    if if_none_match and document.etag in (tag.strip() for tag in if_none_match.split(",")):
+        return Response(status_code=304, headers=headers, body="")
+    return Response(
+        status_code=200, content_type=document.content_type, body=document.body, headers=headers
+    )
+
+
+def not_acceptable(accepted_types: str) -> Response[str]:
+    """406 when none of the media types a client accepts can be served."""
+    return status_response(
+        406, "NotAcceptable", f"only the following media types are accepted: {accepted_types}"
     )
 
 
