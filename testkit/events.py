@@ -143,6 +143,21 @@ def with_authorizer(
     return changed
 
 
+def with_header(event: dict[str, Any], name: str, value: str | None) -> dict[str, Any]:
+    """A copy of ``event`` with header ``name`` set to ``value`` (None removes it)."""
+    changed = copy.deepcopy(event)
+    _set_header(changed, name, value)
+    return changed
+
+
+def with_query(event: dict[str, Any], **parameters: list[str]) -> dict[str, Any]:
+    """A copy of ``event`` with these query parameters (each with its values)."""
+    changed = copy.deepcopy(event)
+    changed["multiValueQueryStringParameters"] = parameters or None
+    changed["queryStringParameters"] = {k: v[-1] for k, v in parameters.items()} or None
+    return changed
+
+
 def _set_header(event: dict[str, Any], name: str, value: str | None) -> None:
     for key in ("headers", "multiValueHeaders"):
         headers = event.get(key)

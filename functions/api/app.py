@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagestreams import bootstrap, errors, listing, reimports
-from imagestreams.api import access, discovery, openapi, responses, tables, webhooks
+from imagestreams.api import access, decoding, discovery, openapi, responses, tables, webhooks
 from imagestreams.errors import RequestError
 from imagestreams.observability import logger
 from imagestreams.usecases.common import now
@@ -36,17 +36,22 @@ def allow(namespace: str, verb: str, resource: str, name: str = "") -> None:
 def create_import(namespace: str) -> Response[str]:
     """POST an ImageStreamImport: 201 with the status, or 202 while a job finishes it."""
     allow(namespace, "create", "imagestreamimports")
-    valid = responses.parse_import_request(
+    request = decoding.parse_import_request(
         app.current_event.body,
         namespace,
+        content_type=app.current_event.headers.get("Content-Type"),
+        query=app.current_event.multi_value_query_string_parameters,
         is_base64=bool(app.current_event.is_base64_encoded),
         max_bytes=bootstrap.container().settings.max_body_bytes,
         rules=bootstrap.container().registry_rules(),
         max_images=bootstrap.container().settings.max_import_images,
     )
     remaining_ms = app.lambda_context.get_remaining_time_in_millis()
-    created = bootstrap.container().start_import().create(namespace, valid, remaining_ms / 1000)
-    return responses.document(202 if created.accepted else 201, created.document)
+    created = (
+        bootstrap.container().start_import().create(namespace, request.valid, remaining_ms / 1000)
+    )
+    answer = responses.document(202 if created.accepted else 201, created.document)
+    return responses.with_warnings(answer, request.warnings)
 
 
 @app.get(f"{IMPORTS}/<name>", compress=True)

@@ -427,6 +427,30 @@ def test_imports_an_image_from_a_registry_on_loopback(
     assert result["image"]["metadata"]["name"] == pushed.digest
 
 
+def test_unknown_fields_reach_the_client_as_one_warning_header_each(
+    devserver: RunningServer, anon_registry: Any, push_image: Any
+) -> None:
+    pushed = push_image(anon_registry)
+    body = body_of(with_images(load_event("api-import-single"), pushed.pull_spec))
+    body["spec"]["surprise"] = 1
+    body["spec"]["images"][0]["extra"] = True
+    request = urllib.request.Request(
+        devserver.url + "/apis/image.openshift.io/v1/namespaces/demo/imagestreamimports",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {devserver.token}", "Content-Type": "application/json"},
+    )
+
+    with urllib.request.urlopen(request, timeout=60) as response:
+        warnings = response.headers.get_all("Warning")
+
+    assert response.status == 201
+    assert warnings == [
+        '299 - "unknown field \\"spec.images[0].extra\\""',
+        '299 - "unknown field \\"spec.surprise\\""',
+    ]
+
+
 def test_the_callers_environment_sets_the_registry_address_policy(
     devserver: RunningServer, tmp_path: Path, anon_registry: Any, push_image: Any
 ) -> None:

@@ -102,6 +102,13 @@ class PayloadTooLargeError(RequestError):
     reason = "RequestEntityTooLarge"
 
 
+class UnsupportedMediaTypeError(RequestError):
+    """The body is in a format the API does not read (its ``Content-Type``)."""
+
+    code = 415
+    reason = "UnsupportedMediaType"
+
+
 class ValidationError(RequestError):
     """The request parsed but is invalid: 422 with one cause per field."""
 
@@ -112,6 +119,8 @@ class ValidationError(RequestError):
         self.kind = kind
         self.name = name
         self.causes = causes
+        # ``ImageStreamImport.image.openshift.io`` -> ``image.openshift.io``
+        self.group = qualified_kind.partition(".")[2]
         listed = [str(c) for c in causes]
         summary = listed[0] if len(listed) == 1 else "[" + ", ".join(listed) + "]"
         super().__init__(f'{qualified_kind} "{name}" is invalid: {summary}')

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from imagestreams.errors import ImageStreamsError
@@ -45,8 +46,17 @@ class DocumentTooDeepError(ImageStreamsError, ValueError):
         self.max_depth = max_depth
 
 
-def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
+def loads(
+    data: str | bytes,
+    *,
+    max_depth: int = MAX_DEPTH,
+    object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None,
+    parse_float: Callable[[str], Any] | None = None,
+) -> Any:
     """Decode ``data`` (UTF-8 bytes or text) with bounded depth and storable strings.
+
+    ``object_pairs_hook`` and ``parse_float`` are ``json.loads``'s; what the
+    hook returns is kept if it is a dict (strings in it are made storable).
 
     Raises ``ValueError`` for anything that is not such a document:
     :class:`DocumentTooDeepError`, ``json.JSONDecodeError`` or
@@ -58,7 +68,7 @@ def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     else:
         text = data
     _check_depth(text, max_depth)
-    value = json.loads(text)
+    value = json.loads(text, object_pairs_hook=object_pairs_hook, parse_float=parse_float)
     if _SURROGATE_ESCAPE.search(text) or _SURROGATE.search(text):
         value = _storable(value)
     return value

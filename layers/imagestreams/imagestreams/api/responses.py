@@ -1,44 +1,28 @@
-"""HTTP edges of the API: reading request bodies and writing ``Status`` replies.
+"""HTTP edges of the API: writing ``Status`` replies and documents.
 
 Owns the one mapping from the error hierarchy to Kubernetes ``Status``
-responses (400, 413, 422, 404, 500, ...), and the decoding of a request body
-into a validated, defaulted :class:`ImageStreamImport`. Nothing here talks
-to AWS or a registry; no message carries a stack trace or a credential.
+responses (400, 413, 415, 422, 404, 500, ...) and the ``Warning`` headers
+of an answer; reading requests is ``imagestreams.api.decoding``'s job.
+Nothing here talks to AWS or a registry; no message carries a stack trace
+or a credential.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
+import re
 import traceback
 from collections.abc import Sequence
 from typing import Any
 
-import pydantic
 from aws_lambda_powertools.event_handler import Response
 
-from imagestreams import jsondoc, listing
+from imagestreams import listing
 from imagestreams.api import validation
 from imagestreams.api.discovery import Document
-from imagestreams.errors import (
-    BadRequestError,
-    FieldCause,
-    PayloadTooLargeError,
-    RequestError,
-    ValidationError,
-)
-from imagestreams.imports.plan import ValidImport
-from imagestreams.models import (
-    API_GROUP,
-    ImageStream,
-    ImageStreamImport,
-    Status,
-    StatusCause,
-    StatusDetails,
-)
-from imagestreams.registry.rules import RegistryRules
+from imagestreams.errors import BadRequestError, RequestError, ValidationError
+from imagestreams.models import ImageStream, Status, StatusCause, StatusDetails
 
 JSON = "application/json"
 # What a Lambda function may return to API Gateway: the whole serialised
@@ -98,7 +82,7 @@ def for_request_error(error: RequestError) -> Response[str]:
     if isinstance(error, ValidationError):
         details = StatusDetails(
             name=error.name,
-            group=API_GROUP,
+            group=error.group,
             kind=error.kind,
             causes=[
                 StatusCause(reason=c.reason, message=c.body, field=c.field) for c in error.causes
@@ -208,81 +192,40 @@ def origin_of(error: BaseException) -> str:
     return f"{os.path.basename(last.filename)}:{last.lineno}"
 
 
-def parse_import_request(
-    body: str | None,
-    namespace: str,
-    *,
-    is_base64: bool,
-    max_bytes: int,
-    rules: RegistryRules | None = None,
-    max_images: int | None = None,
-) -> ValidImport:
-    """Decode and validate an ImageStreamImport request body, parsing its references once."""
-    raw = _body_bytes(body, is_base64)
-    if len(raw) > max_bytes:
-        raise PayloadTooLargeError(f"the request body exceeds the limit of {max_bytes} bytes")
-    if not raw.strip():
-        raise BadRequestError("the request body is empty: an ImageStreamImport object is required")
-    try:
-        data = jsondoc.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequestError(f"the request body is not valid JSON: {_json_problem(exc)}") from None
-    if not isinstance(data, dict):
-        raise BadRequestError("the request body must be a JSON object (an ImageStreamImport)")
-    kind = data.get("kind")
-    if kind not in (None, "", "ImageStreamImport"):
-        raise BadRequestError(f"the request body is a {kind!r}, not an ImageStreamImport")
-    api_version = data.get("apiVersion")
-    if api_version not in (None, "", "image.openshift.io/v1", "v1"):
-        raise BadRequestError(
-            f"apiVersion {api_version!r} is not served here: use image.openshift.io/v1"
-        )
-    try:
-        isi = ImageStreamImport.model_validate(data)
-    except pydantic.ValidationError as exc:
-        name = (
-            str((data.get("metadata") or {}).get("name", ""))
-            if isinstance(data.get("metadata"), dict)
-            else ""
-        )
-        raise ValidationError(
-            validation.QUALIFIED_KIND, "ImageStreamImport", name, _type_causes(exc)
-        ) from None
-    if isi.metadata.namespace and isi.metadata.namespace != namespace:
-        raise BadRequestError(
-            "the namespace of the provided object does not match the namespace sent on the request"
-        )
-    references = validation.validate(isi, namespace, rules, max_images)
-    return ValidImport(isi, references)
+# --- warnings as headers ---------------------------------------------------------
+
+_WARNINGS_TOTAL_RUNES = 4 * 1024
+_WARNING_ITEM_RUNES = 256
 
 
-def _body_bytes(body: str | None, is_base64: bool) -> bytes:
-    if body is None:
-        return b""
-    if is_base64:
-        try:
-            return base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise BadRequestError("the request body is not valid base64") from None
-    return body.encode("utf-8", errors="surrogatepass")
+def with_warnings(response: Response[str], warnings: Sequence[str]) -> Response[str]:
+    """``response`` with a ``Warning`` header per warning (several headers of one name)."""
+    if values := warning_headers(warnings):
+        response.headers["Warning"] = values
+    return response
 
 
-def _json_problem(exc: Exception) -> str:
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-    if isinstance(exc, jsondoc.DocumentTooDeepError):
-        return str(exc)
-    return "the body is not UTF-8 text"
+def warning_headers(warnings: Sequence[str]) -> list[str]:
+    """``Warning`` header values for ``warnings``, as the API server's recorder writes them.
+
+    ``299 - "<text>"`` each, deduplicated, ``"`` and ``\\`` escaped; a text
+    with control characters is dropped; past 4096 characters in all, every
+    text is cut to 256.
+    """
+    texts: list[str] = []
+    for text in warnings:
+        if text and text not in texts and not _CONTROL.search(text):
+            texts.append(text)
+    if sum(len(t) for t in texts) > _WARNINGS_TOTAL_RUNES:
+        texts = [t[:_WARNING_ITEM_RUNES] for t in texts]
+        kept, total = [], 0
+        for text in texts:
+            if total >= _WARNINGS_TOTAL_RUNES:
+                break
+            kept.append(text)
+            total += len(text)
+        texts = kept
+    return ['299 - "' + t.replace("\\", "\\\\").replace('"', '\\"') + '"' for t in texts]
 
 
-def _type_causes(exc: pydantic.ValidationError) -> list[FieldCause]:
-    causes = []
-    for error in exc.errors(include_url=False, include_input=False):
-        path = ""
-        for part in error["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        if error["type"] == "missing":
-            causes.append(FieldCause.required(path))
-        else:
-            causes.append(FieldCause(path, "FieldValueInvalid", f"Invalid value: {error['msg']}"))
-    return causes
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")

@@ -137,3 +137,23 @@ class Status(OpenShiftModel):
     @property
     def is_success(self) -> bool:
         return self.status == STATUS_SUCCESS
+
+
+class Preconditions(OpenShiftModel):
+    """``metav1.Preconditions``: what a delete requires of the object it removes."""
+
+    uid: Annotated[str | None, OMIT_NIL] = None
+    resource_version: Annotated[str | None, OMIT_NIL] = None
+
+
+class DeleteOptions(OpenShiftModel):
+    """``metav1.DeleteOptions``, the optional body of a DELETE (``kubectl delete`` sends one)."""
+
+    kind: Annotated[str, OMIT_EMPTY] = ""
+    api_version: Annotated[str, OMIT_EMPTY] = ""
+    grace_period_seconds: Annotated[int | None, OMIT_NIL] = None
+    preconditions: Annotated[Preconditions | None, OMIT_NIL] = None
+    orphan_dependents: Annotated[bool | None, OMIT_NIL] = None
+    propagation_policy: Annotated[str | None, OMIT_NIL] = None
+    dry_run: Annotated[list[str] | None, OMIT_EMPTY] = None
+    ignore_store_read_error_with_cluster_breaking_potential: Annotated[bool | None, OMIT_NIL] = None
