@@ -46,9 +46,11 @@ def create_import(namespace: str) -> Response[str]:
         rules=bootstrap.container().registry_rules(),
         max_images=bootstrap.container().settings.max_import_images,
     )
-    remaining_ms = app.lambda_context.get_remaining_time_in_millis()
+    remaining = app.lambda_context.get_remaining_time_in_millis() / 1000
     created = (
-        bootstrap.container().start_import().create(namespace, request.valid, remaining_ms / 1000)
+        bootstrap.container()
+        .start_import()
+        .create(namespace, request.valid, remaining, dry_run=request.options.dry_run)
     )
     answer = responses.document(202 if created.accepted else 201, created.document)
     return responses.with_warnings(answer, request.warnings)
@@ -110,12 +112,30 @@ def not_allowed(namespace: str, name: str = "") -> Response[str]:
 
 @app.delete(f"{STREAMS}/<name>")
 def delete_stream(namespace: str, name: str) -> Response[str]:
-    """Delete an ImageStream and all its tags; answers a ``Success`` Status."""
+    """Delete an ImageStream and all its tags; answers a ``Success`` Status.
+
+    DeleteOptions (body or query) may make it a dry run or set preconditions.
+    """
     responses.check_path(namespace, name)
     allow(namespace, "delete", "imagestreams", name)
-    return responses.document(
-        200, bootstrap.container().queries().delete_stream(namespace, name).to_json_dict()
+    options = decoding.delete_options(
+        app.current_event.body,
+        app.current_event.headers.get("Content-Type"),
+        app.current_event.multi_value_query_string_parameters,
+        is_base64=bool(app.current_event.is_base64_encoded),
     )
+    status = (
+        bootstrap.container()
+        .queries()
+        .delete_stream(
+            namespace,
+            name,
+            dry_run=options.dry_run,
+            expected_uid=options.uid,
+            expected_rv=options.resource_version,
+        )
+    )
+    return responses.document(200, status.to_json_dict())
 
 
 # --- discovery and OpenAPI: what every client reads first, for any authenticated caller

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from testkit.api import Api, image_spec, import_body
-from testkit.events import load_event, with_name, with_namespace
+from testkit.events import load_event, with_body, with_name, with_namespace, with_query
 from testkit.registry import Registry
 
 TABLE_ACCEPT = (
@@ -219,3 +219,69 @@ def test_not_found_carries_details(api: Api) -> None:
         "group": "image.openshift.io",
         "kind": "imagestreams",
     }
+
+
+# --- dryRun=All on every write --------------------------------------------------------
+
+
+def test_a_dry_run_import_answers_the_stream_and_stores_nothing(
+    api: Api, anon_registry: Registry, push_image: Any
+) -> None:
+    # Given an image, imported into a stream as a dry run
+    pushed = push_image(anon_registry, via="api")
+    body = import_body(image_spec(pushed.pull_spec), name="dry")
+    body["spec"]["import"] = True
+    event = with_query(with_body(load_event("api-import-single.json"), body), dryRun=["All"])
+
+    reply = api.invoke(event)
+
+    # Then the answer shows the stream it would create, and nothing exists
+    assert reply.status == 201, reply.body
+    stream = reply.body["status"]["import"]
+    assert stream["metadata"]["name"] == "dry"
+    assert stream["metadata"]["generation"] == 1
+    assert [t["tag"] for t in stream["status"]["tags"]] == ["latest"]
+    assert request(api, "api-get-stream.json", name="dry").status == 404
+    assert request(api, "api-get-import.json", name="dry").status == 404
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["query", "body"],
+)
+def test_a_dry_run_delete_deletes_nothing(api: Api, three_streams: list[str], how: str) -> None:
+    event = with_name(with_namespace(load_event("api-delete-stream.json"), "demo"), "b")
+    if how == "query":
+        event = with_query(event, dryRun=["All"])
+    else:
+        options = {"kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["All"]}
+        event = with_body(event, options)
+
+    reply = api.invoke(event)
+
+    assert reply.status == 200
+    assert reply.body["status"] == "Success"
+    assert reply.body["details"]["name"] == "b"
+    assert request(api, "api-get-stream.json", name="b").status == 200
+
+
+def test_a_delete_precondition_that_no_longer_holds_is_a_conflict(
+    api: Api, three_streams: list[str]
+) -> None:
+    event = with_name(with_namespace(load_event("api-delete-stream.json"), "demo"), "b")
+    options = {
+        "kind": "DeleteOptions",
+        "apiVersion": "v1",
+        "preconditions": {"resourceVersion": "999"},
+    }
+
+    reply = api.invoke(with_body(event, options))
+
+    assert reply.status == 409
+    assert reply.body["reason"] == "Conflict"
+    assert reply.body["message"].startswith(
+        'Operation cannot be fulfilled on imagestreams.image.openshift.io "b": '
+        "Precondition failed: ResourceVersion in precondition: 999, "
+    )
+    assert reply.body["details"]["kind"] == "imagestreams"
+    assert request(api, "api-get-stream.json", name="b").status == 200
