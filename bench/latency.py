@@ -66,6 +66,9 @@ class DevServer:
         environ = {
             **os.environ,
             "PORT": "0",
+            "HTTPS_PORT": "0",
+            # Certificate, tokens and kubeconfig of this run only.
+            "DEVSERVER_STATE_DIR": str(workdir / "state"),
             "PYTHONUNBUFFERED": "1",
             # One API token, for the namespace the imports go to.
             "DEVSERVER_TOKENS": NAMESPACE,

@@ -1,10 +1,21 @@
 """``python -m devserver``: serve the API locally, AWS services from moto.
 
-Options: ``--host`` (default 127.0.0.1), ``--port`` (default ``$PORT`` or
-3000; 0 picks a free port, and the printed URL tells which), ``--template``
-(default the project's ``template.yaml``), ``--concurrency`` (handler copies
-per function). The first line printed names the URL once the server is
-listening; Ctrl-C (or SIGTERM) stops it cleanly.
+Options: ``--host`` (default 127.0.0.1), ``--port`` (plain HTTP, for curl;
+default ``$PORT`` or 3000), ``--https-port`` (default ``$HTTPS_PORT`` or
+3443; for 0 of either, a free port is picked and the printed URL tells
+which), ``--template`` (default the project's ``template.yaml``),
+``--concurrency`` (handler copies per function). The first line printed
+names both URLs once the server is listening; Ctrl-C (or SIGTERM) stops it
+cleanly. Both ports serve the same gateway; HTTPS, which kubectl and the
+Kubernetes clients need to send a token, uses a self-signed certificate
+(:mod:`devserver.tls`).
+
+What outlives a restart is kept in the state directory, ``.devserver/`` in
+the project root or ``DEVSERVER_STATE_DIR`` (:mod:`devserver.state`): the
+certificate, the dev tokens, the webhook secret, and a kubeconfig written at
+every start for the HTTPS address, with one context per dev token and the
+``demo`` token's current (:mod:`devserver.kubeconfig`); the banner prints
+its path and ``KUBECONFIG=<path> kubectl get is -n demo``.
 
 Functions with SQS events are fed from their queues in the background
 (:mod:`devserver.queues`), and every function runs with its own settings
@@ -18,14 +29,18 @@ delivers an EventBridge event to the functions whose rules match it
 (:mod:`devserver.triggers`); these routes exist only locally and need no
 token.
 
-Every route needs a token, as deployed: a fresh dev token for the ``demo``
+Every route needs a token, as deployed: a dev token for the ``demo``
 namespace is stored (hashed) in the local token secret and printed with an
 example ``curl``. ``DEVSERVER_TOKENS`` makes other or more tokens
 (``"demo; team-a,team-b; *"``: one per grant, ``*`` for every namespace);
-``DEVSERVER_PULL_SECRETS`` names a JSON file ``{"<namespace>":
-{<.dockerconfigjson content>}}`` whose pull secrets are stored at start
-(:mod:`devserver.seed`). The registry webhook's shared secret, generated
-as the template says, is printed too, with an example notification.
+a grant keeps its token across restarts while it stays the same (same
+place in the list, same namespaces), and ``=<token>`` after a grant pins
+it (``"demo=my-dev-token; team-a"``). ``DEVSERVER_PULL_SECRETS`` names a
+JSON file ``{"<namespace>": {<.dockerconfigjson content>}}`` whose pull
+secrets are stored at start (:mod:`devserver.seed`). The registry
+webhook's shared secret, generated as the template says at the first
+start and kept after that (``DEVSERVER_WEBHOOK_SECRET`` pins it), is
+printed too, with an example notification.
 """
 
 from __future__ import annotations
@@ -34,7 +49,9 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -49,6 +66,7 @@ from devserver.environment import (
     shared_variables,
     unseen_variables,
 )
+from devserver.kubeconfig import context_name, context_namespace, write_kubeconfig
 from devserver.moto_support import local_aws
 from devserver.queues import QueuePoller
 from devserver.resources import CreatedResources, create_resources
@@ -60,11 +78,14 @@ from devserver.seed import (
     load_pull_secrets,
     make_tokens,
     parse_grants,
+    put_secret,
     seed_pull_secrets,
     seed_tokens,
 )
 from devserver.server import DevServer, HandlerLoadError, LocalGateway
+from devserver.state import STATE_DIR_VARIABLE, StateDir
 from devserver.template import LOCAL_REGION, Template, TemplateError, load_template
+from devserver.tls import ServerCertificate, certificate_hosts, ensure_certificate
 from devserver.triggers import EVENTS_PATH, SCHEDULE_PATH, LocalTriggers
 from imagestreams.config import Settings
 
@@ -84,6 +105,8 @@ EXAMPLE_NOTIFICATION = (
     '"request":{"host":"127.0.0.1:5000"}}]}'
 )
 EXAMPLE_EVENT_FILE = "events/ecr-image-push.json"
+# Pins the webhook secret (else the one kept from the last start, or a new one).
+WEBHOOK_SECRET_VARIABLE = "DEVSERVER_WEBHOOK_SECRET"
 
 # Settings the local server changes from the template's, as one group (see
 # local_overrides): it exists for development and must reach registries on
@@ -113,6 +136,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m devserver", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 3000))
+    parser.add_argument("--https-port", type=int, default=int(os.environ.get("HTTPS_PORT") or 3443))
     parser.add_argument("--template", type=Path, default=PROJECT_ROOT / "template.yaml")
     parser.add_argument("--concurrency", type=int, default=4)
     return parser.parse_args(argv)
@@ -186,20 +210,31 @@ def _setting(created: CreatedResources, template: Template, name: str) -> str | 
     return None
 
 
-def _seed_secrets(created: CreatedResources, template: Template) -> LocalSecrets:
-    """Store the dev tokens' hashes and any ``DEVSERVER_PULL_SECRETS`` in moto."""
+def _seed_secrets(created: CreatedResources, template: Template, state: StateDir) -> LocalSecrets:
+    """Store the dev tokens' hashes, the webhook secret and any ``DEVSERVER_PULL_SECRETS`` in moto.
+
+    Tokens and the webhook secret are the pinned ones, else those ``state``
+    kept from the last start, else new; ``state`` keeps what is used now.
+    """
     prefix = _setting(created, template, "PULL_SECRET_PREFIX") or DEFAULT_PULL_SECRET_PREFIX
     secret = _setting(created, template, "API_TOKENS_SECRET") or f"{prefix}/api-tokens"
-    tokens = make_tokens(parse_grants(os.environ.get(TOKENS_VARIABLE)))
+    tokens = make_tokens(parse_grants(os.environ.get(TOKENS_VARIABLE)), state.kept_tokens())
     client = boto3.client("secretsmanager", region_name=LOCAL_REGION)
     seed_tokens(client, secret, tokens)
+    state.keep_tokens(tokens)
     pull_secrets: list[str] = []
     if path := os.environ.get(PULL_SECRETS_VARIABLE):
         pull_secrets = seed_pull_secrets(client, prefix, load_pull_secrets(path))
     webhook_name = _setting(created, template, "WEBHOOK_SECRET") or f"{prefix}/webhook-secret"
     webhook = None
     if webhook_name in created.names.values():
-        value = client.get_secret_value(SecretId=webhook_name)["SecretString"]
+        value = (
+            os.environ.get(WEBHOOK_SECRET_VARIABLE, "").strip()
+            or state.kept_webhook_secret()
+            or client.get_secret_value(SecretId=webhook_name)["SecretString"]
+        )
+        put_secret(client, webhook_name, value)
+        state.keep_webhook_secret(value)
         webhook = (webhook_name, value)
     return LocalSecrets(secret, tokens, pull_secrets, webhook)
 
@@ -212,6 +247,29 @@ def _example_token(tokens: list[DevToken]) -> tuple[DevToken, str]:
     return tokens[0], tokens[0].namespaces[0]
 
 
+@dataclass(frozen=True)
+class SecurePort:
+    """The HTTPS server, its certificate, and the kubeconfig written for it."""
+
+    server: DevServer
+    certificate: ServerCertificate
+    kubeconfig: Path
+
+
+def _https_lines(secure: SecurePort, local: LocalSecrets) -> list[str]:
+    """The HTTPS address, the certificate, and the kubeconfig with an example."""
+    example, _ = _example_token(local.tokens)
+    namespace = context_namespace(example)
+    return [
+        "",
+        f"HTTPS (for kubectl and Kubernetes clients): {secure.server.url}",
+        f"  certificate: {secure.certificate.cert_file} (self-signed; kept)",
+        f"  kubeconfig: {secure.kubeconfig} (a context per token; current: "
+        f"{context_name(example)}, namespace {namespace})",
+        f"  KUBECONFIG={secure.kubeconfig} kubectl get is -n {namespace}",
+    ]
+
+
 def _webhook_lines(server: DevServer, template: Template, local: LocalSecrets) -> list[str]:
     """The webhook secret and an example notification, if the template has the route."""
     routes = {route.path for route in template.routes() if route.method in ("POST", "ANY")}
@@ -220,7 +278,8 @@ def _webhook_lines(server: DevServer, template: Template, local: LocalSecrets) -
     name, value = local.webhook
     return [
         "",
-        "Registry push notifications (no API token: the shared webhook secret instead):",
+        "Registry push notifications (no API token: the shared webhook secret instead;",
+        f"kept across restarts, {WEBHOOK_SECRET_VARIABLE} pins it):",
         f"  webhook secret {name}: {value}",
         f"  curl -sS -X POST {server.url}{WEBHOOK_PATH} \\",
         f'    -H "Authorization: Bearer {value}" \\',
@@ -251,6 +310,8 @@ def _trigger_lines(server: DevServer, triggers: LocalTriggers) -> list[str]:
 
 def _banner(
     server: DevServer,
+    secure: SecurePort,
+    state: StateDir,
     template: Template,
     names: dict[str, str],
     poller: QueuePoller,
@@ -259,8 +320,10 @@ def _banner(
     address_policy: list[str],
 ) -> str:
     lines = [
-        f"ImageStreamImport API listening on {server.url}",
+        f"ImageStreamImport API listening on {server.url} and {secure.server.url}",
         f"  template: {template.path}",
+        f"  state: {state.root} (certificate, tokens, webhook secret, kubeconfig;"
+        f" {STATE_DIR_VARIABLE} moves it)",
     ]
     lines += [f"  {logical_id}: {name} (moto, in memory)" for logical_id, name in names.items()]
     lines += [
@@ -273,10 +336,12 @@ def _banner(
     ]
     lines += [f"  pull secret {name} (from {PULL_SECRETS_VARIABLE})" for name in local.pull_secrets]
     lines += address_policy
+    lines += _https_lines(secure, local)
     lines += [
         "",
-        f"API tokens (new at every start; {TOKENS_VARIABLE}='demo; team-a,team-b; *' "
-        "makes one per grant, '*' for every namespace):",
+        "API tokens (kept while their grants stay the same; "
+        f"{TOKENS_VARIABLE}='demo; team-a,team-b; *' makes one per grant, "
+        "'*' for every namespace, 'demo=<token>' pins one):",
     ]
     lines += [
         f"  token {token.subject} for {','.join(token.namespaces)}: {token.token}"
@@ -331,6 +396,18 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+@contextmanager
+def _serving(server: DevServer) -> Iterator[DevServer]:
+    """``server`` answering in a background thread until the block ends."""
+    thread = threading.Thread(target=server.serve_forever, name="https", daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        thread.join()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the local server until interrupted; the process exit code."""
     args = _parse_args(argv)
@@ -347,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         template = load_template(args.template)
         created = create_resources(template)
-        local = _seed_secrets(created, template)
+        state = StateDir.from_environment(os.environ, PROJECT_ROOT)
+        local = _seed_secrets(created, template, state)
         _add_layers_to_path(template)
         values = {
             spec.logical_id: created.environment(spec.logical_id) for spec in template.functions()
@@ -367,10 +445,21 @@ def main(argv: list[str] | None = None) -> int:
             template, created, concurrency=args.concurrency, loader=loader
         )
         triggers.warm()
-        with DevServer((args.host, args.port), gateway, triggers) as server:
+        certificate = ensure_certificate(state.tls, certificate_hosts(args.host))
+        tls = certificate.server_context()
+        with (
+            DevServer((args.host, args.port), gateway, triggers) as server,
+            DevServer((args.host, args.https_port), gateway, triggers, tls=tls) as https,
+            _serving(https),
+        ):
+            example, _ = _example_token(local.tokens)
+            write_kubeconfig(state.kubeconfig, https.url, certificate.pem, local.tokens, example)
+            secure = SecurePort(https, certificate, state.kubeconfig)
             poller.start()
             policy = _address_policy_lines(values, overrides)
-            banner = _banner(server, template, created.names, poller, local, triggers, policy)
+            banner = _banner(
+                server, secure, state, template, created.names, poller, local, triggers, policy
+            )
             print(banner, flush=True)
             server.serve_forever()
     except (TemplateError, HandlerLoadError, SeedError, SettingsError, OSError) as error:

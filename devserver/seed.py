@@ -2,15 +2,18 @@
 
 - :func:`parse_grants` reads ``DEVSERVER_TOKENS`` (grants separated by
   ``;`` or spaces, each a comma-separated list of namespaces, ``*`` for
-  every namespace; default ``demo``); :func:`make_tokens` gives each grant
-  a fresh random token; :func:`seed_tokens` stores their SHA-256 hashes
-  in the token secret, in the format the authorizer reads.
+  every namespace, optionally followed by ``=<token>`` to pin that grant's
+  token; default ``demo``); :func:`make_tokens` gives each grant its
+  pinned token, else the one it had at the last start (same subject, same
+  namespaces), else a fresh random one; :func:`seed_tokens` stores their
+  SHA-256 hashes in the token secret, in the format the authorizer reads.
 - :func:`load_pull_secrets` reads ``DEVSERVER_PULL_SECRETS`` (a JSON file
   ``{"<namespace>": {<.dockerconfigjson content>}}``) and
   :func:`seed_pull_secrets` stores each as ``<prefix>/<namespace>/pull-secret``.
 
-Tokens exist only in this process's memory and on its console; nothing here
-runs outside ``python -m devserver``.
+Tokens are kept in this process's memory, on its console and in the state
+directory (:mod:`devserver.state`), never their hashes outside the token
+secret; nothing here runs outside ``python -m devserver``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ ALL_NAMESPACES = "*"
 
 _NAMESPACE = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
 _GRANT_SEPARATOR = re.compile(r"[;\s]+")
+# A pinned token: printable ASCII without the grant separators (as a bearer
+# token, it must survive an Authorization header as it is).
+_PINNED_TOKEN = re.compile(r"[!-:<-~]+")
 
 
 class SeedError(ValueError):
@@ -49,35 +55,66 @@ class DevToken:
         return ALL_NAMESPACES in self.namespaces or namespace in self.namespaces
 
 
+@dataclass(frozen=True)
+class Grant:
+    """One grant of ``DEVSERVER_TOKENS``: its namespaces, and its token if pinned."""
+
+    namespaces: tuple[str, ...]
+    pinned: str | None = field(default=None, repr=False)
+
+
 def _check_namespace(name: str, where: str) -> None:
     if name != ALL_NAMESPACES and not _NAMESPACE.fullmatch(name):
         raise SeedError(f"{where}: {name!r} is not a namespace name (a DNS-1123 label) or '*'")
 
 
-def parse_grants(text: str | None) -> list[tuple[str, ...]]:
-    """Grants from ``DEVSERVER_TOKENS``: ``"demo; team-a,team-b; *"`` is three tokens."""
+def parse_grants(text: str | None) -> list[Grant]:
+    """Grants from ``DEVSERVER_TOKENS``: ``"demo=<token>; team-a,team-b; *"`` is three tokens.
+
+    ``=<token>`` after a grant's namespaces pins its token (printable ASCII,
+    no ``;`` and no space); two grants may not pin the same token.
+    """
     grants = []
     for part in _GRANT_SEPARATOR.split(text if text and text.strip() else DEFAULT_GRANTS):
         if not part:
             continue
-        namespaces = tuple(dict.fromkeys(n for n in part.split(",") if n))
+        names, separator, pinned = part.partition("=")
+        if separator and not _PINNED_TOKEN.fullmatch(pinned):
+            raise SeedError(
+                f"{TOKENS_VARIABLE}: a pinned token must be printable ASCII without ';' or spaces"
+            )
+        namespaces = tuple(dict.fromkeys(n for n in names.split(",") if n))
         if not namespaces:
             raise SeedError(f"{TOKENS_VARIABLE}: a grant names no namespace")
         for name in namespaces:
             _check_namespace(name, TOKENS_VARIABLE)
-        grants.append(namespaces)
+        grants.append(Grant(namespaces, pinned if separator else None))
+    pins = [grant.pinned for grant in grants if grant.pinned is not None]
+    if len(pins) != len(set(pins)):
+        raise SeedError(f"{TOKENS_VARIABLE}: two grants pin the same token")
     return grants
 
 
 def make_tokens(
-    grants: Sequence[tuple[str, ...]],
+    grants: Sequence[Grant],
+    kept: Sequence[DevToken] = (),
     new_token: Callable[[], str] = lambda: secrets.token_urlsafe(32),
 ) -> list[DevToken]:
-    """A fresh token per grant; subjects ``dev-1``, ``dev-2``, ..."""
-    return [
-        DevToken(new_token(), f"dev-{index}", namespaces)
-        for index, namespaces in enumerate(grants, start=1)
-    ]
+    """A token per grant; subjects ``dev-1``, ``dev-2``, ...
+
+    A grant's token is its pinned one; else the ``kept`` token (the last
+    start's) of the same subject and namespaces, unless a pinned token took
+    it; else a fresh one. So unchanged grants keep their tokens across
+    restarts, and a changed grant gets a new token.
+    """
+    pinned = {grant.pinned for grant in grants if grant.pinned is not None}
+    earlier = {(t.subject, t.namespaces): t.token for t in kept if t.token not in pinned}
+    tokens = []
+    for index, grant in enumerate(grants, start=1):
+        subject = f"dev-{index}"
+        token = grant.pinned or earlier.get((subject, grant.namespaces)) or new_token()
+        tokens.append(DevToken(token, subject, grant.namespaces))
+    return tokens
 
 
 def token_document(tokens: Sequence[DevToken]) -> str:

@@ -6,7 +6,8 @@ Lambda runtime does with ``CodeUri`` + ``Handler``, and invokes it with a
 :class:`LocalGateway` routes a request, asks the route's authorizer
 (:class:`LocalAuthorizer`, API Gateway's Lambda TOKEN authorizer with its
 cache), builds the event, invokes and converts the result (or renders a
-gateway error). :class:`DevServer` is the threading HTTP server that feeds it.
+gateway error). :class:`DevServer` is the threading HTTP server that feeds it,
+over plain HTTP or, given a TLS context, over HTTPS.
 
 Each execution environment the runtime's loader makes (a copy of the
 handler module; :mod:`devserver.environment` adds the function's
@@ -23,6 +24,8 @@ import importlib.util
 import itertools
 import queue
 import re
+import socket
+import ssl
 import sys
 import threading
 import time
@@ -457,11 +460,17 @@ class LocalRoutes(Protocol):
         ...
 
 
+# Seconds a client may take to complete the TLS handshake.
+HANDSHAKE_TIMEOUT = 10.0
+
+
 class DevServer(ThreadingHTTPServer):
     """A threading HTTP server whose requests go to a :class:`LocalGateway`.
 
     Requests for ``local_routes`` (the local server's own routes, such as
     :mod:`devserver.triggers`) go there instead, without any authorizer.
+    With ``tls``, connections are HTTPS: each is wrapped in the request's
+    own thread, so a client slow to finish its handshake holds up no other.
     """
 
     # A burst of clients waits in the listen backlog, then for a function's
@@ -477,9 +486,14 @@ class DevServer(ThreadingHTTPServer):
         address: tuple[str, int],
         gateway: LocalGateway,
         local_routes: LocalRoutes | None = None,
+        *,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.gateway = gateway
         self.local_routes = local_routes
+        self.tls = tls
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, _RequestHandler)
 
     @property
@@ -488,7 +502,23 @@ class DevServer(ThreadingHTTPServer):
         shown = host if isinstance(host, str) else host.decode()
         if ":" in shown:
             shown = f"[{shown}]"
-        return f"http://{shown}:{port}"
+        return f"{'https' if self.tls else 'http'}://{shown}:{port}"
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(HANDSHAKE_TIMEOUT)
+        try:
+            secure = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            # Not TLS (plain HTTP on this port), or a client that gave up.
+            return
+        try:
+            secure.settimeout(None)
+            super().finish_request(secure, client_address)
+        finally:
+            self.shutdown_request(secure)
 
 
 class _BodyError(Exception):

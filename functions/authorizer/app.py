@@ -2,11 +2,20 @@
 
 API Gateway calls this with ``{"type": "TOKEN", "authorizationToken":
 "Bearer <token>", "methodArn": ...}`` before any route runs, and caches
-the answer per token for the API's ``ReauthorizeEvery`` seconds. A known
-token gets a policy allowing every route of its namespaces plus a context
-(``subject``, ``namespaces``) that reaches the api function as
+the answer per token for the API's ``ReauthorizeEvery`` seconds. It
+authenticates; it does not decide namespaces. A known token gets a policy
+allowing every route of the stage plus a context (``subject``,
+``namespaces``) that reaches the api function as
 ``requestContext.authorizer``; a missing, malformed or unknown token raises
 ``Exception("Unauthorized")``, which API Gateway answers with 401.
+
+Namespace isolation is the api function's: every namespaced route checks
+the context's namespaces before any work (``imagestreams.api.access``) and
+answers a namespace not granted with Kubernetes' own 403 ``Forbidden``
+Status, while discovery and unknown paths answer every valid token (200
+or 404), as the Kubernetes API server does. A policy limited to the
+token's namespaces would have API Gateway answer those with its own 403
+instead.
 
 Thin and quick to start: it imports only the token model, gets its store
 from the composition root (which imports nothing it does not build), builds
@@ -55,7 +64,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         raise _deny("unknown token")
     logger.info(
         "authorization",
-        decision="allow" if grant.namespaces else "deny",
+        decision="allow",
         subject=grant.subject,
         namespaces=",".join(grant.namespaces),
     )

@@ -34,6 +34,7 @@ from devserver.gateway import (
 from devserver.resources import CreatedResources, create_resources
 from devserver.seed import (
     DevToken,
+    Grant,
     SeedError,
     load_pull_secrets,
     make_tokens,
@@ -570,7 +571,67 @@ def test_the_token_is_not_logged_when_the_authorizer_fails(project: Template) ->
     ],
 )
 def test_dev_token_grants(text: str | None, grants: list[tuple[str, ...]]) -> None:
-    assert parse_grants(text) == grants
+    assert parse_grants(text) == [Grant(namespaces) for namespaces in grants]
+
+
+@pytest.mark.parametrize(
+    ("text", "grants"),
+    [
+        ("demo=s3cret-Token_1", [Grant(("demo",), "s3cret-Token_1")]),
+        ("demo,team-a=a=b,c", [Grant(("demo", "team-a"), "a=b,c")]),
+        ("demo=one; team-a", [Grant(("demo",), "one"), Grant(("team-a",))]),
+        ("*=admin-token demo", [Grant(("*",), "admin-token"), Grant(("demo",))]),
+    ],
+    ids=["one", "equals-and-commas-in-the-token", "pinned-and-not", "every-namespace"],
+)
+def test_dev_token_grants_may_pin_their_tokens(text: str, grants: list[Grant]) -> None:
+    parsed = parse_grants(text)
+
+    assert parsed == grants
+    assert [g.pinned for g in parsed] == [g.pinned for g in grants]
+    assert all(g.pinned is None or g.pinned not in repr(g) for g in parsed)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("demo=", "printable ASCII"),
+        ("demo=caf\u00e9", "printable ASCII"),
+        ("=token", "names no namespace"),
+        ("demo=same; team-a=same", "same token"),
+    ],
+    ids=["empty", "not-ascii", "no-namespace", "twice"],
+)
+def test_bad_pinned_tokens_are_refused(text: str, reason: str) -> None:
+    with pytest.raises(SeedError, match=reason):
+        parse_grants(text)
+
+
+def test_a_grant_keeps_its_token_while_its_subject_and_namespaces_stay() -> None:
+    kept = [
+        DevToken("kept-demo", "dev-1", ("demo",)),
+        DevToken("kept-team-a", "dev-2", ("team-a",)),
+        DevToken("kept-admin", "dev-3", ("*",)),
+    ]
+    fresh = iter(["fresh-1", "fresh-2"])
+
+    tokens = make_tokens(
+        parse_grants("demo; team-a,team-b; *=kept-demo-too"), kept, lambda: next(fresh)
+    )
+
+    assert [(t.subject, t.token) for t in tokens] == [
+        ("dev-1", "kept-demo"),
+        ("dev-2", "fresh-1"),  # its namespaces changed
+        ("dev-3", "kept-demo-too"),  # pinned
+    ]
+
+
+def test_a_kept_token_now_pinned_elsewhere_is_not_reused() -> None:
+    kept = [DevToken("shared", "dev-1", ("demo",))]
+
+    tokens = make_tokens(parse_grants("demo; team-a=shared"), kept, lambda: "fresh")
+
+    assert [t.token for t in tokens] == ["fresh", "shared"]
 
 
 @pytest.mark.parametrize("text", ["Demo", "../etc", "demo,team_a", ",", "a" * 64])
@@ -580,8 +641,8 @@ def test_bad_dev_token_grants_are_refused(text: str) -> None:
 
 
 def test_dev_tokens_are_fresh_and_stored_as_hashes_only() -> None:
-    tokens = make_tokens([("demo",), ("*",)])
-    again = make_tokens([("demo",)])
+    tokens = make_tokens([Grant(("demo",)), Grant(("*",))])
+    again = make_tokens([Grant(("demo",))])
 
     document = json.loads(token_document(tokens))
 

@@ -1,10 +1,11 @@
 """Which namespaces a caller may act in (pure).
 
-The token authorizer puts the caller's subject and granted namespaces into
-the request's authorizer context; API Gateway already refuses other
-namespaces by policy. Every route checks again here, before any registry call
-or store access, so a mistake in a policy or a cached decision cannot open a
-namespace. Messages follow Kubernetes' RBAC denials.
+The token authorizer authenticates and puts the caller's subject and
+granted namespaces into the request's authorizer context; its policy lets
+every valid token reach every route. This is where namespace isolation is
+enforced: every namespaced route checks here, before any registry call or
+store access, and a namespace not granted is a 403 whose message follows
+Kubernetes' RBAC denials.
 """
 
 from __future__ import annotations

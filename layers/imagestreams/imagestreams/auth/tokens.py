@@ -16,12 +16,15 @@ reason, never by content), so one bad entry locks nobody else out; a hash
 that appears twice is ambiguous and grants nothing.
 
 For a known token, :func:`build_policy` answers API Gateway with an IAM
-policy that allows every method on every path below each granted
-namespace, because API Gateway caches that answer per token and applies it
-to later requests on other routes. The method is spelled out in each
-resource rather than written ``*``: in execute-api ARNs ``*`` also matches
-``/``, so ``<stage>/*/apis/.../namespaces/demo/*`` would match a crafted
-path that merely *contains* that text after another namespace's prefix.
+policy that allows every route of the stage, whatever the token's
+namespaces, and a context that carries its subject and namespaces. API
+Gateway only authenticates, then: discovery answers every valid token, an
+unknown path is the api function's 404, and a namespace the token was not
+granted is the api function's Kubernetes-worded 403
+(``imagestreams.api.access``, checked by every route before any work),
+which a gateway's policy denial could not word. One policy for the whole
+stage also suits API Gateway's cache, which reuses the answer for a token
+on every route.
 
 Pure: no I/O, no logging, no environment. Reading the secret belongs to
 ``imagestreams.adapters.tokens_store``; the handler in
@@ -33,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,8 +45,6 @@ from imagestreams.errors import ImageStreamsError
 
 __all__ = [
     "ALL_NAMESPACES",
-    "API_METHODS",
-    "NAMESPACES_PATH",
     "MethodArn",
     "SkippedEntry",
     "TokenDocumentError",
@@ -53,14 +54,9 @@ __all__ = [
     "build_policy",
     "hash_token",
     "parse_token_document",
-    "policy_resources",
 ]
 
 ALL_NAMESPACES = "*"
-# The path below which every namespaced route of the API lives.
-NAMESPACES_PATH = "apis/image.openshift.io/v1/namespaces"
-# Every method an API Gateway REST API routes (what ``ANY`` stands for).
-API_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 MAX_SUBJECT_LENGTH = 256
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -241,41 +237,22 @@ class MethodArn:
         )
 
 
-def policy_resources(namespaces: Sequence[str], method_arn: MethodArn) -> list[str]:
-    """The execute-api resources that cover every route of ``namespaces``.
-
-    ``"*"`` covers the whole stage; an empty list covers nothing.
-    """
-    if ALL_NAMESPACES in namespaces:
-        return [method_arn.resource("*", "*")]
-    return [
-        method_arn.resource(method, f"{NAMESPACES_PATH}/{namespace}/*")
-        for namespace in namespaces
-        for method in API_METHODS
-    ]
-
-
 def build_policy(grant: TokenGrant, method_arn: MethodArn) -> dict[str, Any]:
     """API Gateway's answer for a known token: principal, policy and context.
 
-    The policy allows every route of the granted namespaces (the answer is
-    cached per token and reused for other routes); a grant of no namespace
-    is an explicit deny of the whole stage, so the caller gets 403, not 401.
+    The policy allows every method and path of ``method_arn``'s stage, for
+    every grant, a grant of no namespace included: which namespaces the
+    caller may use is the api function's decision, made from the context.
     Context values are strings, as API Gateway passes them on:
-    ``namespaces`` is the comma-separated list, or ``"*"``.
+    ``namespaces`` is the comma-separated list (empty for none), or ``"*"``.
     """
-    resources = policy_resources(grant.namespaces, method_arn)
-    statement = (
-        _statement("Allow", resources)
-        if resources
-        else _statement("Deny", [method_arn.resource("*", "*")])
-    )
+    statement = {
+        "Action": "execute-api:Invoke",
+        "Effect": "Allow",
+        "Resource": [method_arn.resource("*", "*")],
+    }
     return {
         "principalId": grant.subject,
         "policyDocument": {"Version": "2012-10-17", "Statement": [statement]},
         "context": {"subject": grant.subject, "namespaces": ",".join(grant.namespaces)},
     }
-
-
-def _statement(effect: str, resources: Iterable[str]) -> dict[str, Any]:
-    return {"Action": "execute-api:Invoke", "Effect": effect, "Resource": list(resources)}

