@@ -615,14 +615,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.rfile.readline(1024)
 
     def _write(self, response: HttpResponse) -> None:
+        # 1xx, 204 and 304 answers never carry a body, whatever a function returned.
+        bodiless = response.status < 200 or response.status in (204, 304)
         self.send_response(response.status)
         for name, value in response.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
+            if not (bodiless and name.lower() == "content-length"):
+                self.send_header(name, value)
+        if not bodiless:
+            self.send_header("Content-Length", str(len(response.body)))
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command != "HEAD" and not bodiless:
             self.wfile.write(response.body)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:

@@ -249,4 +249,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     Documents are gzip'd for clients that accept it; an answer too large for
     a function's response is refused with a ``Status`` instead.
     """
-    return responses.within_response_limit(app.resolve(event, context))
+    return responses.within_response_limit(
+        responses.without_forbidden_body(app.resolve(event, context))
+    )

@@ -109,6 +109,19 @@ def test_a_current_copy_is_not_sent_again(api: Api) -> None:
     assert again.raw["body"] == ""
 
 
+def test_a_304_has_no_body_even_for_a_client_that_accepts_gzip(api: Api) -> None:
+    # A gzip'd empty body is 20 bytes, which a client reads as an unsolicited response.
+    first = get(api, "/apis/image.openshift.io/v1")
+    headers = {"If-None-Match": first.headers["ETag"], "Accept-Encoding": "gzip"}
+
+    again = get(api, "/apis/image.openshift.io/v1", headers)
+
+    assert again.status == 304
+    assert again.raw["body"] == ""
+    assert not again.raw["isBase64Encoded"]
+    assert "Content-Encoding" not in (again.raw.get("multiValueHeaders") or {})
+
+
 def test_documents_are_compressed_for_clients_that_accept_it(api: Api) -> None:
     reply = get(api, "/openapi/v2", {"Accept-Encoding": "gzip"})
 

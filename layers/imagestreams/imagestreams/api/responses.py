@@ -100,6 +100,26 @@ def internal_error(request_id: str) -> Response[str]:
     )
 
 
+# Answers HTTP allows no body in (RFC 9110 sections 15.3.5 and 15.4.5).
+_BODILESS = (204, 304)
+
+
+def without_forbidden_body(response: dict[str, Any]) -> dict[str, Any]:
+    """``response`` with no body (nor its encoding) when its status allows none.
+
+    A compressed empty body is still 20 bytes: sent with a 304, a client
+    reads them as the start of an unsolicited next response.
+    """
+    if response.get("statusCode") not in _BODILESS:
+        return response
+    headers = {
+        name: values
+        for name, values in (response.get("multiValueHeaders") or {}).items()
+        if name.lower() not in ("content-encoding", "content-type", "content-length")
+    }
+    return {**response, "body": "", "isBase64Encoded": False, "multiValueHeaders": headers}
+
+
 def within_response_limit(
     response: dict[str, Any], limit: int = FUNCTION_RESPONSE_LIMIT
 ) -> dict[str, Any]:
