@@ -167,6 +167,20 @@ def legacy_api() -> Response[str]:
     return served(discovery.legacy(accept()))
 
 
+@app.get("/api/v1/namespaces/<namespace>")
+def get_namespace(namespace: str) -> Response[str]:
+    """A namespace the caller was granted, as the core API shows one.
+
+    Only ``get``: kubectl reads the namespace to tell a missing object from
+    a missing namespace. There is no namespace object behind it: a granted
+    namespace exists for its caller, and another is Forbidden.
+    """
+    responses.check_path(namespace)
+    context = app.current_event.raw_event.get("requestContext") or {}
+    access.check(context.get("authorizer"), namespace, "get", "namespaces", namespace, group="")
+    return responses.document(200, responses.namespace(namespace))
+
+
 @app.get("/api/v1", compress=True)
 def legacy_resources() -> Response[str]:
     return served(discovery.legacy_resources())

@@ -1,8 +1,7 @@
 """The local server as Kubernetes clients reach it: HTTPS, the printed kubeconfig, a token.
 
-A real kubectl (``get --raw``: discovery is not served yet, so ``kubectl
-get is`` cannot resolve the resource) and the Python ``kubernetes`` client,
-both configured by nothing but the kubeconfig ``python -m devserver``
+A real kubectl (``get --raw``; kubectl's own workflows are in
+``test_kubectl_clients.py``) and the Python ``kubernetes`` client, both configured by nothing but the kubeconfig ``python -m devserver``
 wrote. Namespace isolation is the api function's: a token reaches every
 route, and a namespace it was not granted is Kubernetes' own Forbidden.
 """

@@ -225,3 +225,26 @@ def test_python_dynamic_client_discovers_the_resources(served: str, tmp_path: An
     assert imports.name == "imagestreamimports"
     assert short.kind == "ImageStream"
     assert json.loads(json.dumps(client.version))["kubernetes"]["major"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("grant", "status"),
+    [("demo", 200), ("*", 200), ("team-a,demo", 200), ("team-a", 403)],
+)
+def test_a_namespace_exists_for_the_callers_it_was_granted_to(
+    api: Api, grant: str, status: int
+) -> None:
+    reply = get(api, "/api/v1/namespaces/demo", grant=grant)
+
+    assert reply.status == status
+    if status == 200:
+        assert reply.body["kind"] == "Namespace"
+        assert reply.body["metadata"]["name"] == "demo"
+        assert reply.body["status"]["phase"] == "Active"
+    else:
+        assert reply.body["reason"] == "Forbidden"
+        assert reply.body["message"] == (
+            'namespaces "demo" is forbidden: User "tester" cannot get resource "namespaces" '
+            'in API group "" in the namespace "demo"'
+        )
+        assert reply.body["details"] == {"name": "demo", "kind": "namespaces"}

@@ -323,19 +323,26 @@ def job_exists(job_id: str) -> ConflictError:
 
 
 def forbidden(
-    subject: str, verb: str, resource: str, namespace: str, name: str = ""
+    subject: str,
+    verb: str,
+    resource: str,
+    namespace: str,
+    name: str = "",
+    group: str = API_GROUP,
 ) -> ForbiddenError:
     """Kubernetes' RBAC denial of ``verb`` on ``resource`` (``name``) in ``namespace``.
 
     ``imagestreams.image.openshift.io "web" is forbidden: User "alice" cannot get
     resource "imagestreams" in API group "image.openshift.io" in the namespace
-    "team-b"``; without a name (a list, a create) the quoted name is left out.
+    "team-b"``; without a name (a list, a create) the quoted name is left out,
+    and a resource of the core group (``group=""``) is named without one.
     """
-    target = f'{resource}.{API_GROUP} "{name}"' if name else f"{resource}.{API_GROUP}"
+    qualified = f"{resource}.{group}" if group else resource
+    target = f'{qualified} "{name}"' if name else qualified
     return ForbiddenError(
         f'{target} is forbidden: User "{subject}" cannot {verb} resource '
-        f'"{resource}" in API group "{API_GROUP}" in the namespace "{namespace}"',
-        details=ObjectDetails(name, API_GROUP, resource),
+        f'"{resource}" in API group "{group}" in the namespace "{namespace}"',
+        details=ObjectDetails(name, group, resource),
     )
 
 

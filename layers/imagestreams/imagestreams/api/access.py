@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from imagestreams import errors
-from imagestreams.errors import UnauthenticatedError
+from imagestreams.errors import API_GROUP, UnauthenticatedError
 
 EVERY_NAMESPACE = "*"
 
@@ -35,6 +35,7 @@ def check(
     verb: str,
     resource: str,
     name: str = "",
+    group: str = API_GROUP,
 ) -> str:
     """The caller's subject if it may ``verb`` ``resource`` (``name``) in ``namespace``; else raise.
 
@@ -45,7 +46,7 @@ def check(
     granted = granted_namespaces(authorizer)
     if EVERY_NAMESPACE in granted or namespace in granted:
         return subject
-    raise errors.forbidden(subject, verb, resource, namespace, name)
+    raise errors.forbidden(subject, verb, resource, namespace, name, group)
 
 
 def authenticated(authorizer: Mapping[str, Any] | None) -> str:

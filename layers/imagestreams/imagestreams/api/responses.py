@@ -184,6 +184,17 @@ def list_meta(items: Sequence[ImageStream], page: listing.Page) -> dict[str, Any
     return meta
 
 
+def namespace(name: str) -> dict[str, Any]:
+    """A core ``v1`` Namespace named ``name``, active."""
+    return {
+        "kind": "Namespace",
+        "apiVersion": "v1",
+        "metadata": {"name": name},
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    }
+
+
 def stream_list(items: Sequence[ImageStream], meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """An ``ImageStreamList`` document."""
     return {

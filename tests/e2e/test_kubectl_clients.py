@@ -1,0 +1,235 @@
+"""What an OpenShift user does with kubectl and the Python client, against the local server.
+
+The real kubectl and the ``kubernetes`` package's ``DynamicClient``, set up
+by nothing but the kubeconfig ``python -m devserver`` printed: discovery,
+``explain``, ``get`` as a Table with ``oc``'s columns, ``-o yaml``, a
+server-side dry-run delete, a namespace not granted, and the dynamic
+client's create, get, list and delete.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import subprocess
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from testkit.registry import Registry
+from tests.support.devserver import RunningServer
+
+pytestmark = pytest.mark.slow
+
+IMPORTS = "/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamimports"
+TEAM_A_CONTEXT = "imagestreams-local-dev-2"
+
+
+def kubectl_run(
+    kubectl: Path, server: RunningServer, *args: str, context: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run kubectl with the server's kubeconfig and a cache of its own."""
+    command = [str(kubectl), "--kubeconfig", str(server.kubeconfig)]
+    command += ["--cache-dir", str(server.state_dir / "kube-cache"), "--request-timeout=30s"]
+    if context:
+        command += ["--context", context]
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, timeout=90, check=False
+    )
+
+
+def import_stream(server: RunningServer, name: str, image: str) -> dict[str, Any]:
+    """Import ``image`` into the stream ``name`` of namespace demo, over HTTPS."""
+    body = {
+        "kind": "ImageStreamImport",
+        "apiVersion": "image.openshift.io/v1",
+        "metadata": {"name": name},
+        "spec": {"import": True, "images": [{"from": {"kind": "DockerImage", "name": image}}]},
+    }
+    request = urllib.request.Request(
+        server.https_url + IMPORTS.format(namespace="demo"),
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    context = ssl.create_default_context(cafile=str(server.certificate))
+    with urllib.request.urlopen(request, timeout=60, context=context) as response:
+        assert response.status == 201
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
+
+
+@pytest.fixture
+def stream(
+    https_devserver: RunningServer, anon_registry: Registry, push_image: Callable[..., Any]
+) -> str:
+    """A stream of namespace demo with one imported tag, ``latest``; its name."""
+    pushed = push_image(anon_registry, via="api")
+    name = f"web-{uuid.uuid4().hex[:8]}"
+    answer = import_stream(https_devserver, name, pushed.pull_spec)
+    assert answer["status"]["images"][0]["status"]["status"] == "Success", answer
+    return name
+
+
+# --- kubectl ---------------------------------------------------------------------------
+
+
+def test_kubectl_api_resources_lists_the_group(
+    https_devserver: RunningServer, kubectl: Path
+) -> None:
+    result = kubectl_run(
+        kubectl, https_devserver, "api-resources", "--api-group=image.openshift.io"
+    )
+
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:]}
+    assert rows["imagestreams"] == [
+        "imagestreams",
+        "is",
+        "image.openshift.io/v1",
+        "true",
+        "ImageStream",
+    ]
+    assert rows["imagestreamimports"][-1] == "ImageStreamImport"
+
+
+def test_kubectl_explain_reads_the_openapi_schema(
+    https_devserver: RunningServer, kubectl: Path
+) -> None:
+    result = kubectl_run(kubectl, https_devserver, "explain", "imagestreamimport.spec")
+
+    assert result.returncode == 0, result.stderr
+    assert "KIND:       ImageStreamImport" in result.stdout
+    assert "image.openshift.io" in result.stdout
+    for field in ("images", "import", "repository"):
+        assert re.search(rf"^\s+{field}\s+<", result.stdout, re.MULTILINE), result.stdout
+
+
+def test_kubectl_get_is_prints_ocs_columns(
+    https_devserver: RunningServer, kubectl: Path, stream: str
+) -> None:
+    result = kubectl_run(kubectl, https_devserver, "get", "is")
+
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["NAME", "IMAGE", "REPOSITORY", "TAGS", "UPDATED"]
+    row = next(r for r in rows if r.split()[0] == stream)
+    assert "latest" in row.split()
+    assert row.rstrip().endswith("ago")
+
+
+def test_kubectl_get_is_as_yaml_is_the_stream(
+    https_devserver: RunningServer, kubectl: Path, stream: str
+) -> None:
+    result = kubectl_run(kubectl, https_devserver, "get", "is", stream, "-o", "yaml")
+
+    assert result.returncode == 0, result.stderr
+    document = yaml.safe_load(result.stdout)
+    assert document["kind"] == "ImageStream"
+    assert document["apiVersion"] == "image.openshift.io/v1"
+    assert document["metadata"]["name"] == stream
+    assert [t["tag"] for t in document["status"]["tags"]] == ["latest"]
+
+
+def test_kubectl_delete_with_server_dry_run_deletes_nothing(
+    https_devserver: RunningServer, kubectl: Path, stream: str
+) -> None:
+    result = kubectl_run(kubectl, https_devserver, "delete", "is", stream, "--dry-run=server")
+
+    assert result.returncode == 0, result.stderr
+    # kubectl 1.33 and later also name the namespace.
+    assert re.fullmatch(
+        rf'imagestream.image.openshift.io "{stream}" deleted( from demo namespace)? '
+        r"\(server dry run\)",
+        result.stdout.strip(),
+    ), result.stdout
+    still = kubectl_run(kubectl, https_devserver, "get", "is", stream, "-o", "name")
+    assert still.returncode == 0, still.stderr
+    assert still.stdout.strip() == f"imagestream.image.openshift.io/{stream}"
+
+
+def test_kubectl_delete_deletes(https_devserver: RunningServer, kubectl: Path, stream: str) -> None:
+    result = kubectl_run(kubectl, https_devserver, "delete", "is", stream)
+
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(
+        rf'imagestream.image.openshift.io "{stream}" deleted( from demo namespace)?',
+        result.stdout.strip(),
+    ), result.stdout
+    gone = kubectl_run(kubectl, https_devserver, "get", "is", stream)
+    assert gone.returncode == 1
+    assert gone.stderr.strip() == (
+        f'Error from server (NotFound): imagestreams.image.openshift.io "{stream}" not found'
+    )
+
+
+def test_kubectl_get_is_in_a_namespace_not_granted_is_forbidden(
+    https_devserver: RunningServer, kubectl: Path
+) -> None:
+    result = kubectl_run(kubectl, https_devserver, "get", "is", "-n", "team-b")
+
+    assert result.returncode == 1
+    subject = https_devserver.subjects["demo"]
+    assert result.stderr.strip() == (
+        f"Error from server (Forbidden): imagestreams.image.openshift.io is forbidden: User "
+        f'"{subject}" cannot list resource "imagestreams" in API group "image.openshift.io" '
+        'in the namespace "team-b"'
+    )
+
+
+# --- the Python client's DynamicClient -------------------------------------------------
+
+
+def test_the_dynamic_client_discovers_creates_reads_and_deletes(
+    https_devserver: RunningServer, anon_registry: Registry, push_image: Callable[..., Any]
+) -> None:
+    from kubernetes import config, dynamic
+    from kubernetes.client import api_client
+
+    pushed = push_image(anon_registry, via="api")
+    client = dynamic.DynamicClient(
+        api_client.ApiClient(
+            configuration=config.new_client_from_config(
+                config_file=str(https_devserver.kubeconfig)
+            ).configuration
+        )
+    )
+    name = f"dyn-{uuid.uuid4().hex[:8]}"
+
+    # Discovery: both resources by kind
+    imports = client.resources.get(api_version="image.openshift.io/v1", kind="ImageStreamImport")
+    image_streams = client.resources.get(api_version="image.openshift.io/v1", kind="ImageStream")
+    assert image_streams.short_names == ["is"]
+
+    # Create an ImageStreamImport that imports into a stream
+    body = {
+        "kind": "ImageStreamImport",
+        "apiVersion": "image.openshift.io/v1",
+        "metadata": {"name": name},
+        "spec": {
+            "import": True,
+            "images": [{"from": {"kind": "DockerImage", "name": pushed.pull_spec}}],
+        },
+    }
+    created = imports.create(body=body, namespace="demo")
+    assert created.status.images[0].status.status == "Success"
+
+    # Get and list the stream
+    got = image_streams.get(name=name, namespace="demo")
+    assert got.metadata.name == name
+    assert got.status.tags[0].tag == "latest"
+    listed = image_streams.get(namespace="demo")
+    assert name in [item.metadata.name for item in listed.items]
+
+    # Delete it, and it is gone
+    image_streams.delete(name=name, namespace="demo")
+    from kubernetes.dynamic.exceptions import NotFoundError
+
+    with pytest.raises(NotFoundError):
+        image_streams.get(name=name, namespace="demo")
