@@ -1,9 +1,10 @@
 """The local server as Kubernetes clients reach it: HTTPS, the printed kubeconfig, a token.
 
 A real kubectl (``get --raw``; kubectl's own workflows are in
-``test_kubectl_clients.py``) and the Python ``kubernetes`` client, both configured by nothing but the kubeconfig ``python -m devserver``
-wrote. Namespace isolation is the api function's: a token reaches every
-route, and a namespace it was not granted is Kubernetes' own Forbidden.
+``test_kubectl_clients.py``) and the Python ``kubernetes`` client, both
+configured by nothing but the kubeconfig ``python -m devserver`` wrote.
+Namespace isolation is the api function's: a token reaches every route,
+and a namespace it was not granted is Kubernetes' own Forbidden.
 """
 
 from __future__ import annotations
