@@ -233,3 +233,14 @@ def test_the_dynamic_client_discovers_creates_reads_and_deletes(
 
     with pytest.raises(NotFoundError):
         image_streams.get(name=name, namespace="demo")
+
+
+def test_kubectl_get_is_watch_prints_and_ends(
+    https_devserver: RunningServer, kubectl: Path, stream: str
+) -> None:
+    # The watch is finite (API Gateway cannot hold a response open): kubectl
+    # prints the list, reads a watch that has nothing newer, and exits cleanly.
+    result = kubectl_run(kubectl, https_devserver, "get", "is", "-w")
+
+    assert result.returncode == 0, result.stderr
+    assert any(line.split()[0] == stream for line in result.stdout.splitlines()[1:])
