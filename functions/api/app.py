@@ -103,10 +103,27 @@ def _include_object() -> str:
 
 @app.route(STREAMS, method=["POST", "PUT", "PATCH"])
 @app.route(f"{STREAMS}/<name>", method=["POST", "PUT", "PATCH"])
+def streams_not_allowed(namespace: str, name: str = "") -> Response[str]:
+    """A verb imagestreams do not serve (yet): 405."""
+    return _not_allowed(namespace, name, "imagestreams")
+
+
 @app.route(IMPORTS, method=["GET", "PUT", "PATCH", "DELETE"])
 @app.route(f"{IMPORTS}/<name>", method=["POST", "PUT", "PATCH", "DELETE"])
-def not_allowed(namespace: str, name: str = "") -> Response[str]:
-    """A verb the resource does not serve: 405, as the API server answers."""
+def imports_not_allowed(namespace: str, name: str = "") -> Response[str]:
+    """A verb imagestreamimports do not serve: 405."""
+    return _not_allowed(namespace, name, "imagestreamimports")
+
+
+def _not_allowed(namespace: str, name: str, resource: str) -> Response[str]:
+    """405 MethodNotAllowed, as the API server answers a verb a resource lacks.
+
+    Authorization comes first, as in the API server: in a namespace the
+    caller was not granted, the answer is the Forbidden of that verb.
+    """
+    responses.check_path(namespace, name or None)
+    verb = access.verb_of(app.current_event.http_method, collection=not name)
+    allow(namespace, verb, resource, name)
     raise errors.method_not_allowed()
 
 

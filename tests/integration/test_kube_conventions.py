@@ -183,6 +183,17 @@ def test_verbs_a_resource_lacks_are_405(
     )
 
 
+def test_a_verb_a_resource_lacks_is_forbidden_first_in_a_namespace_not_granted(
+    api: Api,
+) -> None:
+    reply = request(api, "api-get-stream.json", name="web", method="PUT", grant="team-a")
+
+    assert reply.status == 403
+    assert reply.body["message"].startswith(
+        'imagestreams.image.openshift.io "web" is forbidden: User "tester" cannot update'
+    )
+
+
 @pytest.mark.parametrize(
     ("event", "name", "verb", "resource"),
     [

@@ -58,3 +58,17 @@ def authenticated(authorizer: Mapping[str, Any] | None) -> str:
     if not authorizer or "namespaces" not in authorizer:
         raise UnauthenticatedError("Unauthorized")
     return str(authorizer.get("subject") or authorizer.get("principalId") or "")
+
+
+_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete", "GET": "get"}
+
+
+def verb_of(method: str, *, collection: bool) -> str:
+    """The Kubernetes verb of an HTTP method on an object or a collection (``list``,
+    ``deletecollection``), as the API server's request info names it."""
+    verb = _VERBS.get(method.upper(), method.lower())
+    if collection and verb == "get":
+        return "list"
+    if collection and verb == "delete":
+        return "deletecollection"
+    return verb
