@@ -57,11 +57,17 @@ class FakeContext:
 
 @dataclass
 class Reply:
+    """An answer of the api function: ``body`` is its JSON (``{}`` for anything else).
+
+    ``content`` is the body as a client receives it: base64 and gzip undone.
+    """
+
     status: int
     body: dict[str, Any]
     headers: dict[str, str]
     request_id: str
     raw: dict[str, Any]
+    content: bytes = b""
 
 
 class Api:
@@ -104,10 +110,14 @@ class Api:
             raw = base64.b64decode(raw)
             if headers.get("Content-Encoding") == "gzip":
                 raw = gzip.decompress(raw)
+        content = raw if isinstance(raw, bytes) else raw.encode("utf-8")
         # A watch answers several JSON documents, one a line: read those from ``raw``.
-        watch = b"\n" in raw.strip() if isinstance(raw, bytes) else "\n" in raw.strip()
-        body = json.loads(raw) if raw and not watch else {}
-        return Reply(response["statusCode"], body, headers, context.aws_request_id, response)
+        watch = b"\n" in content.strip()
+        is_json = "json" in headers.get("Content-Type", "application/json")
+        body = json.loads(content) if content and is_json and not watch else {}
+        return Reply(
+            response["statusCode"], body, headers, context.aws_request_id, response, content
+        )
 
     def post_import(
         self,

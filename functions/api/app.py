@@ -164,7 +164,7 @@ def authenticated() -> None:
     logger.append_keys(subject=access.authenticated(context.get("authorizer")))
 
 
-def served(document: discovery.Document) -> Response[str]:
+def served(document: discovery.Document) -> Response[str | bytes]:
     """``document`` for an authenticated caller (304 when its copy is current)."""
     authenticated()
     return responses.served(document, app.current_event.headers.get("If-None-Match"))
@@ -175,12 +175,12 @@ def accept() -> str | None:
 
 
 @app.get("/version", compress=True)
-def version() -> Response[str]:
+def version() -> Response[str | bytes]:
     return served(discovery.version_info())
 
 
 @app.get("/api", compress=True)
-def legacy_api() -> Response[str]:
+def legacy_api() -> Response[str | bytes]:
     return served(discovery.legacy(accept()))
 
 
@@ -199,40 +199,42 @@ def get_namespace(namespace: str) -> Response[str]:
 
 
 @app.get("/api/v1", compress=True)
-def legacy_resources() -> Response[str]:
+def legacy_resources() -> Response[str | bytes]:
     return served(discovery.legacy_resources())
 
 
 @app.get("/apis", compress=True)
-def api_groups() -> Response[str]:
+def api_groups() -> Response[str | bytes]:
     return served(discovery.groups(accept()))
 
 
 @app.get(f"/apis/{discovery.GROUP}", compress=True)
-def api_group() -> Response[str]:
+def api_group() -> Response[str | bytes]:
     return served(discovery.group())
 
 
 @app.get(f"/apis/{discovery.GROUP_VERSION}", compress=True)
-def api_resources() -> Response[str]:
+def api_resources() -> Response[str | bytes]:
     return served(discovery.resource_list())
 
 
 @app.get("/openapi/v2", compress=True)
-def openapi_v2() -> Response[str]:
+def openapi_v2() -> Response[str] | Response[str | bytes]:
+    """Swagger 2.0 as JSON, or as the protobuf client-go asks for; 406 for anything else."""
     authenticated()
-    if not openapi.v2_acceptable(accept()):
-        return responses.not_acceptable(discovery.JSON)
-    return served(openapi.v2())
+    document = openapi.v2_for(accept())
+    if document is None:
+        return responses.not_acceptable(f"{discovery.JSON}, {openapi.V2_PROTOBUF}")
+    return served(document)
 
 
 @app.get("/openapi/v3", compress=True)
-def openapi_v3() -> Response[str]:
+def openapi_v3() -> Response[str | bytes]:
     return served(openapi.v3_index())
 
 
 @app.get(f"/openapi/v3/{openapi.V3_PATH}", compress=True)
-def openapi_v3_group_version() -> Response[str]:
+def openapi_v3_group_version() -> Response[str | bytes]:
     return served(openapi.v3_group_version())
 
 

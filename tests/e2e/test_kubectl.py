@@ -1,6 +1,7 @@
 """The local server as Kubernetes clients reach it: HTTPS, the printed kubeconfig, a token.
 
-A real kubectl (``get --raw``; kubectl's own workflows are in
+A real kubectl (``get --raw``, and ``create -f``, which validates the
+manifest against ``/openapi/v2`` first; kubectl's other workflows are in
 ``test_kubectl_clients.py``) and the Python ``kubernetes`` client, both
 configured by nothing but the kubeconfig ``python -m devserver`` wrote.
 Namespace isolation is the api function's: a token reaches every route,
@@ -137,6 +138,83 @@ def test_kubectl_refuses_a_server_it_cannot_verify(
 
     assert result.returncode != 0
     assert "certificate" in result.stderr
+
+
+# --- kubectl create -f: validated against /openapi/v2 ---------------------------------
+
+# An image on a loopback port where no registry listens: the import answers
+# 201 with a per-image failure, which is all these tests need of it.
+ABSENT_IMAGE = "127.0.0.1:1/pb/absent:latest"
+
+
+def import_manifest(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "image.openshift.io/v1",
+        "kind": "ImageStreamImport",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def absent_image_spec() -> dict[str, Any]:
+    return {"import": False, "images": [{"from": {"kind": "DockerImage", "name": ABSENT_IMAGE}}]}
+
+
+def kubectl_create(
+    server: RunningServer, kubectl: Path, tmp_path: Path, manifest: dict[str, Any]
+) -> subprocess.CompletedProcess[str]:
+    """``kubectl create -f`` with kubectl's default (strict) validation and a fresh cache."""
+    path = tmp_path / "isi.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    cache = tmp_path / "kube-cache"
+    return run_kubectl(
+        kubectl, server.kubeconfig, "--cache-dir", str(cache), "create", "-f", str(path)
+    )
+
+
+def test_kubectl_create_validates_an_import_and_creates_it(
+    https_devserver: RunningServer, kubectl: Path, tmp_path: Path
+) -> None:
+    manifest = import_manifest("pb-create", absent_image_spec())
+
+    result = kubectl_create(https_devserver, kubectl, tmp_path, manifest)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "imagestreamimport.image.openshift.io/pb-create created"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        pytest.param(
+            {"surprise": 1},
+            'ValidationError(ImageStreamImport.spec): unknown field "surprise" in '
+            "com.github.openshift.api.image.v1.ImageStreamImportSpec",
+            id="unknown-field",
+        ),
+        pytest.param(
+            {"import": "yes"},
+            "ValidationError(ImageStreamImport.spec.import): invalid type for "
+            'com.github.openshift.api.image.v1.ImageStreamImportSpec.import: got "string", '
+            'expected "boolean"',
+            id="wrong-type",
+        ),
+    ],
+)
+def test_kubectl_create_refuses_a_manifest_its_schema_does_not_allow(
+    https_devserver: RunningServer,
+    kubectl: Path,
+    tmp_path: Path,
+    change: dict[str, Any],
+    message: str,
+) -> None:
+    manifest = import_manifest("pb-refused", {**absent_image_spec(), **change})
+
+    result = kubectl_create(https_devserver, kubectl, tmp_path, manifest)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "created" not in result.stdout
 
 
 # --- The Python kubernetes client -------------------------------------------------------

@@ -94,11 +94,43 @@ def test_openapi_documents(api: Api) -> None:
     assert swagger.body["swagger"] == "2.0"
 
 
-def test_openapi_v2_refuses_protobuf_only(api: Api) -> None:
-    reply = get(api, "/openapi/v2", {"Accept": openapi.V2_PROTOBUF})
+@pytest.mark.parametrize("encoding", [None, "gzip"], ids=["identity", "gzip"])
+def test_openapi_v2_as_protobuf_for_client_go(api: Api, encoding: str | None) -> None:
+    # client-go's OpenAPISchema asks for the protobuf and nothing else
+    headers = {"Accept": openapi.V2_PROTOBUF}
+    if encoding:
+        headers["Accept-Encoding"] = encoding
+
+    reply = get(api, "/openapi/v2", headers)
+
+    assert reply.status == 200
+    assert reply.headers["Content-Type"] == openapi.V2_PROTOBUF_ANSWERED
+    assert reply.headers["ETag"] == openapi.v2_protobuf().etag
+    assert reply.headers["Vary"] == "Accept"
+    assert reply.raw["isBase64Encoded"]
+    assert reply.headers.get("Content-Encoding") == encoding
+    assert reply.content == openapi.v2_protobuf().data
+
+
+def test_openapi_v2_protobuf_is_not_sent_again(api: Api) -> None:
+    first = get(api, "/openapi/v2", {"Accept": openapi.V2_PROTOBUF})
+
+    again = get(
+        api,
+        "/openapi/v2",
+        {"Accept": openapi.V2_PROTOBUF, "If-None-Match": first.headers["ETag"]},
+    )
+
+    assert again.status == 304
+    assert again.raw["body"] == ""
+
+
+def test_openapi_v2_refuses_a_form_it_does_not_serve(api: Api) -> None:
+    reply = get(api, "/openapi/v2", {"Accept": "application/yaml"})
 
     assert reply.status == 406
     assert reply.body["reason"] == "NotAcceptable"
+    assert openapi.V2_PROTOBUF in reply.body["message"]
 
 
 def test_a_current_copy_is_not_sent_again(api: Api) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from imagestreams.api import openapi
+from imagestreams.api import openapi, protobuf
 from imagestreams.api.discovery import RESOURCES, Resource
 
 V2_PREFIX = "#/definitions/"
@@ -225,20 +225,44 @@ def test_v3_index_points_at_the_document_by_its_hash() -> None:
     assert len(openapi.v3_hash(openapi.v3_group_version())) == 128
 
 
+PROTOBUF_ANSWER = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+
+
 @pytest.mark.parametrize(
-    ("accept", "acceptable"),
+    ("accept", "answered"),
     [
-        pytest.param(openapi.V2_PROTOBUF, False, id="client-go-protobuf"),
-        pytest.param(f"{openapi.V2_PROTOBUF}, application/json", True, id="protobuf-or-json"),
-        pytest.param("application/json", True, id="json"),
-        pytest.param("*/*", True, id="anything"),
-        pytest.param(None, True, id="no-accept"),
+        pytest.param(openapi.V2_PROTOBUF, PROTOBUF_ANSWER, id="client-go-protobuf"),
+        pytest.param(PROTOBUF_ANSWER, PROTOBUF_ANSWER, id="protobuf-dotted-name"),
+        pytest.param(f"{openapi.V2_PROTOBUF}, application/json", PROTOBUF_ANSWER, id="proto-first"),
+        pytest.param(
+            f"application/json, {openapi.V2_PROTOBUF}", "application/json", id="json-first"
+        ),
+        pytest.param(
+            f"application/json;q=0.5, {openapi.V2_PROTOBUF}", PROTOBUF_ANSWER, id="by-quality"
+        ),
+        pytest.param("application/json", "application/json", id="json"),
+        pytest.param("application/*", "application/json", id="any-application"),
+        pytest.param("*/*", "application/json", id="anything"),
+        pytest.param(None, "application/json", id="no-accept"),
+        pytest.param("application/yaml", None, id="yaml"),
+        pytest.param("application/vnd.kubernetes.protobuf", None, id="kubernetes-protobuf"),
+        pytest.param(f"{openapi.V2_PROTOBUF};q=0", None, id="refused-by-quality"),
     ],
 )
-def test_v2_is_json_only(accept: str | None, acceptable: bool) -> None:
-    assert openapi.v2_acceptable(accept) is acceptable
+def test_v2_answers_the_first_form_the_client_takes(
+    accept: str | None, answered: str | None
+) -> None:
+    document = openapi.v2_for(accept)
+
+    assert (document and document.content_type) == answered
+
+
+def test_v2_protobuf_is_the_json_document_re_encoded() -> None:
+    assert openapi.v2_protobuf().data == protobuf.encode(v2())
+    assert openapi.v2_protobuf().etag != openapi.v2().etag
 
 
 def test_documents_are_built_once() -> None:
     assert openapi.v2() is openapi.v2()
+    assert openapi.v2_protobuf() is openapi.v2_protobuf()
     assert openapi.v3_index() is openapi.v3_index()

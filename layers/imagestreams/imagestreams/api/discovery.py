@@ -91,14 +91,19 @@ RESOURCES: tuple[Resource, ...] = (
 
 @dataclass(frozen=True)
 class Document:
-    """A discovery or OpenAPI document as sent: its text, media type and entity tag."""
+    """A discovery or OpenAPI document as sent: its text (or bytes), media type and entity tag."""
 
-    body: str
+    body: str | bytes
     content_type: str
+
+    @property
+    def data(self) -> bytes:
+        """The body as sent: text in UTF-8."""
+        return self.body.encode("utf-8") if isinstance(self.body, str) else self.body
 
     @functools.cached_property
     def etag(self) -> str:
-        return '"' + hashlib.sha256(self.body.encode("utf-8")).hexdigest() + '"'
+        return '"' + hashlib.sha256(self.data).hexdigest() + '"'
 
 
 def _text(value: dict[str, Any]) -> str:

@@ -12,6 +12,10 @@ per declared verb, with the query parameters the routes honour and the
 ``x-kubernetes-action`` kubectl reads (``fieldValidation`` on a write is how
 kubectl knows the server validates fields itself).
 
+``/openapi/v2`` is also served as protobuf (``imagestreams.api.protobuf``),
+the form client-go asks for: kubectl validates a manifest against it when
+the kind's PATCH (which imports have not) does not take ``fieldValidation``.
+
 Pure: each document is built once per process, on first use.
 """
 
@@ -21,12 +25,14 @@ import copy
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from imagestreams.api import protobuf
 from imagestreams.api.discovery import (
     GROUP_VERSION,
     JSON,
@@ -49,8 +55,10 @@ from imagestreams.models import (
     StatusDetails,
 )
 
-#: What client-go asks ``/openapi/v2`` for first; not served (406), so it falls back.
+#: What client-go asks ``/openapi/v2`` for (``OpenAPISchema``), and nothing else.
 V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+#: The same encoding under the name an API server answers with, whichever was asked for.
+V2_PROTOBUF_ANSWERED = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 V3_PATH = f"apis/{GROUP_VERSION}"
 
 META = "io.k8s.apimachinery.pkg.apis.meta.v1"
@@ -426,7 +434,7 @@ def v3_group_version() -> Document:
 
 def v3_hash(document: Document) -> str:
     """The hash the index gives a document: SHA-512 of its text, upper-case hex, as upstream."""
-    return hashlib.sha512(document.body.encode("utf-8")).hexdigest().upper()
+    return hashlib.sha512(document.data).hexdigest().upper()
 
 
 @functools.cache
@@ -436,9 +444,37 @@ def v3_index() -> Document:
     return Document(_text({"paths": {V3_PATH: {"serverRelativeURL": url}}}), JSON)
 
 
-def v2_acceptable(accept: str | None) -> bool:
-    """Whether a client that sent ``accept`` takes JSON (protobuf alone is refused)."""
-    ranges = media_ranges(accept)
-    if not ranges:
-        return True
-    return any(media in (JSON, "application/*", "*/*") for media, _ in ranges)
+@functools.cache
+def v2_protobuf() -> Document:
+    """``/openapi/v2`` as gnostic's ``openapi.v2.Document``: the JSON document re-encoded."""
+    return Document(protobuf.encode(json.loads(v2().body)), V2_PROTOBUF_ANSWERED)
+
+
+#: What ``/openapi/v2`` answers for each media range, as the API server's handler matches them.
+_V2_FORMS: dict[str, Callable[[], Document]] = {
+    JSON: v2,
+    "application/*": v2,
+    "*/*": v2,
+    V2_PROTOBUF: v2_protobuf,
+    V2_PROTOBUF_ANSWERED: v2_protobuf,
+}
+
+
+def v2_for(accept: str | None) -> Document | None:
+    """``/openapi/v2`` in the first form ``accept`` takes (by quality, then order), or None.
+
+    No ``Accept`` is JSON; a range of quality 0 is refused.
+    """
+    ranges = [(media, _quality(params)) for media, params in media_ranges(accept or "*/*")]
+    for media, quality in sorted(ranges, key=lambda item: -item[1]):
+        form = _V2_FORMS.get(media)
+        if form is not None and quality > 0:
+            return form()
+    return None
+
+
+def _quality(params: dict[str, str]) -> float:
+    try:
+        return float(params.get("q", "1"))
+    except ValueError:
+        return 0.0

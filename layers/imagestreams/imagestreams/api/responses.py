@@ -39,15 +39,15 @@ def document(code: int, body: dict[str, Any]) -> Response[str]:
     )
 
 
-def served(document: Document, if_none_match: str | None = None) -> Response[str]:
+def served(document: Document, if_none_match: str | None = None) -> Response[str | bytes]:
     """A discovery or OpenAPI document: 200 with its entity tag, or 304 if the client has it.
 
     Answers vary with ``Accept`` (aggregated discovery, protobuf OpenAPI).
     """
     headers = {"ETag": document.etag, "Vary": "Accept"}
     if if_none_match and document.etag in (tag.strip() for tag in if_none_match.split(",")):
-        return Response(status_code=304, headers=headers, body="")
-    return Response(
+        return Response[str | bytes](status_code=304, headers=headers, body="")
+    return Response[str | bytes](
         status_code=200, content_type=document.content_type, body=document.body, headers=headers
     )
 
