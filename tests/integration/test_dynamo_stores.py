@@ -725,6 +725,68 @@ def test_list_and_delete_streams(
     assert streams.list_meta("team-c") == []
 
 
+def _tagged_image(digest: str, manifest: str = "") -> Image:
+    return Image.model_validate(
+        {
+            "metadata": {"name": digest},
+            "dockerImageReference": f"registry.example.com/team/app@{digest}",
+            "dockerImageManifest": manifest,
+            "dockerImageLayers": [{"name": "sha256:" + "1" * 64, "size": 12, "mediaType": "x"}],
+        }
+    )
+
+
+def test_tagged_images_are_kept_once_without_raw_manifests(
+    streams: DynamoStreamStore, calls: Calls, settings: Settings, aws: boto3.Session
+) -> None:
+    # Given a stream
+    begin(streams, "app")
+    one, two = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+
+    # When images are kept for it, one of them twice
+    streams.save_images("team-a", "app", [_tagged_image(one, manifest="{}")])
+    calls.clear()
+    streams.save_images("team-a", "app", [_tagged_image(one), _tagged_image(two)])
+
+    # Then each reads back without its manifest, the second save wrote only the new one,
+    # and they go with the stream
+    kept = streams.get_image("team-a", "app", one)
+    assert kept is not None
+    assert kept.docker_image_manifest == ""
+    assert kept.docker_image_layers == _tagged_image(one).docker_image_layers
+    [write] = calls.of("BatchWriteItem")
+    assert len(write["RequestItems"][settings.streams_table]) == 1
+    assert streams.get_image("team-a", "app", "sha256:" + "c" * 64) is None
+    assert streams.get_tags("team-a", "app") == {}
+    streams.delete_stream("team-a", "app")
+    assert items_under(aws, settings.streams_table, "stream#team-a#app") == []
+
+
+def test_delete_tag_moves_the_stream_on(streams: DynamoStreamStore) -> None:
+    # Given a stream with a spec tag and a status-only tag
+    before = begin(streams, "app")
+    streams.update_tag("team-a", "app", "v1", lambda _: annotated("v1", n="1"))
+    streams.update_tag("team-a", "app", "v2", lambda _: TagState("v2"))
+
+    # When both are deleted, and one again
+    deleted = streams.delete_tag("team-a", "app", "v1")
+    after_spec = streams.get_meta("team-a", "app")
+    streams.delete_tag("team-a", "app", "v2")
+    after_status = streams.get_meta("team-a", "app")
+
+    # Then each went, the version moved each time, the generation only for the spec tag
+    assert deleted == annotated("v1", n="1")
+    assert streams.delete_tag("team-a", "app", "v1") is None
+    assert streams.get_tags("team-a", "app") == {}
+    assert after_spec is not None
+    assert after_status is not None
+    assert int(after_spec.resource_version) == int(before.resource_version) + 1
+    assert after_spec.generation == before.generation + 1
+    assert int(after_status.resource_version) == int(before.resource_version) + 2
+    assert after_status.generation == before.generation + 1
+    assert streams.delete_tag("team-a", "gone", "v1") is None
+
+
 def test_recreated_stream_starts_over(streams: DynamoStreamStore) -> None:
     old = begin(streams)
     begin(streams)

@@ -85,6 +85,7 @@ class FakeStreamStore:
     def __init__(self) -> None:
         self._metas: dict[tuple[str, str], streams.StreamMeta] = {}
         self._tags: dict[tuple[str, str], dict[str, _StoredTag]] = {}
+        self._images: dict[tuple[str, str], dict[str, Image]] = {}
         self._lock = threading.Lock()
         self.writes: list[tuple[str, str, str]] = []
 
@@ -165,7 +166,34 @@ class FakeStreamStore:
     def delete_stream(self, namespace: str, name: str) -> bool:
         with self._lock:
             self._tags.pop((namespace, name), None)
+            self._images.pop((namespace, name), None)
             return self._metas.pop((namespace, name), None) is not None
+
+    def delete_tag(self, namespace: str, name: str, tag: str) -> streams.TagState | None:
+        with self._lock:
+            meta = self._metas.get((namespace, name))
+            stored = self._tags.get((namespace, name), {}).pop(tag, None)
+            if meta is None or stored is None:
+                return None
+            meta.resource_version = str(int(meta.resource_version) + 1)
+            if stored.state.spec is not None:
+                meta.generation += 1
+            return copy.deepcopy(stored.state)
+
+    def save_images(self, namespace: str, name: str, images: Sequence[Image]) -> None:
+        with self._lock:
+            kept = self._images.setdefault((namespace, name), {})
+            for image in images:
+                kept.setdefault(
+                    image.metadata.name,
+                    image.model_copy(
+                        update={"docker_image_manifest": "", "docker_image_config": ""}
+                    ),
+                )
+
+    def get_image(self, namespace: str, name: str, digest: str) -> Image | None:
+        with self._lock:
+            return copy.deepcopy(self._images.get((namespace, name), {}).get(digest))
 
     def tracking(self, key: str) -> list[tuple[str, str, str]]:
         return [

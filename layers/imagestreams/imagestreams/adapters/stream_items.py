@@ -8,6 +8,11 @@ domain's stream objects become their JSON and back:
   as attributes of their own so that one ``UpdateItem`` can change them
   atomically: ``uid`` (S), ``resourceVersion`` (N), ``generation`` (N) and
   ``annotations`` (M of S);
+- image: ``pk = stream#<namespace>#<name>``, ``sk = image#<digest>``; ``doc``
+  (B) is the gzip'd OpenShift JSON of an ``Image`` tagged into the stream,
+  without its raw manifest and config: what ``ImageStreamTag`` and
+  ``ImageStreamImage`` show. Images are immutable, so an item is written
+  once, and goes with its stream;
 - tag: ``pk = stream#<namespace>#<name>``, ``sk = tag#<tag>``; ``doc`` (S) is
   the JSON of a :class:`~imagestreams.streams.TagState` (its name and the
   OpenShift JSON of its spec and status tags), ``version`` (N) counts its
@@ -33,11 +38,13 @@ if TYPE_CHECKING:
     from imagestreams.adapters.dynamo import Item
 
 __all__ = [
+    "IMAGE_PREFIX",
     "META_PREFIX",
     "SCHEDULE_INDEX",
     "TAG_PREFIX",
     "TRACKING_INDEX",
     "TagWrite",
+    "image_key",
     "meta_doc",
     "meta_from_doc",
     "meta_from_item",
@@ -62,6 +69,7 @@ SCHEDULE_INDEX = "BySchedule"
 # Sort-key prefixes: a stream's meta item in its namespace's partition, a tag in its stream's.
 META_PREFIX = "stream#"
 TAG_PREFIX = "tag#"
+IMAGE_PREFIX = "image#"
 # Fields of ``meta_doc`` stored as attributes of their own, not in ``doc``.
 _OWN_ATTRIBUTES = ("uid", "resourceVersion", "generation", "annotations")
 # DynamoDB transactions take at most 100 items and 4 MB.
@@ -88,6 +96,11 @@ def tags_pk(namespace: str, name: str) -> str:
 
 def tag_key(namespace: str, name: str, tag: str) -> Item:
     return {"pk": {"S": tags_pk(namespace, name)}, "sk": {"S": TAG_PREFIX + tag}}
+
+
+def image_key(namespace: str, name: str, digest: str) -> Item:
+    """The item of an image tagged into a stream, in the partition of the stream's tags."""
+    return {"pk": {"S": tags_pk(namespace, name)}, "sk": {"S": IMAGE_PREFIX + digest}}
 
 
 def tag_name(item: Item) -> str:

@@ -12,6 +12,9 @@ takes a distinct generation from one atomic ``UpdateItem``; tag states are
 written read-modify-write with a condition on ``version`` and retried. A
 state is written only when its JSON differs from the stored one.
 
+The images tagged into a stream are kept beside its tags, once per digest,
+for ``ImageStreamTag`` and ``ImageStreamImage`` to show.
+
 What a state means is ``imagestreams.streams``'s business. Import documents
 live in ``imports_store``. Logs name streams and tags, never item contents.
 """
@@ -37,16 +40,20 @@ from imagestreams.adapters.dynamo import (
     TableStore,
     batch_get,
     batch_write,
+    compress_json,
+    decompress_json,
     error_code,
     is_condition_failure,
     query_all,
 )
 from imagestreams.adapters.stream_items import (
+    IMAGE_PREFIX,
     META_PREFIX,
     SCHEDULE_INDEX,
     TAG_PREFIX,
     TRACKING_INDEX,
     TagWrite,
+    image_key,
     meta_from_item,
     meta_item,
     meta_key,
@@ -60,6 +67,7 @@ from imagestreams.adapters.stream_items import (
     tags_pk,
     transaction_groups,
 )
+from imagestreams.models import Image
 from imagestreams.streams import StreamMeta, TagMutation, TagState
 
 __all__ = ["DynamoStreamStore"]
@@ -72,6 +80,8 @@ _BEGIN_ROUNDS = 3
 _TAG_BACKOFF = Backoff(base=0.01, cap=0.25)
 
 _CANCELLED = "TransactionCanceledException"
+# An item may hold 400 KB; the rest is room for the key.
+MAX_IMAGE_BYTES = 350 * 1024
 
 
 def _is_resource_version(value: str) -> bool:
@@ -236,9 +246,9 @@ class DynamoStreamStore(TableStore):
         return [meta_from_item(item) for item in items]
 
     def delete_stream(self, namespace: str, name: str) -> bool:
-        """Delete the stream and its tags; False when the stream did not exist.
+        """Delete the stream, its tags and its images; False when the stream did not exist.
 
-        Tags left behind by an interrupted delete go with the next one.
+        Items left behind by an interrupted delete go with the next one.
         """
         response = self._db().delete_item(
             TableName=self._table, Key=meta_key(namespace, name), ReturnValues="ALL_OLD"
@@ -247,19 +257,18 @@ class DynamoStreamStore(TableStore):
         keys = query_all(
             self._db(),
             TableName=self._table,
-            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            KeyConditionExpression="#pk = :pk",
             ExpressionAttributeNames={"#pk": "pk", "#sk": "sk"},
-            ExpressionAttributeValues={
-                ":pk": {"S": tags_pk(namespace, name)},
-                ":prefix": {"S": TAG_PREFIX},
-            },
+            ExpressionAttributeValues={":pk": {"S": tags_pk(namespace, name)}},
             ProjectionExpression="#pk, #sk",
             ConsistentRead=True,
         )
         deletes = [{"DeleteRequest": {"Key": {"pk": k["pk"], "sk": k["sk"]}}} for k in keys]
         batch_write(self._db(), self._table, deletes, sleep=self._sleep)
         if existed:
-            logger.info("image stream deleted", namespace=namespace, stream=name, tags=len(deletes))
+            logger.info(
+                "image stream deleted", namespace=namespace, stream=name, items=len(deletes)
+            )
         return existed
 
     # --- tags ----------------------------------------------------------------
@@ -371,6 +380,118 @@ class DynamoStreamStore(TableStore):
                 retry.extend(write.tag for write in group)
         for tag in retry:
             self.update_tag(namespace, name, tag, mutations[tag])
+
+    def delete_tag(self, namespace: str, name: str, tag: str) -> TagState | None:
+        """Remove a tag's spec and history; the state it had, or None when it had none.
+
+        The tag item goes and the stream's ``resourceVersion`` moves on (its
+        ``generation`` too when the tag had a spec) in one transaction,
+        conditional on the tag as read, so a concurrent import of the tag is
+        either removed with it or makes the delete read again.
+        """
+        key = tag_key(namespace, name, tag)
+        for attempt in range(self._max_attempts):
+            item = (
+                self._db()
+                .get_item(
+                    TableName=self._table,
+                    Key=key,
+                    ConsistentRead=True,
+                    ProjectionExpression="#doc, #version",
+                    ExpressionAttributeNames={"#doc": "doc", "#version": "version"},
+                )
+                .get("Item")
+            )
+            if not item:
+                return None
+            state = tag_from_doc(json.loads(item["doc"]["S"]))
+            bump = "ADD #rv :one, #gen :one" if state.spec is not None else "ADD #rv :one"
+            names = {"#pk": "pk", "#rv": "resourceVersion"}
+            if state.spec is not None:
+                names["#gen"] = "generation"
+            try:
+                self._db().transact_write_items(
+                    TransactItems=[
+                        {
+                            "Delete": {
+                                "TableName": self._table,
+                                "Key": key,
+                                "ConditionExpression": "#version = :version",
+                                "ExpressionAttributeNames": {"#version": "version"},
+                                "ExpressionAttributeValues": {":version": item["version"]},
+                            }
+                        },
+                        {
+                            "Update": {
+                                "TableName": self._table,
+                                "Key": meta_key(namespace, name),
+                                "UpdateExpression": bump,
+                                "ConditionExpression": "attribute_exists(#pk)",
+                                "ExpressionAttributeNames": names,
+                                "ExpressionAttributeValues": {":one": {"N": "1"}},
+                            }
+                        },
+                    ]
+                )
+            except ClientError as exc:
+                if error_code(exc) != _CANCELLED:
+                    raise
+                if self.get_meta(namespace, name) is None:
+                    return None
+                self._sleep(self._backoff.delay(attempt))
+                continue
+            logger.info("image stream tag deleted", namespace=namespace, stream=name, tag=tag)
+            return state
+        raise errors.stream_modified(name)
+
+    # --- images --------------------------------------------------------------
+
+    def save_images(self, namespace: str, name: str, images: Sequence[Image]) -> None:
+        """Keep the images tagged into a stream; those it already has are not written again.
+
+        Raw manifests and configs are not kept. An image too large for an
+        item even so is left out (its tags then show its name only).
+        """
+        by_digest = {image.metadata.name: image for image in images if image.metadata.name}
+        if not by_digest:
+            return
+        present = batch_get(
+            self._db(),
+            self._table,
+            [image_key(namespace, name, digest) for digest in by_digest],
+            projection="#sk",
+            names={"#sk": "sk"},
+            sleep=self._sleep,
+        )
+        for item in present:
+            by_digest.pop(item["sk"]["S"].removeprefix(IMAGE_PREFIX), None)
+        puts = []
+        for digest, image in by_digest.items():
+            shown = image.model_copy(
+                update={"docker_image_manifest": "", "docker_image_config": ""}
+            )
+            blob = compress_json(shown.to_json_dict())
+            if len(blob) > MAX_IMAGE_BYTES:
+                logger.warning("image too large to keep", digest=digest, compressed_bytes=len(blob))
+                continue
+            item = {**image_key(namespace, name, digest), "doc": {"B": blob}}
+            puts.append({"PutRequest": {"Item": item}})
+        batch_write(self._db(), self._table, puts, sleep=self._sleep)
+
+    def get_image(self, namespace: str, name: str, digest: str) -> Image | None:
+        """An image tagged into the stream, or None when none of that digest was kept."""
+        item = (
+            self._db()
+            .get_item(TableName=self._table, Key=image_key(namespace, name, digest))
+            .get("Item")
+        )
+        if not item:
+            return None
+        try:
+            return Image.model_validate(decompress_json(item["doc"]["B"]))
+        except (KeyError, ValueError, OSError, EOFError):
+            logger.warning("kept image unreadable", digest=digest)
+            return None
 
     def tracking(self, key: str) -> list[tuple[str, str, str]]:
         """(namespace, stream, tag) of every tag whose spec follows ``registry/repository:tag``."""

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from imagestreams import reimports, streams
 from imagestreams.credentials import Keyring
 from imagestreams.imports.jobs import ChunkMessage, Job
-from imagestreams.models import ImageImportStatus
+from imagestreams.models import Image, ImageImportStatus
 
 
 class PullSecrets(Protocol):
@@ -59,6 +59,22 @@ class StreamStore(Protocol):
         ...
 
     def delete_stream(self, namespace: str, name: str) -> bool: ...
+
+    def delete_tag(self, namespace: str, name: str, tag: str) -> streams.TagState | None:
+        """Remove a tag's spec and history; the state it had, or None when it had none.
+
+        The stream's ``resourceVersion`` moves on, and its ``generation`` when
+        the tag had a spec.
+        """
+        ...
+
+    def save_images(self, namespace: str, name: str, images: Sequence[Image]) -> None:
+        """Keep the images tagged into the stream (without raw manifest and config)."""
+        ...
+
+    def get_image(self, namespace: str, name: str, digest: str) -> Image | None:
+        """An image kept for the stream, or None."""
+        ...
 
     def tracking(self, key: str) -> list[tuple[str, str, str]]: ...
 

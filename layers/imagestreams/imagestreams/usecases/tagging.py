@@ -4,18 +4,21 @@ Owns how a result becomes a change of one tag (a new history item, or a
 failure condition written once per distinct error), in OpenShift's order,
 and how the changes of one import are written: one conditional update per
 tag, read and written in few requests, so concurrent imports lose nothing.
+The images tagged are kept with the stream first, so that a tag read
+afterwards can show its image whole.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from imagestreams import streams
 from imagestreams.imports.plan import ValidImport
 from imagestreams.models import (
     DOCKER_REPOSITORY_CHECK_ANNOTATION,
+    Image,
     ImageImportSpec,
     ImageImportStatus,
     ImageStream,
@@ -26,6 +29,17 @@ from imagestreams.reference import Reference
 from imagestreams.usecases.ports import StreamStore
 
 Mutation = Callable[[streams.TagState | None], streams.TagState]
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """A successful import's change of one tag, and the image it tags."""
+
+    image: Image
+    change: Mutation
+
+    def __call__(self, state: streams.TagState | None) -> streams.TagState:
+        return self.change(state)
 
 
 class StreamTagger:
@@ -92,7 +106,15 @@ class StreamTagger:
         return streams.assemble(meta, self._store.get_tags(meta.namespace, meta.name).values())
 
     def apply(self, namespace: str, name: str, mutations: Mapping[str, list[Mutation]]) -> None:
-        """Write each tag's changes, conditionally on what was read, in few requests."""
+        """Keep the images tagged, then write each tag's changes in few conditional requests."""
+        images = [
+            change.image
+            for changes in mutations.values()
+            for change in changes
+            if isinstance(change, Tagged)
+        ]
+        if images:
+            self._store.save_images(namespace, name, images)
         self._store.update_tags(
             namespace, name, {tag: _in_turn(changes) for tag, changes in mutations.items()}
         )
@@ -165,7 +187,7 @@ class StreamTagger:
                     max_history=max_history,
                 )
 
-            return succeed
+            return Tagged(success, succeed)
         # OpenShift creates no spec tag for a repository tag that failed.
         failure_from = from_name if image is not None else None
 
