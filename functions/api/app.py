@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from imagestreams import bootstrap, errors, listing, reimports
 from imagestreams.api import access, decoding, discovery, openapi, responses, tables, webhooks
 from imagestreams.errors import RequestError
+from imagestreams.models import ImageStreamTagList, ListMeta
 from imagestreams.observability import logger
 from imagestreams.usecases.common import now
 
@@ -115,13 +116,17 @@ def imports_not_allowed(namespace: str, name: str = "") -> Response[str]:
     return _not_allowed(namespace, name, "imagestreamimports")
 
 
-def _not_allowed(namespace: str, name: str, resource: str) -> Response[str]:
+def _not_allowed(
+    namespace: str, name: str, resource: str, *, check_name: bool = True
+) -> Response[str]:
     """405 MethodNotAllowed, as the API server answers a verb a resource lacks.
 
     Authorization comes first, as in the API server: in a namespace the
     caller was not granted, the answer is the Forbidden of that verb.
+    ``check_name=False`` for resources whose names are not object names
+    (``<stream>:<tag>``).
     """
-    responses.check_path(namespace, name or None)
+    responses.check_path(namespace, (name or None) if check_name else None)
     verb = access.verb_of(app.current_event.http_method, collection=not name)
     allow(namespace, verb, resource, name)
     raise errors.method_not_allowed()
@@ -153,6 +158,98 @@ def delete_stream(namespace: str, name: str) -> Response[str]:
         )
     )
     return responses.document(200, status.to_json_dict())
+
+
+# --- imagestreamtags and imagestreamimages: a stream's images by tag and by digest
+
+TAGS = f"{NAMESPACE}/imagestreamtags"
+IMAGES = f"{NAMESPACE}/imagestreamimages"
+
+
+@app.get(TAGS, compress=True)
+def list_tags(namespace: str) -> Response[str]:
+    """Every tag with a history of the namespace's streams: a list or a Table.
+
+    Selectors, ``limit`` and ``continue`` apply as to streams. There is no
+    watch of tags, as in OpenShift: 405.
+    """
+    responses.check_path(namespace)
+    options = listing.list_options(app.current_event.query_string_parameters)
+    allow(namespace, "watch" if options.watch else "list", "imagestreamtags")
+    if options.watch:
+        raise errors.method_not_allowed()
+    items, page = bootstrap.container().stream_tags().list(namespace, options)
+    meta = responses.list_meta(items, page)
+    if tables.wants_table(app.current_event.headers.get("Accept")):
+        table = tables.tag_table(items, now(), include_object=_include_object(), list_meta=meta)
+        return responses.document(200, table)
+    listed = ImageStreamTagList(metadata=ListMeta.model_validate(meta), items=items)
+    return responses.document(200, listed.to_json_dict())
+
+
+@app.get(f"{TAGS}/<name>", compress=True)
+def get_tag(namespace: str, name: str) -> Response[str]:
+    """``<stream>:<tag>``: the tag's current image, or its Table row."""
+    responses.check_path(namespace)
+    allow(namespace, "get", "imagestreamtags", name)
+    tag = bootstrap.container().stream_tags().get(namespace, name)
+    if tables.wants_table(app.current_event.headers.get("Accept")):
+        return responses.document(
+            200, tables.tag_table([tag], now(), include_object=_include_object())
+        )
+    return responses.document(200, tag.to_json_dict())
+
+
+@app.delete(f"{TAGS}/<name>")
+def delete_tag(namespace: str, name: str) -> Response[str]:
+    """Remove ``<stream>:<tag>`` from its stream's spec and status; a ``Success`` Status."""
+    responses.check_path(namespace)
+    allow(namespace, "delete", "imagestreamtags", name)
+    options = decoding.delete_options(
+        app.current_event.body,
+        app.current_event.headers.get("Content-Type"),
+        app.current_event.multi_value_query_string_parameters,
+        is_base64=bool(app.current_event.is_base64_encoded),
+    )
+    status = (
+        bootstrap.container()
+        .stream_tags()
+        .delete(
+            namespace,
+            name,
+            dry_run=options.dry_run,
+            expected_uid=options.uid,
+            expected_rv=options.resource_version,
+        )
+    )
+    return responses.document(200, status.to_json_dict())
+
+
+@app.route(TAGS, method=["POST", "PUT", "PATCH", "DELETE"])
+@app.route(f"{TAGS}/<name>", method=["POST", "PUT", "PATCH"])
+def tags_not_allowed(namespace: str, name: str = "") -> Response[str]:
+    """A verb imagestreamtags do not serve (yet: create and update): 405."""
+    return _not_allowed(namespace, name, "imagestreamtags", check_name=False)
+
+
+@app.get(f"{IMAGES}/<name>", compress=True)
+def get_image(namespace: str, name: str) -> Response[str]:
+    """``<stream>@<digest>``: an image of the stream's history, or its Table row."""
+    responses.check_path(namespace)
+    allow(namespace, "get", "imagestreamimages", name)
+    image = bootstrap.container().stream_images().get(namespace, name)
+    if tables.wants_table(app.current_event.headers.get("Accept")):
+        return responses.document(
+            200, tables.image_table(image, now(), include_object=_include_object())
+        )
+    return responses.document(200, image.to_json_dict())
+
+
+@app.route(IMAGES, method=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@app.route(f"{IMAGES}/<name>", method=["POST", "PUT", "PATCH", "DELETE"])
+def images_not_allowed(namespace: str, name: str = "") -> Response[str]:
+    """A verb imagestreamimages do not serve (all but get): 405."""
+    return _not_allowed(namespace, name, "imagestreamimages", check_name=False)
 
 
 # --- discovery and OpenAPI: what every client reads first, for any authenticated caller

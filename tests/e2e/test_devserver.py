@@ -138,6 +138,10 @@ ROUTE_REQUESTS = [
     ("GET", "imagestreams", None),
     ("GET", "imagestreams/busybox", None),
     ("DELETE", "imagestreams/busybox", None),
+    ("GET", "imagestreamtags", None),
+    ("GET", "imagestreamtags/busybox:latest", None),
+    ("GET", "imagestreamimages", None),
+    ("GET", "imagestreamimages/busybox@sha256:abc", None),
     ("GET", "frobnicators", None),
 ]
 ROUTE_IDS = [f"{method}-{path}" for method, path, _ in ROUTE_REQUESTS]
@@ -202,6 +206,8 @@ def test_every_route_with_a_wrong_token_is_401(
 # in the API server, then 405); the others are unknown to it: 404.
 SERVED = {"POST-imagestreamimports", "GET-imagestreamimports/busybox", "GET-imagestreams"}
 SERVED |= {"GET-imagestreams/busybox", "DELETE-imagestreams/busybox", "PUT-imagestreamimports"}
+SERVED |= {"GET-imagestreamtags", "GET-imagestreamtags/busybox:latest", "GET-imagestreamimages"}
+SERVED |= {"GET-imagestreamimages/busybox@sha256:abc"}
 
 
 @pytest.mark.parametrize("route", ROUTE_REQUESTS, ids=ROUTE_IDS)

@@ -137,6 +137,10 @@ def test_openshift_short_names_and_verbs() -> None:
 
     assert resources["imagestreams"].short_names == ("is",)
     assert set(resources["imagestreams"].verbs) == {"get", "list", "delete", "watch"}
+    assert resources["imagestreamtags"].short_names == ("istag",)
+    assert set(resources["imagestreamtags"].verbs) == {"get", "list", "delete"}
+    assert resources["imagestreamimages"].short_names == ("isimage",)
+    assert resources["imagestreamimages"].verbs == ("get",)
     assert set(resources["imagestreamimports"].verbs) == {"create", "get"}
 
 

@@ -144,6 +144,22 @@ EXPECTED_OPERATIONS = {
         "delete",
         "ImageStream",
     ),
+    ("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamtags", "get"): (
+        "list",
+        "ImageStreamTag",
+    ),
+    ("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamtags/{name}", "get"): (
+        "get",
+        "ImageStreamTag",
+    ),
+    ("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamtags/{name}", "delete"): (
+        "delete",
+        "ImageStreamTag",
+    ),
+    ("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamimages/{name}", "get"): (
+        "get",
+        "ImageStreamImage",
+    ),
 }
 
 

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from imagestreams.usecases.queries import Queries
     from imagestreams.usecases.reimport import QueueReimports, Reimport
     from imagestreams.usecases.start import StartImport
+    from imagestreams.usecases.stream_images import StreamImages
+    from imagestreams.usecases.stream_tags import StreamTags
     from imagestreams.usecases.tagging import StreamTagger
 
 T = TypeVar("T")
@@ -266,6 +268,20 @@ class Container:
         from imagestreams.usecases.queries import Queries
 
         return Queries(self.stream_store(), self.records(), self.job_store())
+
+    @_built_once
+    def stream_tags(self) -> StreamTags:
+        """ImageStreamTag reads and deletes (the api function)."""
+        from imagestreams.usecases.stream_tags import StreamTags
+
+        return StreamTags(self.stream_store())
+
+    @_built_once
+    def stream_images(self) -> StreamImages:
+        """ImageStreamImage reads (the api function)."""
+        from imagestreams.usecases.stream_images import StreamImages
+
+        return StreamImages(self.stream_store())
 
     @_built_once
     def webhook_secret(self) -> SecretValue:

@@ -259,6 +259,10 @@ IMAGESTREAM = "imagestream"
 """The resource ImageStreamImport's REST storage names in its own errors (``rest.go``)."""
 IMAGESTREAMIMPORTS = "imagestreamimports"
 """The resource the import routes name."""
+IMAGESTREAMTAGS = "imagestreamtags"
+"""The resource ImageStreamTag's REST storage names in its errors."""
+IMAGESTREAMIMAGE = "imagestreamimage"
+"""The resource ImageStreamImage's REST storage names in its NotFound (singular, as upstream)."""
 
 _OPTIMISTIC_LOCK = (
     "the object has been modified; please apply your changes to the latest version and try again"

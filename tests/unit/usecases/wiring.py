@@ -20,6 +20,8 @@ from imagestreams.usecases.import_jobs import ImportJobs
 from imagestreams.usecases.queries import Queries
 from imagestreams.usecases.reimport import QueueReimports, Reimport
 from imagestreams.usecases.start import StartImport
+from imagestreams.usecases.stream_images import StreamImages
+from imagestreams.usecases.stream_tags import StreamTags
 from imagestreams.usecases.tagging import StreamTagger
 from testkit import images
 from testkit.api import image_spec, import_body
@@ -63,6 +65,8 @@ class UseCases:
     reimport: Reimport
     queue_reimports: QueueReimports
     queries: Queries
+    stream_tags: StreamTags
+    stream_images: StreamImages
 
 
 def wire(fakes: Fakes, options: Options | None = None) -> UseCases:
@@ -97,6 +101,8 @@ def wire(fakes: Fakes, options: Options | None = None) -> UseCases:
         reimport=Reimport(importer, fakes.pull_secrets, fakes.store, tagger, options),
         queue_reimports=QueueReimports(fakes.store, fakes.queue, options),
         queries=Queries(fakes.store, fakes.records, fakes.job_store),
+        stream_tags=StreamTags(fakes.store),
+        stream_images=StreamImages(fakes.store),
     )
 
 

@@ -26,7 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagestreams.errors import API_GROUP
-from imagestreams.models import ImageStream, ImageStreamImport, OpenShiftModel
+from imagestreams.models import (
+    ImageStream,
+    ImageStreamImage,
+    ImageStreamImport,
+    ImageStreamTag,
+    OpenShiftModel,
+)
 
 GROUP = API_GROUP
 VERSION = "v1"
@@ -85,6 +91,24 @@ RESOURCES: tuple[Resource, ...] = (
         short_names=("is",),
         categories=("all",),
         list_kind="ImageStreamList",
+    ),
+    Resource(
+        plural="imagestreamtags",
+        singular="imagestreamtag",
+        kind="ImageStreamTag",
+        model=ImageStreamTag,
+        # OpenShift's also create and update; there is no watch of tags.
+        verbs=("delete", "get", "list"),
+        short_names=("istag",),
+        list_kind="ImageStreamTagList",
+    ),
+    Resource(
+        plural="imagestreamimages",
+        singular="imagestreamimage",
+        kind="ImageStreamImage",
+        model=ImageStreamImage,
+        verbs=("get",),
+        short_names=("isimage",),
     ),
 )
 

@@ -22,7 +22,7 @@ from imagestreams import listing
 from imagestreams.api import validation
 from imagestreams.api.discovery import Document
 from imagestreams.errors import BadRequestError, RequestError, ValidationError
-from imagestreams.models import ImageStream, Status, StatusCause, StatusDetails
+from imagestreams.models import ImageStream, ImageStreamTag, Status, StatusCause, StatusDetails
 
 JSON = "application/json"
 # What a Lambda function may return to API Gateway: the whole serialised
@@ -167,7 +167,9 @@ def check_path(namespace: str, name: str | None = None) -> None:
         raise BadRequestError(f"invalid name {name!r}: {validation.name_problem(name)}")
 
 
-def list_meta(items: Sequence[ImageStream], page: listing.Page) -> dict[str, Any]:
+def list_meta(
+    items: Sequence[ImageStream] | Sequence[ImageStreamTag], page: listing.Page
+) -> dict[str, Any]:
     """A list's ``ListMeta``: its version, and where the next page starts.
 
     The version is the newest ``resourceVersion`` among the items (a watch

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from imagestreams.models import ImageStream, NamedTagEventList
+from imagestreams.models import ImageStream, ImageStreamImage, ImageStreamTag, NamedTagEventList
 
 TABLE_MEDIA = "as=Table"
 _NAME_DESCRIPTION = (
@@ -152,3 +152,121 @@ def human_duration(delta: timedelta) -> str:
     if hours < 24 * 365 * 2:
         return f"{hours // 24 // 30} months"
     return f"{seconds // 3600 // 24 // 365} years"
+
+
+# --- ImageStreamTags and ImageStreamImages -------------------------------------------
+
+_NAME_COLUMN = IMAGE_STREAM_COLUMNS[0]
+_IMAGE_REFERENCE = "dockerImageReference is the string that can be used to pull this image."
+_UPDATED = {"name": "Updated", "type": "string", "format": "", "description": "Last update time."}
+IMAGE_STREAM_TAG_COLUMNS = [
+    {**_NAME_COLUMN, "priority": 0},
+    {
+        "name": "Image Reference",
+        "type": "string",
+        "format": "",
+        "description": _IMAGE_REFERENCE,
+        "priority": 0,
+    },
+    {**_UPDATED, "priority": 0},
+    {
+        "name": "Image Name",
+        "type": "string",
+        "format": "",
+        "description": "image associated with the ImageStream and tag.",
+        "priority": 1,
+    },
+]
+IMAGE_STREAM_IMAGE_COLUMNS = [
+    {**_NAME_COLUMN, "priority": 0},
+    {**_UPDATED, "priority": 0},
+    {
+        "name": "Image Reference",
+        "type": "string",
+        "format": "",
+        "description": _IMAGE_REFERENCE,
+        "priority": 1,
+    },
+    {
+        "name": "Image Name",
+        "type": "string",
+        "format": "",
+        "description": "image associated with the ImageStream and image name.",
+        "priority": 1,
+    },
+]
+
+
+def tag_table(
+    tags: Sequence[ImageStreamTag],
+    now: datetime,
+    *,
+    include_object: str = "Metadata",
+    list_meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``Table`` of ``tags``: NAME, IMAGE REFERENCE, UPDATED and (wide) IMAGE NAME."""
+    return _table(
+        IMAGE_STREAM_TAG_COLUMNS,
+        [
+            (
+                [
+                    t.metadata.name,
+                    t.image.docker_image_reference,
+                    _ago(t, now),
+                    t.image.metadata.name,
+                ],
+                t.to_json_dict(),
+            )
+            for t in tags
+        ],
+        include_object,
+        list_meta,
+    )
+
+
+def image_table(
+    image: ImageStreamImage, now: datetime, *, include_object: str = "Metadata"
+) -> dict[str, Any]:
+    """The ``Table`` of one ``ImageStreamImage``: NAME, UPDATED, then (wide) its image."""
+    cells = [
+        image.metadata.name,
+        _ago(image, now),
+        image.image.docker_image_reference,
+        image.image.metadata.name,
+    ]
+    return _table(IMAGE_STREAM_IMAGE_COLUMNS, [(cells, image.to_json_dict())], include_object, None)
+
+
+def _ago(obj: ImageStreamTag | ImageStreamImage, now: datetime) -> str:
+    created = obj.metadata.creation_timestamp
+    return f"{human_duration(now - created)} ago" if created else ""
+
+
+def _table(
+    columns: list[dict[str, Any]],
+    rows: Sequence[tuple[list[str], dict[str, Any]]],
+    include_object: str,
+    list_meta: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": list_meta or {},
+        "columnDefinitions": columns,
+        "rows": [
+            {"cells": cells, "object": _partial(document, include_object)}
+            for cells, document in rows
+        ],
+    }
+
+
+def _partial(document: dict[str, Any], include_object: str) -> dict[str, Any] | None:
+    if include_object == "None":
+        return None
+    if include_object == "Object":
+        return document
+    return {
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": document.get("metadata", {}),
+    }

@@ -64,6 +64,11 @@ from imagestreams.models.imagestreamimport import (
     RepositoryImportSpec,
     RepositoryImportStatus,
 )
+from imagestreams.models.imagestreamtag import (
+    ImageStreamImage,
+    ImageStreamTag,
+    ImageStreamTagList,
+)
 from imagestreams.models.meta import (
     STATUS_FAILURE,
     STATUS_SUCCESS,
@@ -110,11 +115,14 @@ __all__ = [
     "ImageManifest",
     "ImageSignature",
     "ImageStream",
+    "ImageStreamImage",
     "ImageStreamImport",
     "ImageStreamImportSpec",
     "ImageStreamImportStatus",
     "ImageStreamSpec",
     "ImageStreamStatus",
+    "ImageStreamTag",
+    "ImageStreamTagList",
     "ListMeta",
     "LocalObjectReference",
     "NamedTagEventList",
