@@ -244,3 +244,110 @@ def test_kubectl_get_is_watch_prints_and_ends(
 
     assert result.returncode == 0, result.stderr
     assert any(line.split()[0] == stream for line in result.stdout.splitlines()[1:])
+
+
+# --- imagestreamtags and imagestreamimages ---------------------------------------------
+
+
+def _current_image(server: RunningServer, kubectl: Path, stream: str) -> str:
+    result = kubectl_run(kubectl, server, "get", "is", stream, "-o", "json")
+    assert result.returncode == 0, result.stderr
+    image: str = json.loads(result.stdout)["status"]["tags"][0]["items"][0]["image"]
+    return image
+
+
+def test_kubectl_get_istag_prints_ocs_columns(
+    https_devserver: RunningServer, kubectl: Path, stream: str
+) -> None:
+    result = kubectl_run(kubectl, https_devserver, "get", "istag")
+    wide = kubectl_run(kubectl, https_devserver, "get", "istag", "-o", "wide")
+
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["NAME", "IMAGE", "REFERENCE", "UPDATED"]
+    row = next(r for r in rows if r.split()[0] == f"{stream}:latest")
+    assert "@sha256:" in row.split()[1]
+    assert row.rstrip().endswith("ago")
+    assert wide.returncode == 0, wide.stderr
+    assert wide.stdout.splitlines()[0].split()[-2:] == ["IMAGE", "NAME"]
+    wide_row = next(r for r in wide.stdout.splitlines() if r.split()[0] == f"{stream}:latest")
+    assert wide_row.split()[-1] == _current_image(https_devserver, kubectl, stream)
+
+
+def test_kubectl_get_istag_as_yaml_is_the_tag_with_its_image(
+    https_devserver: RunningServer, kubectl: Path, stream: str
+) -> None:
+    result = kubectl_run(kubectl, https_devserver, "get", "istag", f"{stream}:latest", "-o", "yaml")
+
+    assert result.returncode == 0, result.stderr
+    document = yaml.safe_load(result.stdout)
+    assert document["kind"] == "ImageStreamTag"
+    assert document["metadata"]["name"] == f"{stream}:latest"
+    assert document["tag"]["from"]["kind"] == "DockerImage"
+    assert document["image"]["metadata"]["name"].startswith("sha256:")
+    assert document["image"]["dockerImageMetadata"]["kind"] == "DockerImage"
+    assert document["image"]["dockerImageLayers"]
+
+
+def test_kubectl_get_isimage_by_digest(
+    https_devserver: RunningServer, kubectl: Path, stream: str
+) -> None:
+    digest = _current_image(https_devserver, kubectl, stream)
+
+    result = kubectl_run(kubectl, https_devserver, "get", "isimage", f"{stream}@{digest}")
+    as_yaml = kubectl_run(
+        kubectl, https_devserver, "get", "isimage", f"{stream}@{digest}", "-o", "yaml"
+    )
+
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.splitlines()
+    assert header.split() == ["NAME", "UPDATED"]
+    assert row.split()[0] == f"{stream}@{digest}"
+    assert as_yaml.returncode == 0, as_yaml.stderr
+    assert yaml.safe_load(as_yaml.stdout)["image"]["metadata"]["name"] == digest
+
+
+def test_kubectl_delete_istag_removes_the_tag(
+    https_devserver: RunningServer, kubectl: Path, stream: str
+) -> None:
+    deleted = kubectl_run(kubectl, https_devserver, "delete", "istag", f"{stream}:latest")
+    missing = kubectl_run(kubectl, https_devserver, "get", "istag", f"{stream}:latest")
+    unnamed = kubectl_run(kubectl, https_devserver, "get", "istag", stream)
+
+    assert deleted.returncode == 0, deleted.stderr
+    assert f'imagestreamtag.image.openshift.io "{stream}:latest" deleted' in deleted.stdout
+    assert missing.returncode != 0
+    assert f'imagestreamtags.image.openshift.io "{stream}:latest" not found' in missing.stderr, (
+        missing.stderr
+    )
+    assert unnamed.returncode != 0
+    assert "ImageStreamTags must be retrieved with <name>:<tag>" in unnamed.stderr
+
+
+def test_the_dynamic_client_reads_istags_and_isimages(
+    https_devserver: RunningServer, stream: str
+) -> None:
+    from kubernetes import config, dynamic
+    from kubernetes.client import api_client
+
+    client = dynamic.DynamicClient(
+        api_client.ApiClient(
+            configuration=config.new_client_from_config(
+                config_file=str(https_devserver.kubeconfig)
+            ).configuration
+        )
+    )
+    tags = client.resources.get(api_version="image.openshift.io/v1", kind="ImageStreamTag")
+    images = client.resources.get(api_version="image.openshift.io/v1", kind="ImageStreamImage")
+    assert tags.short_names == ["istag"]
+    assert images.short_names == ["isimage"]
+
+    tag = tags.get(name=f"{stream}:latest", namespace="demo")
+    listed = tags.get(namespace="demo")
+    digest = tag.image.metadata.name
+    image = images.get(name=f"{stream}@{digest}", namespace="demo")
+
+    assert tag.metadata.name == f"{stream}:latest"
+    assert f"{stream}:latest" in [item.metadata.name for item in listed.items]
+    assert image.metadata.name == f"{stream}@{digest}"
+    assert image.image.dockerImageReference == tag.image.dockerImageReference
