@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from imagestreams.usecases.queries import Queries
     from imagestreams.usecases.reimport import QueueReimports, Reimport
     from imagestreams.usecases.start import StartImport
+    from imagestreams.usecases.stream_writes import WriteStreams
     from imagestreams.usecases.tagging import StreamTagger
 
 T = TypeVar("T")
@@ -266,6 +267,20 @@ class Container:
         from imagestreams.usecases.queries import Queries
 
         return Queries(self.stream_store(), self.records(), self.job_store())
+
+    @_built_once
+    def write_streams(self) -> WriteStreams:
+        """Creates, updates and patches of ImageStreams (the api function)."""
+        from imagestreams.usecases.stream_writes import WriteStreams
+
+        return WriteStreams(
+            self.importer(),
+            self.pull_secrets(),
+            self.stream_store(),
+            self.tagger(),
+            self.options(),
+            self.registry_rules(),
+        )
 
     @_built_once
     def webhook_secret(self) -> SecretValue:
