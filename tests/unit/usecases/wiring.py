@@ -20,6 +20,7 @@ from imagestreams.usecases.import_jobs import ImportJobs
 from imagestreams.usecases.queries import Queries
 from imagestreams.usecases.reimport import QueueReimports, Reimport
 from imagestreams.usecases.start import StartImport
+from imagestreams.usecases.stream_writes import WriteStreams
 from imagestreams.usecases.tagging import StreamTagger
 from testkit import images
 from testkit.api import image_spec, import_body
@@ -63,6 +64,7 @@ class UseCases:
     reimport: Reimport
     queue_reimports: QueueReimports
     queries: Queries
+    write_streams: WriteStreams
 
 
 def wire(fakes: Fakes, options: Options | None = None) -> UseCases:
@@ -97,6 +99,7 @@ def wire(fakes: Fakes, options: Options | None = None) -> UseCases:
         reimport=Reimport(importer, fakes.pull_secrets, fakes.store, tagger, options),
         queue_reimports=QueueReimports(fakes.store, fakes.queue, options),
         queries=Queries(fakes.store, fakes.records, fakes.job_store),
+        write_streams=WriteStreams(importer, fakes.pull_secrets, fakes.store, tagger, options),
     )
 
 
