@@ -193,6 +193,9 @@ class WriteStreams:
             lookup_policy_local=stream.spec.lookup_policy.local,
         )
         plan = self._plan(meta, old, new, changed, at)
+        if not plan.spec_changes and plan.meta == current:
+            # As the API server, an update that changes nothing writes nothing.
+            return self.tagger.stream(current)
         if dry_run:
             plan = replace(
                 plan,
