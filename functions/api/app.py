@@ -7,15 +7,25 @@ returns its document. Errors are mapped to Kubernetes ``Status`` responses in
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagestreams import bootstrap, errors, listing, reimports
-from imagestreams.api import access, decoding, discovery, openapi, responses, tables, webhooks
+from imagestreams.api import (
+    access,
+    decoding,
+    discovery,
+    openapi,
+    patching,
+    responses,
+    tables,
+    webhooks,
+)
 from imagestreams.errors import RequestError
-from imagestreams.models import ImageStreamTagList, ListMeta
+from imagestreams.models import ImageStream, ImageStreamTagList, ListMeta
 from imagestreams.observability import logger
 from imagestreams.usecases.common import now
 
@@ -102,10 +112,10 @@ def _include_object() -> str:
     return query.get("includeObject") or "Metadata"
 
 
-@app.route(STREAMS, method=["POST", "PUT", "PATCH"])
-@app.route(f"{STREAMS}/<name>", method=["POST", "PUT", "PATCH"])
+@app.route(STREAMS, method=["PUT", "PATCH"])
+@app.route(f"{STREAMS}/<name>", method=["POST"])
 def streams_not_allowed(namespace: str, name: str = "") -> Response[str]:
-    """A verb imagestreams do not serve (yet): 405."""
+    """A verb imagestreams do not serve: 405."""
     return _not_allowed(namespace, name, "imagestreams")
 
 
@@ -130,6 +140,84 @@ def _not_allowed(
     verb = access.verb_of(app.current_event.http_method, collection=not name)
     allow(namespace, verb, resource, name)
     raise errors.method_not_allowed()
+
+
+# --- ImageStream writes: create, update, patch (DockerImage spec tags are imported)
+
+
+@app.post(STREAMS, compress=True)
+def create_stream(namespace: str) -> Response[str]:
+    """POST an ImageStream: 201 with the stream after its spec tags were imported."""
+    responses.check_path(namespace)
+    allow(namespace, "create", "imagestreams")
+    request = _stream_request(namespace, "CreateOptions")
+    stream = (
+        bootstrap.container()
+        .write_streams()
+        .create(namespace, request.stream, _remaining(), dry_run=request.options.dry_run)
+    )
+    return responses.with_warnings(responses.document(201, stream.to_json_dict()), request.warnings)
+
+
+@app.put(f"{STREAMS}/<name>", compress=True)
+def update_stream(namespace: str, name: str) -> Response[str]:
+    """PUT an ImageStream: its ``metadata.resourceVersion`` must be the stored one."""
+    responses.check_path(namespace, name)
+    allow(namespace, "update", "imagestreams", name)
+    request = _stream_request(namespace, "UpdateOptions")
+    stream = (
+        bootstrap.container()
+        .write_streams()
+        .update(namespace, name, request.stream, _remaining(), dry_run=request.options.dry_run)
+    )
+    return responses.with_warnings(responses.document(200, stream.to_json_dict()), request.warnings)
+
+
+@app.patch(f"{STREAMS}/<name>", compress=True)
+def patch_stream(namespace: str, name: str) -> Response[str]:
+    """PATCH an ImageStream with a JSON merge patch or a JSON patch."""
+    responses.check_path(namespace, name)
+    allow(namespace, "patch", "imagestreams", name)
+    event = app.current_event
+    options = decoding.write_options(
+        event.multi_value_query_string_parameters or {}, "PatchOptions"
+    )
+    media_type = patching.patch_type(event.headers.get("Content-Type"))
+    raw = decoding.body_bytes(event.body, bool(event.is_base64_encoded))
+    limit = bootstrap.container().settings.max_body_bytes
+    if len(raw) > limit:
+        raise errors.PayloadTooLargeError(f"the request body exceeds the limit of {limit} bytes")
+    warnings: list[str] = []
+
+    def patched(document: dict[str, Any]) -> ImageStream:
+        changed = json.dumps(patching.apply(document, raw, media_type)).encode()
+        request = decoding.decode_stream(changed, decoding.JSON, namespace, options)
+        warnings[:] = request.warnings
+        return request.stream
+
+    stream = (
+        bootstrap.container()
+        .write_streams()
+        .patch(namespace, name, patched, _remaining(), dry_run=options.dry_run)
+    )
+    return responses.with_warnings(responses.document(200, stream.to_json_dict()), warnings)
+
+
+def _stream_request(namespace: str, options_kind: str) -> decoding.StreamRequest:
+    return decoding.parse_stream_request(
+        app.current_event.body,
+        namespace,
+        content_type=app.current_event.headers.get("Content-Type"),
+        query=app.current_event.multi_value_query_string_parameters,
+        is_base64=bool(app.current_event.is_base64_encoded),
+        max_bytes=bootstrap.container().settings.max_body_bytes,
+        options_kind=options_kind,
+    )
+
+
+def _remaining() -> float:
+    """Seconds left in this invocation."""
+    return float(app.lambda_context.get_remaining_time_in_millis()) / 1000
 
 
 @app.delete(f"{STREAMS}/<name>")

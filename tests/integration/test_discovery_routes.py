@@ -253,7 +253,7 @@ def test_python_dynamic_client_discovers_the_resources(served: str, tmp_path: An
     # Then it finds them as discovery declares them
     assert streams.name == "imagestreams"
     assert streams.namespaced
-    assert set(streams.verbs) == {"delete", "get", "list", "watch"}
+    assert set(streams.verbs) == {"create", "delete", "get", "list", "patch", "update", "watch"}
     assert imports.name == "imagestreamimports"
     assert short.kind == "ImageStream"
     assert json.loads(json.dumps(client.version))["kubernetes"]["major"] == "1"

@@ -129,6 +129,28 @@ class FakeStreamStore:
                 meta.annotations[annotation[0]] = annotation[1]
             return copy.deepcopy(meta)
 
+    def create_stream(self, meta: streams.StreamMeta) -> bool:
+        with self._lock:
+            key = (meta.namespace, meta.name)
+            if key in self._metas:
+                return False
+            self._metas[key] = copy.deepcopy(meta)
+            return True
+
+    def update_meta(
+        self, meta: streams.StreamMeta, expected_resource_version: str
+    ) -> streams.StreamMeta | None:
+        with self._lock:
+            stored = self._metas.get((meta.namespace, meta.name))
+            if stored is None or stored.resource_version != expected_resource_version:
+                return None
+            updated = copy.deepcopy(meta)
+            updated.uid = stored.uid
+            updated.creation_timestamp = stored.creation_timestamp
+            updated.resource_version = str(int(stored.resource_version) + 1)
+            self._metas[(meta.namespace, meta.name)] = updated
+            return copy.deepcopy(updated)
+
     def get_meta(self, namespace: str, name: str) -> streams.StreamMeta | None:
         with self._lock:
             return copy.deepcopy(self._metas.get((namespace, name)))

@@ -136,7 +136,15 @@ def test_openshift_short_names_and_verbs() -> None:
     resources = {resource.plural: resource for resource in RESOURCES}
 
     assert resources["imagestreams"].short_names == ("is",)
-    assert set(resources["imagestreams"].verbs) == {"get", "list", "delete", "watch"}
+    assert set(resources["imagestreams"].verbs) == {
+        "create",
+        "delete",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "watch",
+    }
     assert resources["imagestreamtags"].short_names == ("istag",)
     assert set(resources["imagestreamtags"].verbs) == {"get", "list", "delete"}
     assert resources["imagestreamimages"].short_names == ("isimage",)

@@ -160,6 +160,18 @@ EXPECTED_OPERATIONS = {
         "get",
         "ImageStreamImage",
     ),
+    ("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreams", "post"): (
+        "post",
+        "ImageStream",
+    ),
+    ("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreams/{name}", "put"): (
+        "put",
+        "ImageStream",
+    ),
+    ("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreams/{name}", "patch"): (
+        "patch",
+        "ImageStream",
+    ),
 }
 
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from imagestreams.usecases.start import StartImport
     from imagestreams.usecases.stream_images import StreamImages
     from imagestreams.usecases.stream_tags import StreamTags
+    from imagestreams.usecases.stream_writes import WriteStreams
     from imagestreams.usecases.tagging import StreamTagger
 
 T = TypeVar("T")
@@ -282,6 +283,20 @@ class Container:
         from imagestreams.usecases.stream_images import StreamImages
 
         return StreamImages(self.stream_store())
+
+    @_built_once
+    def write_streams(self) -> WriteStreams:
+        """Creates, updates and patches of ImageStreams (the api function)."""
+        from imagestreams.usecases.stream_writes import WriteStreams
+
+        return WriteStreams(
+            self.importer(),
+            self.pull_secrets(),
+            self.stream_store(),
+            self.tagger(),
+            self.options(),
+            self.registry_rules(),
+        )
 
     @_built_once
     def webhook_secret(self) -> SecretValue:

@@ -62,6 +62,8 @@ class FieldCause:
 def _quote(value: object) -> str:
     if value is None:
         return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return str(value)
@@ -138,6 +140,12 @@ class ConflictError(RequestError):
 
     code = 409
     reason = "Conflict"
+
+
+class AlreadyExistsError(ConflictError):
+    """A create named an object that exists."""
+
+    reason = "AlreadyExists"
 
 
 class ServiceUnavailableError(RequestError):
@@ -283,6 +291,19 @@ def conflict(resource: str, name: str, detail: str) -> ConflictError:
         f'Operation cannot be fulfilled on {resource}.{API_GROUP} "{name}": {detail}',
         details=ObjectDetails(name, API_GROUP, resource),
     )
+
+
+def already_exists(resource: str, name: str) -> AlreadyExistsError:
+    """Kubernetes' AlreadyExists: ``imagestreams.image.openshift.io "web" already exists``."""
+    return AlreadyExistsError(
+        f'{resource}.{API_GROUP} "{name}" already exists',
+        details=ObjectDetails(name, API_GROUP, resource),
+    )
+
+
+def object_modified(resource: str, name: str) -> ConflictError:
+    """A write whose ``resourceVersion`` is no longer the object's (the optimistic lock)."""
+    return conflict(resource, name, _OPTIMISTIC_LOCK)
 
 
 def precondition_failed(

@@ -22,6 +22,7 @@ from imagestreams.usecases.reimport import QueueReimports, Reimport
 from imagestreams.usecases.start import StartImport
 from imagestreams.usecases.stream_images import StreamImages
 from imagestreams.usecases.stream_tags import StreamTags
+from imagestreams.usecases.stream_writes import WriteStreams
 from imagestreams.usecases.tagging import StreamTagger
 from testkit import images
 from testkit.api import image_spec, import_body
@@ -67,6 +68,7 @@ class UseCases:
     queries: Queries
     stream_tags: StreamTags
     stream_images: StreamImages
+    write_streams: WriteStreams
 
 
 def wire(fakes: Fakes, options: Options | None = None) -> UseCases:
@@ -103,6 +105,7 @@ def wire(fakes: Fakes, options: Options | None = None) -> UseCases:
         queries=Queries(fakes.store, fakes.records, fakes.job_store),
         stream_tags=StreamTags(fakes.store),
         stream_images=StreamImages(fakes.store),
+        write_streams=WriteStreams(importer, fakes.pull_secrets, fakes.store, tagger, options),
     )
 
 

@@ -222,6 +222,60 @@ class DynamoStreamStore(TableStore):
             return
         logger.info("image stream created", namespace=namespace, stream=name)
 
+    def create_stream(self, meta: StreamMeta) -> bool:
+        """Store a new stream's meta as it is given; False when the stream exists."""
+        try:
+            self._db().put_item(
+                TableName=self._table,
+                Item=meta_item(meta),
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": "pk"},
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        logger.info("image stream created", namespace=meta.namespace, stream=meta.name)
+        return True
+
+    def update_meta(self, meta: StreamMeta, expected_resource_version: str) -> StreamMeta | None:
+        """Replace a stream's own fields if it is still at ``expected_resource_version``.
+
+        Labels, annotations, the lookup policy and ``generation`` are set
+        from ``meta``; ``resourceVersion`` goes up by one in the same atomic
+        update. None when the stream is gone or at another version.
+        """
+        if not _is_resource_version(expected_resource_version):
+            return None
+        doc = {k: v for k, v in meta_item(meta).items() if k in ("doc", "annotations")}
+        try:
+            response = self._db().update_item(
+                TableName=self._table,
+                Key=meta_key(meta.namespace, meta.name),
+                UpdateExpression="SET #doc = :doc, #ann = :ann, #gen = :gen ADD #rv :one",
+                ConditionExpression="attribute_exists(#pk) AND #rv = :rv",
+                ExpressionAttributeNames={
+                    "#pk": "pk",
+                    "#doc": "doc",
+                    "#ann": "annotations",
+                    "#gen": "generation",
+                    "#rv": "resourceVersion",
+                },
+                ExpressionAttributeValues={
+                    ":doc": doc["doc"],
+                    ":ann": doc["annotations"],
+                    ":gen": {"N": str(meta.generation)},
+                    ":one": {"N": "1"},
+                    ":rv": {"N": expected_resource_version},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return None
+            raise
+        return meta_from_item(response["Attributes"])
+
     def get_meta(self, namespace: str, name: str) -> StreamMeta | None:
         """The stream's meta (a consistent read), or None when it does not exist."""
         response = self._db().get_item(

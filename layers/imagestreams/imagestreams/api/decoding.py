@@ -53,6 +53,7 @@ from imagestreams.imports.plan import ValidImport
 from imagestreams.models import (
     DeleteOptions,
     Image,
+    ImageStream,
     ImageStreamImport,
     ObjectMeta,
     OpenShiftModel,
@@ -160,6 +161,20 @@ class _Kind:
 
 
 IMAGE_STREAM_IMPORT = _Kind(API_GROUP, "v1", "ImageStreamImport")
+IMAGE_STREAM = _Kind(API_GROUP, "v1", "ImageStream")
+
+
+@dataclass(frozen=True)
+class StreamRequest:
+    """A decoded ImageStream of a create, update or patch, and what decoding it warns about.
+
+    Its meaning (validation, defaults) is checked by the use case, which
+    knows the stored stream an update or a patch applies to.
+    """
+
+    stream: ImageStream
+    options: WriteOptions
+    warnings: tuple[str, ...] = ()
 
 
 # --- the request of the create route -----------------------------------------
@@ -196,6 +211,39 @@ def parse_import_request(
         )
     references = validation.validate(isi, namespace, rules, max_images)
     return ImportRequest(ValidImport(isi, references), options, warnings)
+
+
+def parse_stream_request(
+    body: str | bytes | None,
+    namespace: str,
+    *,
+    content_type: str | None = None,
+    query: Mapping[str, Sequence[str]] | None = None,
+    is_base64: bool = False,
+    max_bytes: int,
+    options_kind: str = "CreateOptions",
+) -> StreamRequest:
+    """Decode a POSTed or PUT ImageStream, in the API server's order (see above)."""
+    options = write_options(query or {}, options_kind)
+    media_type = body_media_type(content_type)
+    raw = body_bytes(body, is_base64)
+    if len(raw) > max_bytes:
+        raise PayloadTooLargeError(f"the request body exceeds the limit of {max_bytes} bytes")
+    return decode_stream(raw, media_type, namespace, options)
+
+
+def decode_stream(
+    raw: bytes, media_type: str, namespace: str, options: WriteOptions
+) -> StreamRequest:
+    """The ImageStream in ``raw`` (a body, or a patched document as JSON)."""
+    stream, warnings = decode_object(
+        raw, media_type, ImageStream, IMAGE_STREAM, options.field_validation
+    )
+    if stream.metadata.namespace and stream.metadata.namespace != namespace:
+        raise BadRequestError(
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )
+    return StreamRequest(stream, options, warnings)
 
 
 # --- the query -----------------------------------------------------------------

@@ -37,6 +37,19 @@ class StreamStore(Protocol):
         annotation: tuple[str, str] | None,
     ) -> streams.StreamMeta: ...
 
+    def create_stream(self, meta: streams.StreamMeta) -> bool:
+        """Store a new stream's meta as given; False when the stream exists."""
+        ...
+
+    def update_meta(
+        self, meta: streams.StreamMeta, expected_resource_version: str
+    ) -> streams.StreamMeta | None:
+        """Set a stream's own fields and generation, bumping its resourceVersion.
+
+        Only while the stream is at ``expected_resource_version``; None otherwise.
+        """
+        ...
+
     def get_meta(self, namespace: str, name: str) -> streams.StreamMeta | None: ...
 
     def list_meta(self, namespace: str) -> list[streams.StreamMeta]: ...
