@@ -80,7 +80,7 @@ def _streams(namespace: str | None, options: listing.ListOptions) -> Response[st
     """The streams of ``namespace`` (of every namespace for None) ``options`` asks for."""
     if options.watch:
         remaining = app.lambda_context.get_remaining_time_in_millis() / 1000
-        seconds = watching.seconds(options.timeout_seconds, remaining)
+        seconds = watching.seconds(options.timeout_seconds, remaining, options.client_timeout)
         events = bootstrap.container().queries().watch_streams(namespace, options, seconds)
         return responses.watch(watching.body(events))
     items, page = bootstrap.container().queries().list_streams(namespace, options)

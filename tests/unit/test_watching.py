@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from imagestreams import watching
+from imagestreams import listing, watching
 from imagestreams.errors import BadRequestError
 from imagestreams.usecases.watch import Watch
 
@@ -27,6 +27,15 @@ def test_a_watch_lasts_what_api_gateway_allows(
     timeout: int | None, remaining: float, expected: float
 ) -> None:
     assert watching.seconds(timeout, remaining) == expected
+
+
+@pytest.mark.parametrize(
+    ("timeout", "expected"), [("8s", 6.5), ("1m0s", 25.0), ("500ms", 0.0), ("soon", 25.0)]
+)
+def test_a_watch_ends_before_the_client_gives_up(timeout: str, expected: float) -> None:
+    client = listing.list_options({"watch": "true", "timeout": timeout}).client_timeout
+
+    assert watching.seconds(None, 29.0, client) == expected
 
 
 @pytest.mark.parametrize(("text", "expected"), [("", None), ("0", None), ("42", 42)])

@@ -71,6 +71,7 @@ class ListOptions:
     resource_version: str = ""
     timeout_seconds: int | None = None
     bookmarks: bool = False
+    client_timeout: float | None = None
 
     def selects(self, name: str, namespace: str, labels: Mapping[str, str]) -> bool:
         """Whether an object with these name, namespace and labels is selected."""
@@ -105,7 +106,28 @@ def list_options(query: Mapping[str, str] | None) -> ListOptions:
         resource_version=query.get("resourceVersion") or "",
         timeout_seconds=timeout,
         bookmarks=(query.get("allowWatchBookmarks") or "").lower() in ("1", "true"),
+        client_timeout=go_duration(query.get("timeout") or ""),
     )
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+
+
+def go_duration(text: str) -> float | None:
+    """Seconds of a Go duration (``30s``, ``1m0s``), as client-go sends its request
+    timeout in ``timeout``; None for none or one that does not parse."""
+    if not text or not re.fullmatch(f"(?:{_DURATION_PART.pattern})+", text):
+        return None
+    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
 
 
 def parse_label_selector(text: str) -> tuple[Requirement, ...]:

@@ -6,7 +6,10 @@ Gateway allows:
 
 - how long a watch lasts: ``timeoutSeconds``, capped at :data:`MAX_SECONDS`
   (API Gateway ends an integration at 29 s, and a buffered answer must be
-  sent before that), and never past the function's remaining time;
+  sent before that), and never past the function's remaining time, nor past
+  the ``timeout`` client-go sends with its request timeout (``kubectl
+  --request-timeout``): the API server lets a watch outlive it because it
+  streams, but a buffered watch the client gave up on would reach nobody;
 - where it starts: no ``resourceVersion`` (or ``0``) sends the current
   objects as ``ADDED`` first; a version (of a list or an event) sends only
   the changes after it; one older than the store still remembers is an
@@ -34,6 +37,9 @@ MAX_SECONDS = 25
 _ANSWER_MARGIN = 3.0
 """Seconds of the function's time kept for answering after the watch ends."""
 
+_CLIENT_MARGIN = 1.5
+"""Seconds before the client's own timeout the answer should reach it."""
+
 ADDED = "ADDED"
 MODIFIED = "MODIFIED"
 DELETED = "DELETED"
@@ -55,10 +61,16 @@ class Event:
     object: Mapping[str, Any]
 
 
-def seconds(timeout_seconds: int | None, remaining: float) -> float:
-    """How long a watch may last: ``timeoutSeconds`` within the cap and the time left."""
+def seconds(
+    timeout_seconds: int | None, remaining: float, client_timeout: float | None = None
+) -> float:
+    """How long a watch may last: ``timeoutSeconds`` within the cap, the time left,
+    and the client's own timeout."""
     wanted = MAX_SECONDS if timeout_seconds is None or timeout_seconds <= 0 else timeout_seconds
-    return max(0.0, min(float(wanted), float(MAX_SECONDS), remaining - _ANSWER_MARGIN))
+    bounds = [float(wanted), float(MAX_SECONDS), remaining - _ANSWER_MARGIN]
+    if client_timeout is not None:
+        bounds.append(client_timeout - _CLIENT_MARGIN)
+    return max(0.0, min(bounds))
 
 
 def start_version(resource_version: str) -> int | None:
