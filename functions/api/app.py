@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagestreams import bootstrap, errors, listing, reimports
+from imagestreams import bootstrap, errors, listing, reimports, watching
 from imagestreams.api import (
     access,
     decoding,
@@ -79,14 +79,22 @@ def get_import(namespace: str, name: str) -> Response[str]:
 def list_streams(namespace: str) -> Response[str]:
     """The namespace's ImageStreams: a list, a Table, or a finite watch.
 
-    Selectors, ``limit`` and ``continue`` apply to all three.
+    Selectors apply to all three, ``limit`` and ``continue`` to lists and Tables.
     """
     responses.check_path(namespace)
     options = listing.list_options(app.current_event.query_string_parameters)
     allow(namespace, "watch" if options.watch else "list", "imagestreams")
-    items, page = bootstrap.container().queries().list_streams(namespace, options)
+    return _streams(namespace, options)
+
+
+def _streams(namespace: str | None, options: listing.ListOptions) -> Response[str]:
+    """The streams of ``namespace`` (of every namespace for None) ``options`` asks for."""
     if options.watch:
-        return responses.watch(listing.watch_events([i.to_json_dict() for i in items], options))
+        remaining = app.lambda_context.get_remaining_time_in_millis() / 1000
+        seconds = watching.seconds(options.timeout_seconds, remaining, options.client_timeout)
+        events = bootstrap.container().queries().watch_streams(namespace, options, seconds)
+        return responses.watch(watching.body(events))
+    items, page = bootstrap.container().queries().list_streams(namespace, options)
     meta = responses.list_meta(items, page)
     if tables.wants_table(app.current_event.headers.get("Accept")):
         table = tables.stream_table(items, now(), include_object=_include_object(), list_meta=meta)
@@ -105,6 +113,32 @@ def get_stream(namespace: str, name: str) -> Response[str]:
             200, tables.stream_table([stream], now(), include_object=_include_object())
         )
     return responses.document(200, stream.to_json_dict())
+
+
+# --- every namespace's streams (kubectl get is -A), for a grant of every namespace
+
+ALL_STREAMS = "/apis/image.openshift.io/v1/imagestreams"
+
+
+def allow_cluster(verb: str, resource: str) -> None:
+    """Check that the caller was granted every namespace (401 or 403 Status)."""
+    context = app.current_event.raw_event.get("requestContext") or {}
+    logger.append_keys(subject=access.check_cluster(context.get("authorizer"), verb, resource))
+
+
+@app.get(ALL_STREAMS, compress=True)
+def list_all_streams() -> Response[str]:
+    """Every namespace's ImageStreams: a list, a Table, or a finite watch."""
+    options = listing.list_options(app.current_event.query_string_parameters)
+    allow_cluster("watch" if options.watch else "list", "imagestreams")
+    return _streams(None, options)
+
+
+@app.route(ALL_STREAMS, method=["POST", "PUT", "PATCH", "DELETE"])
+def all_streams_not_allowed() -> Response[str]:
+    """Only lists and watches reach across namespaces: 405 once authorized."""
+    allow_cluster(access.verb_of(app.current_event.http_method, collection=True), "imagestreams")
+    raise errors.method_not_allowed()
 
 
 def _include_object() -> str:

@@ -2,7 +2,7 @@
 
 ``https_devserver`` (one per test session and worker) runs ``python -m
 devserver`` on free ports with a temporary state directory and the grants
-``demo`` and ``team-a``, and yields it as a
+``demo``, ``team-a`` and every namespace, and yields it as a
 :class:`~tests.support.devserver.RunningServer`: ``https_url``,
 ``kubeconfig`` (the file the server wrote), ``certificate``, and the dev
 ``tokens`` and ``subjects`` by grant.
@@ -24,8 +24,8 @@ from testkit.kubectl import find_kubectl
 from tests.support.devserver import RunningServer, start_devserver
 
 # The grants of the session's server: a token for demo (the kubeconfig's
-# current context) and one for team-a.
-HTTPS_GRANTS = "demo; team-a"
+# current context), one for team-a, and one for every namespace.
+HTTPS_GRANTS = "demo; team-a; *"
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import json
 import re
 import ssl
 import subprocess
+import threading
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.slow
 
 IMPORTS = "/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamimports"
 TEAM_A_CONTEXT = "imagestreams-local-dev-2"
+ADMIN_CONTEXT = "imagestreams-local-dev-3"
 
 
 def kubectl_run(
@@ -235,15 +237,88 @@ def test_the_dynamic_client_discovers_creates_reads_and_deletes(
         image_streams.get(name=name, namespace="demo")
 
 
-def test_kubectl_get_is_watch_prints_and_ends(
+def test_kubectl_get_is_watch_shows_a_change_and_ends(
+    https_devserver: RunningServer,
+    kubectl: Path,
+    stream: str,
+    anon_registry: Registry,
+    push_image: Callable[..., Any],
+) -> None:
+    # Given a stream that will be created while kubectl watches
+    pushed = push_image(anon_registry, via="api")
+    created = f"new-{uuid.uuid4().hex[:8]}"
+    timer = threading.Timer(3.0, import_stream, (https_devserver, created, pushed.pull_spec))
+
+    # When kubectl watches for 8 seconds (the watch is answered when it ends)
+    timer.start()
+    try:
+        result = kubectl_run(kubectl, https_devserver, "get", "is", "-w", "--request-timeout=8s")
+    finally:
+        timer.join()
+
+    # Then it printed the list, then the stream created meanwhile, and exited cleanly
+    assert result.returncode == 0, result.stderr
+    names = [line.split()[0] for line in result.stdout.splitlines()[1:]]
+    assert stream in names
+    assert created in names
+    assert names.index(created) > names.index(stream)
+
+
+def test_kubectl_get_is_in_every_namespace(
     https_devserver: RunningServer, kubectl: Path, stream: str
 ) -> None:
-    # The watch is finite (API Gateway cannot hold a response open): kubectl
-    # prints the list, reads a watch that has nothing newer, and exits cleanly.
-    result = kubectl_run(kubectl, https_devserver, "get", "is", "-w")
+    # When a token granted every namespace lists them with -A
+    result = kubectl_run(kubectl, https_devserver, "get", "is", "-A", context=ADMIN_CONTEXT)
+    denied = kubectl_run(kubectl, https_devserver, "get", "is", "-A")
 
+    # Then kubectl shows a NAMESPACE column first, and the stream of demo in it
     assert result.returncode == 0, result.stderr
-    assert any(line.split()[0] == stream for line in result.stdout.splitlines()[1:])
+    header, *rows = result.stdout.splitlines()
+    assert header.split()[:2] == ["NAMESPACE", "NAME"]
+    assert ["demo", stream] in [row.split()[:2] for row in rows]
+    # And a token of one namespace is told it cannot list at the cluster scope
+    assert denied.returncode != 0
+    assert 'cannot list resource "imagestreams"' in denied.stderr
+    assert "at the cluster scope" in denied.stderr
+
+
+def test_dynamic_client_watches_image_streams(
+    https_devserver: RunningServer,
+    stream: str,
+    anon_registry: Registry,
+    push_image: Callable[..., Any],
+) -> None:
+    from kubernetes import config, dynamic
+    from kubernetes.client import api_client
+
+    # Given the dynamic client, the list's version, and then a re-import of the stream
+    client = dynamic.DynamicClient(
+        api_client.ApiClient(
+            configuration=config.new_client_from_config(
+                config_file=str(https_devserver.kubeconfig)
+            ).configuration
+        )
+    )
+    image_streams = client.resources.get(api_version="image.openshift.io/v1", kind="ImageStream")
+    version = image_streams.get(namespace="demo").metadata.resourceVersion
+    pushed = push_image(anon_registry, via="api", tag="v2")
+    import_stream(https_devserver, stream, pushed.pull_spec)
+
+    # When it watches from that version with a timeout
+    seen = [
+        (
+            event["type"],
+            event["object"].metadata.name,
+            [t.tag for t in event["object"].status.tags],
+        )
+        for event in image_streams.watch(namespace="demo", resource_version=version, timeout=3)
+    ]
+
+    # Then it sees the stream with its new tag (ADDED when it was created less than
+    # the store's settling time before the list), and the watch ends
+    [(kind, tags)] = [(t, tags) for t, name, tags in seen if name == stream]
+    assert kind in ("ADDED", "MODIFIED")
+    assert "v2" in tags
 
 
 # --- imagestreamtags and imagestreamimages ---------------------------------------------

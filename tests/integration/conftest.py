@@ -16,5 +16,6 @@ def api(api_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Ite
     monkeypatch.setenv("PULL_SECRET_PREFIX", "imagestreams")
     monkeypatch.setenv("PULL_SECRET_MAX_AGE", "0")
     monkeypatch.setenv("IMPORT_TIME_BUDGET", "20")
+    monkeypatch.setenv("WATCH_SETTLE_SECONDS", "0")
     yield Api()
     bootstrap.reset()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from typing import Any
 
 import pytest
@@ -139,7 +140,7 @@ def test_field_selector_on_name(api: Api, three_streams: list[str]) -> None:
 
 def test_a_watch_is_a_finite_stream_of_watch_events(api: Api, three_streams: list[str]) -> None:
     # When a client watches from the start
-    reply = request(api, "api-list-streams.json", query={"watch": "true"})
+    reply = request(api, "api-list-streams.json", query={"watch": "true", "timeoutSeconds": "1"})
 
     # Then it gets one ADDED event per stream, one JSON document a line, and the end
     assert reply.status == 200
@@ -153,9 +154,175 @@ def test_a_watch_is_a_finite_stream_of_watch_events(api: Api, three_streams: lis
     # And a watch from the version a list returned has nothing to add
     listed = request(api, "api-list-streams.json")
     version = listed.body["metadata"]["resourceVersion"]
-    later = request(api, "api-list-streams.json", query={"watch": "1", "resourceVersion": version})
+    later = request(
+        api,
+        "api-list-streams.json",
+        query={"watch": "1", "resourceVersion": version, "timeoutSeconds": "1"},
+    )
     assert later.status == 200
     assert later.raw["body"] == ""
+
+
+def watch_events(reply: Any) -> list[dict[str, Any]]:
+    assert reply.status == 200
+    return [json.loads(line) for line in reply.content.decode().splitlines()]
+
+
+def test_a_watch_resumes_from_a_list_with_the_changes_since(
+    api: Api, three_streams: list[str], anon_registry: Registry, push_image: Any
+) -> None:
+    # Given the version of a list, then a stream imported anew, one deleted and one created
+    listed = request(api, "api-list-streams.json")
+    version = listed.body["metadata"]["resourceVersion"]
+    pushed = push_image(anon_registry, via="api", tag="v2")
+    for name in ("b", "d"):
+        body = import_body(image_spec(pushed.pull_spec), name=name)
+        body["spec"]["import"] = True
+        assert api.post_import("demo", body).status == 201
+    assert request(api, "api-get-stream.json", name="c", method="DELETE").status == 200
+
+    # When a client watches from that version, asking for bookmarks
+    query = {"watch": "true", "resourceVersion": version, "timeoutSeconds": "1"}
+    events = watch_events(
+        request(api, "api-list-streams.json", query={**query, "allowWatchBookmarks": "true"})
+    )
+
+    # Then it gets each change once, in version order, and a bookmark where it ended
+    changes = [(e["type"], e["object"]["metadata"]["name"]) for e in events[:-1]]
+    assert changes == [("MODIFIED", "b"), ("ADDED", "d"), ("DELETED", "c")]
+    versions = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
+    assert versions == sorted(versions)
+    assert versions[0] > int(version)
+    assert events[-1]["type"] == "BOOKMARK"
+    b = events[0]["object"]
+    assert "v2" in [t["tag"] for t in b["status"]["tags"]]
+
+    # And a watch from the last event has nothing more to say
+    last = events[-1]["object"]["metadata"]["resourceVersion"]
+    again = request(api, "api-list-streams.json", query={**query, "resourceVersion": last})
+    assert watch_events(again) == []
+
+
+def test_a_watch_from_a_forgotten_version_is_410_expired(
+    api: Api, three_streams: list[str]
+) -> None:
+    # When a client resumes from a version older than what deletions are kept for
+    query = {"watch": "true", "resourceVersion": "1", "timeoutSeconds": "1"}
+    events = watch_events(request(api, "api-list-streams.json", query=query))
+
+    # Then the stream holds one ERROR event: the API server's 410 Expired Status
+    [event] = events
+    assert event["type"] == "ERROR"
+    status = event["object"]
+    assert (status["kind"], status["code"], status["reason"]) == ("Status", 410, "Expired")
+    assert status["message"].startswith("too old resource version: 1 (")
+
+
+def test_a_watch_that_is_not_a_number_is_400(api: Api) -> None:
+    query = {"watch": "true", "resourceVersion": "abc", "timeoutSeconds": "1"}
+
+    reply = request(api, "api-list-streams.json", query=query)
+
+    assert reply.status == 400
+    assert reply.body["message"] == 'invalid resource version "abc"'
+
+
+def test_a_watch_ends_before_api_gateway_gives_up(api: Api) -> None:
+    # When a client asks for a watch longer than API Gateway allows, with 5 s left
+    sample = with_query(load_event("api-list-streams.json"), watch=["true"], timeoutSeconds=["600"])
+    started = time.monotonic()
+    reply = api.invoke(sample, remaining_ms=5_000)
+
+    # Then it ends in time to answer
+    assert reply.status == 200
+    assert time.monotonic() - started < 4
+
+
+CLUSTER_PATH = "/apis/image.openshift.io/v1/imagestreams"
+
+
+def cluster_request(api: Api, grant: str, query: dict[str, str] | None = None, **kw: Any) -> Any:
+    sample = copy.deepcopy(load_event("api-list-streams.json"))
+    sample["resource"] = sample["path"] = CLUSTER_PATH
+    sample["requestContext"]["resourcePath"] = CLUSTER_PATH
+    sample["pathParameters"] = None
+    sample["queryStringParameters"] = query or None
+    sample["multiValueQueryStringParameters"] = {k: [v] for k, v in (query or {}).items()} or None
+    for header, value in kw.get("headers", {}).items():
+        sample["headers"][header] = value
+        sample["multiValueHeaders"][header] = [value]
+    if "method" in kw:
+        sample["httpMethod"] = sample["requestContext"]["httpMethod"] = kw["method"]
+    return api.invoke(sample, grant=grant)
+
+
+def test_every_namespace_lists_for_a_token_granted_every_namespace(
+    api: Api, three_streams: list[str], anon_registry: Registry, push_image: Any
+) -> None:
+    # Given streams in two namespaces
+    pushed = push_image(anon_registry, via="api")
+    body = import_body(image_spec(pushed.pull_spec), name="a")
+    body["spec"]["import"] = True
+    assert api.post_import("team-a", body).status == 201
+
+    # When a token granted every namespace lists, pages, selects and asks for a Table
+    listed = cluster_request(api, "*")
+    paged = cluster_request(api, "*", {"limit": "3"})
+    rest = cluster_request(api, "*", {"continue": paged.body["metadata"]["continue"]})
+    selected = cluster_request(api, "*", {"fieldSelector": "metadata.namespace=team-a"})
+    table = cluster_request(api, "*", headers={"Accept": TABLE_ACCEPT})
+
+    # Then it sees every namespace's streams, in namespace/name order
+    names = [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in listed.body["items"]]
+    assert names == [("demo", "a"), ("demo", "b"), ("demo", "c"), ("team-a", "a")]
+    assert listed.body["kind"] == "ImageStreamList"
+    assert int(listed.body["metadata"]["resourceVersion"]) > 0
+    assert [i["metadata"]["name"] for i in paged.body["items"]] == ["a", "b", "c"]
+    assert paged.body["metadata"]["remainingItemCount"] == 1
+    assert [i["metadata"]["namespace"] for i in rest.body["items"]] == ["team-a"]
+    assert [i["metadata"]["namespace"] for i in selected.body["items"]] == ["team-a"]
+    # The Table has oc's columns; kubectl -A adds NAMESPACE from each row's object
+    assert table.body["kind"] == "Table"
+    assert table.body["columnDefinitions"][0]["name"] == "Name"
+    assert [r["object"]["metadata"]["namespace"] for r in table.body["rows"]] == [
+        "demo",
+        "demo",
+        "demo",
+        "team-a",
+    ]
+
+
+def test_every_namespace_watches_for_a_token_granted_every_namespace(
+    api: Api, three_streams: list[str]
+) -> None:
+    query = {"watch": "true", "timeoutSeconds": "1"}
+
+    events = watch_events(cluster_request(api, "*", query))
+
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
+        ("ADDED", name) for name in three_streams
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "verb"), [({}, "list"), ({"watch": "true"}, "watch")], ids=["list", "watch"]
+)
+def test_every_namespace_is_forbidden_to_a_token_of_some_namespaces(
+    api: Api, query: dict[str, str], verb: str
+) -> None:
+    reply = cluster_request(api, "demo,team-a", query)
+
+    assert reply.status == 403
+    assert reply.body["reason"] == "Forbidden"
+    assert reply.body["message"] == (
+        'imagestreams.image.openshift.io is forbidden: User "tester" cannot '
+        f'{verb} resource "imagestreams" in API group "image.openshift.io" at the cluster scope'
+    )
+
+
+def test_every_namespace_takes_no_other_verb(api: Api) -> None:
+    assert cluster_request(api, "*", method="POST").status == 405
+    assert cluster_request(api, "demo", method="DELETE").status == 403
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,10 @@ the use cases rely on and nothing more:
   hand out copies, so a caller changing what it read changes nothing stored;
 - :class:`FakeStreamStore` follows ``adapters/streams_store.py``: one atomic
   generation per import, a mutation that returns None or a state not
-  ``streams.changed`` writes nothing, and the tracking and schedule indexes
-  are the ``reimports.index_keys`` of what was written;
+  ``streams.changed`` writes nothing, the tracking and schedule indexes
+  are the ``reimports.index_keys`` of what was written, and every change
+  takes the next version of one counter (changes are visible at once; a
+  deletion is remembered until ``oldest`` passes it);
 - :class:`FakeJobStore` follows ``adapters/jobs_store.py``: a tag's first
   result wins and is counted once, ``complete`` is true exactly once;
 - :class:`FakeRegistry` serves images built with :mod:`testkit.images`, logs
@@ -43,6 +45,7 @@ from imagestreams.imports.session import CacheKey, RepositoryReader
 from imagestreams.models import Image, ImageImportStatus
 from imagestreams.registry.answers import Descriptor, Manifest, error_for
 from imagestreams.registry.transport import HttpResponse
+from imagestreams.usecases.ports import StreamChange
 from testkit import images
 
 J = TypeVar("J")
@@ -88,6 +91,14 @@ class FakeStreamStore:
         self._images: dict[tuple[str, str], dict[str, Image]] = {}
         self._lock = threading.Lock()
         self.writes: list[tuple[str, str, str]] = []
+        self._version = 0
+        self._created: dict[tuple[str, str], int] = {}
+        self._tombstones: list[StreamChange] = []
+        self.oldest = 0
+
+    def _next_version(self) -> str:
+        self._version += 1
+        return str(self._version)
 
     def set_labels(self, namespace: str, name: str, labels: dict[str, str]) -> None:
         """Arrange: give a stored stream ``labels``."""
@@ -124,7 +135,8 @@ class FakeStreamStore:
             elif expected_rv is not None and meta.resource_version != expected_rv:
                 raise errors.stream_updated(name, expected_rv, meta.resource_version)
             meta.generation += 1
-            meta.resource_version = str(int(meta.resource_version) + 1)
+            meta.resource_version = self._next_version()
+            self._created.setdefault((namespace, name), int(meta.resource_version))
             if annotation is not None:
                 meta.annotations[annotation[0]] = annotation[1]
             return copy.deepcopy(meta)
@@ -161,6 +173,30 @@ class FakeStreamStore:
                 copy.deepcopy(m) for (ns, _), m in sorted(self._metas.items()) if ns == namespace
             ]
 
+    def list_all_meta(self) -> list[streams.StreamMeta]:
+        with self._lock:
+            return [copy.deepcopy(m) for m in self._metas.values()]
+
+    def changes(self, namespace: str | None, after: int, upto: int) -> list[StreamChange]:
+        with self._lock:
+            live = [
+                StreamChange(copy.deepcopy(m), self._created[key]) for key, m in self._metas.items()
+            ]
+            found = [
+                c
+                for c in [*live, *copy.deepcopy(self._tombstones)]
+                if after < int(c.meta.resource_version) <= upto
+                and namespace in (None, c.meta.namespace)
+            ]
+            return sorted(found, key=lambda c: int(c.meta.resource_version))
+
+    def settled_version(self) -> int:
+        with self._lock:
+            return self._version
+
+    def oldest_version(self) -> int:
+        return self.oldest
+
     def get_tags(
         self, namespace: str, name: str, tags: Sequence[str] | None = None
     ) -> dict[str, streams.TagState]:
@@ -174,6 +210,7 @@ class FakeStreamStore:
     ) -> None:
         with self._lock:
             stored = self._tags.setdefault((namespace, name), {})
+            wrote = False
             for tag, mutate in mutations.items():
                 current = stored.get(tag)
                 before = current.state if current is not None else None
@@ -184,12 +221,22 @@ class FakeStreamStore:
                 state = copy.deepcopy(proposed)
                 stored[tag] = _StoredTag(state, reimports.index_keys(namespace, name, state))
                 self.writes.append((namespace, name, tag))
+                wrote = True
+            meta = self._metas.get((namespace, name))
+            if wrote and meta is not None:
+                meta.resource_version = self._next_version()
 
     def delete_stream(self, namespace: str, name: str) -> bool:
         with self._lock:
             self._tags.pop((namespace, name), None)
             self._images.pop((namespace, name), None)
-            return self._metas.pop((namespace, name), None) is not None
+            meta = self._metas.pop((namespace, name), None)
+            if meta is None:
+                return False
+            meta.resource_version = self._next_version()
+            created = self._created.pop((namespace, name))
+            self._tombstones.append(StreamChange(meta, created, deleted=True))
+            return True
 
     def delete_tag(self, namespace: str, name: str, tag: str) -> streams.TagState | None:
         with self._lock:

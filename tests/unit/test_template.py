@@ -18,7 +18,7 @@ import pytest
 
 from devserver.gateway import DEFAULT_STATUS
 from devserver.template import Template, load_template
-from imagestreams.adapters.streams_store import SCHEDULE_INDEX, TRACKING_INDEX
+from imagestreams.adapters.stream_items import CHANGES_INDEX, SCHEDULE_INDEX, TRACKING_INDEX
 from imagestreams.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,18 +104,26 @@ def test_streams_table_matches_what_the_stores_expect(template: Template) -> Non
         {"AttributeName": "sk", "AttributeType": "S"},
         {"AttributeName": "tracks", "AttributeType": "S"},
         {"AttributeName": "scheduled", "AttributeType": "S"},
+        {"AttributeName": "changes", "AttributeType": "S"},
+        {"AttributeName": "resourceVersion", "AttributeType": "N"},
     ]
     indexes = {index["IndexName"]: index for index in props["GlobalSecondaryIndexes"]}
     assert indexes[TRACKING_INDEX]["KeySchema"] == [{"AttributeName": "tracks", "KeyType": "HASH"}]
     assert indexes[SCHEDULE_INDEX]["KeySchema"] == [
         {"AttributeName": "scheduled", "KeyType": "HASH"}
     ]
+    # Watches and cluster-wide lists read stream metas in version order.
+    assert indexes[CHANGES_INDEX]["KeySchema"] == [
+        {"AttributeName": "changes", "KeyType": "HASH"},
+        {"AttributeName": "resourceVersion", "KeyType": "RANGE"},
+    ]
+    assert indexes[CHANGES_INDEX]["Projection"] == {"ProjectionType": "ALL"}
     # The scheduler paces per registry: the schedule index must carry it.
     assert indexes[SCHEDULE_INDEX]["Projection"]["NonKeyAttributes"] == ["registry"]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["SSESpecification"] == {"SSEEnabled": True}
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    # Only job items carry the TTL attribute; stream and record items never expire.
+    # Only job items and tombstones carry the TTL attribute; streams and records never expire.
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
     assert template.function_environment("ApiFunction")["STREAMS_TABLE"] == {"Ref": "StreamsTable"}
     assert {"DynamoDBCrudPolicy": {"TableName": {"Ref": "StreamsTable"}}} in policies

@@ -169,7 +169,11 @@ class Container:
     def stream_store(self) -> DynamoStreamStore:
         from imagestreams.adapters.streams_store import DynamoStreamStore
 
-        return DynamoStreamStore(self.settings.streams_table, client_factory=self.dynamodb)
+        return DynamoStreamStore(
+            self.settings.streams_table,
+            client_factory=self.dynamodb,
+            settle=self.settings.watch_settle_seconds,
+        )
 
     @_built_once
     def records(self) -> DynamoImportRecords:

@@ -21,6 +21,9 @@ class Settings(BaseModel):
     image_cache_table: str = Field("", alias="IMAGE_CACHE_TABLE")
     image_cache_ttl_days: int = Field(30, ge=1, alias="IMAGE_CACHE_TTL_DAYS")
     streams_table: str = Field("", alias="STREAMS_TABLE")
+    # How long after a write every reader of the streams table sees it; a
+    # watch reads no closer to now (moto-backed tests and servers: 0).
+    watch_settle_seconds: float = Field(1.0, ge=0, le=10, alias="WATCH_SETTLE_SECONDS")
     max_repository_tags: int = Field(1000, ge=1, alias="MAX_REPOSITORY_TAGS")
     max_tag_history: int = Field(100, ge=1, alias="MAX_TAG_HISTORY")
     pull_secret_prefix: str = Field("imagestreams", alias="PULL_SECRET_PREFIX")

@@ -371,6 +371,21 @@ def forbidden(
     )
 
 
+def forbidden_at_cluster_scope(
+    subject: str, verb: str, resource: str, group: str = API_GROUP
+) -> ForbiddenError:
+    """Kubernetes' RBAC denial of ``verb`` on ``resource`` across every namespace.
+
+    ``imagestreams.image.openshift.io is forbidden: User "alice" cannot list
+    resource "imagestreams" in API group "image.openshift.io" at the cluster scope``
+    """
+    return ForbiddenError(
+        f'{resource}.{group} is forbidden: User "{subject}" cannot {verb} resource '
+        f'"{resource}" in API group "{group}" at the cluster scope',
+        details=ObjectDetails("", group, resource),
+    )
+
+
 def method_not_allowed() -> MethodNotAllowedError:
     """The API server's answer to a verb the resource does not serve."""
     return MethodNotAllowedError("the server does not allow this method on the requested resource")

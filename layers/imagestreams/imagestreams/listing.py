@@ -11,11 +11,9 @@ Owns how a list request's query is read and applied, as the API server does:
 - ``limit`` and ``continue``: items in name order, a page at a time; the
   continue token is opaque to clients (the last name served, encoded), and
   one that does not decode is a 400;
-- ``watch``: a finite stream of ``WatchEvent`` objects, one JSON document a
-  line. API Gateway cannot hold a response open, so a watch answers at once:
-  without a ``resourceVersion`` (or with ``0``) the current objects as
-  ``ADDED``, with one (the version of a list the client read) no events,
-  and the stream ends; clients then list or watch again.
+- ``watch``, ``timeoutSeconds``, ``allowWatchBookmarks`` and
+  ``resourceVersion`` are read here; what a watch sends is
+  ``imagestreams.watching``'s business.
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from imagestreams.errors import BadRequestError
 
@@ -71,6 +69,9 @@ class ListOptions:
     after: str = ""
     watch: bool = False
     resource_version: str = ""
+    timeout_seconds: int | None = None
+    bookmarks: bool = False
+    client_timeout: float | None = None
 
     def selects(self, name: str, namespace: str, labels: Mapping[str, str]) -> bool:
         """Whether an object with these name, namespace and labels is selected."""
@@ -91,6 +92,11 @@ def list_options(query: Mapping[str, str] | None) -> ListOptions:
         limit = int(limit_text)
     except ValueError:
         raise BadRequestError(f'invalid value "{limit_text}" for limit') from None
+    timeout_text = query.get("timeoutSeconds") or ""
+    try:
+        timeout = int(timeout_text) if timeout_text else None
+    except ValueError:
+        raise BadRequestError(f'invalid value "{timeout_text}" for timeoutSeconds') from None
     return ListOptions(
         labels=parse_label_selector(query.get("labelSelector") or ""),
         fields=parse_field_selector(query.get("fieldSelector") or ""),
@@ -98,7 +104,30 @@ def list_options(query: Mapping[str, str] | None) -> ListOptions:
         after=decode_continue(query.get("continue") or ""),
         watch=(query.get("watch") or "").lower() in ("1", "true"),
         resource_version=query.get("resourceVersion") or "",
+        timeout_seconds=timeout,
+        bookmarks=(query.get("allowWatchBookmarks") or "").lower() in ("1", "true"),
+        client_timeout=go_duration(query.get("timeout") or ""),
     )
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+
+
+def go_duration(text: str) -> float | None:
+    """Seconds of a Go duration (``30s``, ``1m0s``), as client-go sends its request
+    timeout in ``timeout``; None for none or one that does not parse."""
+    if not text or not re.fullmatch(f"(?:{_DURATION_PART.pattern})+", text):
+        return None
+    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
 
 
 def parse_label_selector(text: str) -> tuple[Requirement, ...]:
@@ -215,6 +244,7 @@ class Page:
     names: list[str]
     continue_token: str = ""
     remaining: int | None = None
+    resource_version: str = ""
 
 
 def paginate(names: Sequence[str], options: ListOptions) -> Page:
@@ -233,13 +263,3 @@ def select(
 ) -> list[T]:
     """The items ``options`` selects; ``identity`` gives an item's name, namespace and labels."""
     return [item for item in items if options.selects(*identity(item))]
-
-
-def watch_events(objects: Sequence[dict[str, Any]], options: ListOptions) -> str:
-    """The body of a finite watch: ``ADDED`` events, one JSON document a line."""
-    if options.resource_version not in ("", "0"):
-        return ""
-    return "".join(
-        json.dumps({"type": "ADDED", "object": obj}, separators=(",", ":")) + "\n"
-        for obj in objects
-    )

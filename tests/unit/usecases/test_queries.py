@@ -11,6 +11,7 @@ from imagestreams import listing
 from imagestreams.errors import ConflictError, NotFoundRequestError, ObjectDetails
 from imagestreams.imports import jobs
 from imagestreams.usecases.common import Options
+from imagestreams.usecases.watch import Watch
 from tests.unit.usecases.wiring import (
     REMAINING,
     REPOSITORY,
@@ -196,3 +197,65 @@ def test_lists_select_and_page_by_name(
 
     # Then each page holds what the selectors select, in name order
     assert seen == pages
+
+
+def no_wait(app: UseCases) -> None:
+    """Watches over the fakes poll once: a clock that is always past the deadline."""
+    app.queries.watch = Watch(clock=iter(range(0, 1000, 10)).__next__, sleep=lambda _: None)
+
+
+def test_a_watch_from_a_list_sends_what_changed_since(fakes: Fakes, app: UseCases) -> None:
+    # Given streams web and worker in demo, one in team-a, and the version of demo's list
+    push_tags(fakes.registry, ["v1", "v2"])
+    for namespace, name in (("demo", "web"), ("demo", "worker"), ("team-a", "web")):
+        app.start.create(namespace, request(*images_of(f"{REPOSITORY}:v1"), name=name), REMAINING)
+    _, page = app.queries.list_streams("demo")
+    no_wait(app)
+
+    # When web gets a new tag, worker is deleted, db is created, and team-a changes too
+    app.start.create("demo", request(*images_of(f"{REPOSITORY}:v2"), name="web"), REMAINING)
+    app.queries.delete_stream("demo", "worker")
+    app.start.create("demo", request(*images_of(f"{REPOSITORY}:v1"), name="db"), REMAINING)
+    app.start.create("team-a", request(*images_of(f"{REPOSITORY}:v2"), name="web"), REMAINING)
+    options = listing.ListOptions(watch=True, resource_version=page.resource_version)
+    events = app.queries.watch_streams("demo", options, 5.0)
+    everywhere = app.queries.watch_streams(None, options, 5.0)
+
+    # Then demo's watch sends those changes, in order, each object as it is now
+    assert [(e.type, e.object["metadata"]["name"]) for e in events] == [
+        ("MODIFIED", "web"),
+        ("DELETED", "worker"),
+        ("ADDED", "db"),
+    ]
+    assert [t["tag"] for t in events[0].object["status"]["tags"]] == ["v1", "v2"]
+    # And a watch of every namespace sees team-a's change too
+    assert [e.object["metadata"]["namespace"] for e in everywhere] == [
+        "demo",
+        "demo",
+        "demo",
+        "team-a",
+    ]
+
+
+def test_a_watch_with_selectors_sends_only_the_selected_streams(
+    fakes: Fakes, app: UseCases
+) -> None:
+    push_tags(fakes.registry, ["v1"])
+    for name in ("web", "worker"):
+        app.start.create("demo", request(*images_of(f"{REPOSITORY}:v1"), name=name), REMAINING)
+    no_wait(app)
+
+    options = listing.list_options({"watch": "true", "fieldSelector": "metadata.name=worker"})
+    events = app.queries.watch_streams("demo", options, 5.0)
+
+    assert [(e.type, e.object["metadata"]["name"]) for e in events] == [("ADDED", "worker")]
+
+
+def test_a_watch_from_a_forgotten_version_is_expired(fakes: Fakes, app: UseCases) -> None:
+    fakes.store.oldest = 10
+    no_wait(app)
+
+    options = listing.ListOptions(watch=True, resource_version="3")
+    [event] = app.queries.watch_streams("demo", options, 5.0)
+
+    assert (event.type, event.object["reason"]) == ("ERROR", "Expired")

@@ -73,7 +73,9 @@ def test_import_creates_a_stream_at_generation_one_with_one_event_per_tag(
     # Then the stream is at generation 1 with one TagEvent per tag, and it is stored
     stream = created.document["status"]["import"]
     assert stream["metadata"]["generation"] == 1
-    assert stream["metadata"]["resourceVersion"] == "1"
+    stored = fakes.store.get_meta("demo", stream["metadata"]["name"])
+    assert stored is not None
+    assert stream["metadata"]["resourceVersion"] == stored.resource_version
     assert DOCKER_REPOSITORY_CHECK_ANNOTATION in stream["metadata"]["annotations"]
     assert {
         tag: [(i["image"], i["generation"]) for i in t["items"]]
@@ -164,7 +166,7 @@ def test_a_failing_tag_gets_one_condition_per_distinct_error(
             "app",
             {"resourceVersion": "1"},
             ConflictError,
-            'the image stream was updated from "1" to "2"',
+            'the image stream was updated from "1" to "',
         ),
         ("app", {"uid": "not-the-uid"}, NotFoundRequestError, '"app" not found'),
         ("absent", {"resourceVersion": "1"}, NotFoundRequestError, '"absent" not found'),
@@ -179,12 +181,13 @@ def test_a_failed_precondition_makes_no_registry_request(
     error: type[RequestError],
     message: str,
 ) -> None:
-    # Given a stream imported twice (resourceVersion 2)
+    # Given a stream imported twice (so at a version newer than "1")
     push_tags(fakes.registry, ["v1"])
     for _ in range(2):
         app.start.create("demo", request(*images_of(f"{REPOSITORY}:v1")), REMAINING)
     fakes.registry.requests.clear()
     writes = list(fakes.store.writes)
+    before = fakes.store.get_meta("demo", "app")
 
     # When an import names a stale version, another uid or a missing stream
     stale = request(*images_of(f"{REPOSITORY}:v1"), name=name, metadata=metadata)
@@ -197,7 +200,8 @@ def test_a_failed_precondition_makes_no_registry_request(
     assert fakes.store.writes == writes
     meta = fakes.store.get_meta("demo", "app")
     assert meta is not None
-    assert meta.resource_version == "2"
+    assert before is not None
+    assert meta.resource_version == before.resource_version
 
 
 def test_the_namespace_pull_secret_reaches_the_registry(fakes: Fakes, app: UseCases) -> None:

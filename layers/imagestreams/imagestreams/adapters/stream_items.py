@@ -17,7 +17,16 @@ domain's stream objects become their JSON and back:
   the JSON of a :class:`~imagestreams.streams.TagState` (its name and the
   OpenShift JSON of its spec and status tags), ``version`` (N) counts its
   writes, and ``tracks``, ``registry`` and ``scheduled`` (S) are the sparse
-  index attributes ``imagestreams.reimports.index_keys`` gives the state.
+  index attributes ``imagestreams.reimports.index_keys`` gives the state;
+- versions: ``pk = version``, ``sk = counter``, ``value`` (N) the last
+  ``resourceVersion`` given out (microseconds since the epoch, or one more
+  than the last when writes come faster than the clock);
+- changes: a meta item carries ``changes = imagestreams`` and ``created``
+  (N, the version it was created at), which puts it in the sparse
+  ``ByVersion`` index ordered by ``resourceVersion``; a deleted stream leaves
+  a tombstone in its namespace's partition (``sk = deleted#<name>#<uid>``),
+  its last meta at the version of the delete, ``deleted`` true and
+  ``expiresAt`` for DynamoDB's TTL, in the same index.
 
 What the states mean is ``imagestreams.streams``'s business; reading and
 writing the items, conditionally and in batches, is ``streams_store``'s.
@@ -38,10 +47,13 @@ if TYPE_CHECKING:
     from imagestreams.adapters.dynamo import Item
 
 __all__ = [
+    "CHANGES_INDEX",
     "IMAGE_PREFIX",
     "META_PREFIX",
     "SCHEDULE_INDEX",
+    "STREAM_CHANGES",
     "TAG_PREFIX",
+    "TOMBSTONE_PREFIX",
     "TRACKING_INDEX",
     "TagWrite",
     "image_key",
@@ -59,7 +71,9 @@ __all__ = [
     "tag_put",
     "tag_write",
     "tags_pk",
+    "tombstone_item",
     "transaction_groups",
+    "version_counter_key",
 ]
 
 # Sparse indexes over tag items (see ``imagestreams.reimports.index_keys``).
@@ -70,6 +84,11 @@ SCHEDULE_INDEX = "BySchedule"
 META_PREFIX = "stream#"
 TAG_PREFIX = "tag#"
 IMAGE_PREFIX = "image#"
+# Sparse index of stream metas and tombstones by resourceVersion, for watches
+# and cluster-wide lists; ``changes`` says which resource an item belongs to.
+CHANGES_INDEX = "ByVersion"
+STREAM_CHANGES = "imagestreams"
+TOMBSTONE_PREFIX = "deleted#"
 # Fields of ``meta_doc`` stored as attributes of their own, not in ``doc``.
 _OWN_ATTRIBUTES = ("uid", "resourceVersion", "generation", "annotations")
 # DynamoDB transactions take at most 100 items and 4 MB.
@@ -113,6 +132,25 @@ def tag_of(item: Item) -> tuple[str, str, str]:
     """(namespace, stream, tag) of a tag item an index returned."""
     _, namespace, name = item["pk"]["S"].split("#", 2)
     return namespace, name, tag_name(item)
+
+
+def version_counter_key() -> Item:
+    """The item holding the last ``resourceVersion`` given out, for every namespace."""
+    return {"pk": {"S": "version"}, "sk": {"S": "counter"}}
+
+
+def tombstone_item(meta: Item, version: int, expires_at: int) -> Item:
+    """What a deleted stream leaves: its last meta ``meta`` at ``version``, until ``expires_at``."""
+    name = meta["sk"]["S"].removeprefix(META_PREFIX)
+    return {
+        **meta,
+        "sk": {"S": f"{TOMBSTONE_PREFIX}{name}#{meta['uid']['S']}"},
+        "resourceVersion": {"N": str(version)},
+        "changes": {"S": STREAM_CHANGES},
+        "created": meta.get("created", {"N": "0"}),
+        "deleted": {"BOOL": True},
+        "expiresAt": {"N": str(expires_at)},
+    }
 
 
 # --- tags -------------------------------------------------------------------------

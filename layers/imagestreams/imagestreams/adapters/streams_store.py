@@ -15,6 +15,16 @@ state is written only when its JSON differs from the stored one.
 The images tagged into a stream are kept beside its tags, once per digest,
 for ``ImageStreamTag`` and ``ImageStreamImage`` to show.
 
+Resource versions order every change of every stream, for watches: each
+write that changes a stream takes the next version from one counter item
+(the clock in microseconds, or one more than the last version when writes
+come faster) and sets it on the stream's meta item, whose place in the
+``ByVersion`` index follows. Tag writes move the version once per batch,
+after the tags. A delete leaves a tombstone there for ``retention`` seconds.
+A version is visible to readers shortly after it is taken (the write
+follows at once, then the index catches up): :meth:`settled_version` is the
+clock less ``settle`` seconds, and watches read no further.
+
 What a state means is ``imagestreams.streams``'s business. Import documents
 live in ``imports_store``. Logs name streams and tags, never item contents.
 """
@@ -24,7 +34,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -47,9 +57,11 @@ from imagestreams.adapters.dynamo import (
     query_all,
 )
 from imagestreams.adapters.stream_items import (
+    CHANGES_INDEX,
     IMAGE_PREFIX,
     META_PREFIX,
     SCHEDULE_INDEX,
+    STREAM_CHANGES,
     TAG_PREFIX,
     TRACKING_INDEX,
     TagWrite,
@@ -65,10 +77,13 @@ from imagestreams.adapters.stream_items import (
     tag_put,
     tag_write,
     tags_pk,
+    tombstone_item,
     transaction_groups,
+    version_counter_key,
 )
 from imagestreams.models import Image
 from imagestreams.streams import StreamMeta, TagMutation, TagState
+from imagestreams.usecases.ports import StreamChange
 
 __all__ = ["DynamoStreamStore"]
 
@@ -82,6 +97,14 @@ _TAG_BACKOFF = Backoff(base=0.01, cap=0.25)
 _CANCELLED = "TransactionCanceledException"
 # An item may hold 400 KB; the rest is room for the key.
 MAX_IMAGE_BYTES = 350 * 1024
+# How long after a change every reader sees it (the write, then the index).
+SETTLE_SECONDS = 1.0
+# How long deletions are remembered for watches that resume.
+RETENTION_SECONDS = 3600
+_MICROSECONDS = 1_000_000
+# DynamoDB's TTL removes an item some time after it expires; watches ignore
+# tombstones older than the retention anyway, so they may linger.
+_TOMBSTONE_GRACE = 3600
 
 
 def _is_resource_version(value: str) -> bool:
@@ -106,12 +129,68 @@ class DynamoStreamStore(TableStore):
         sleep: Sleeper = time.sleep,
         max_attempts: int = 20,
         backoff: Backoff = _TAG_BACKOFF,
+        clock: Callable[[], float] = time.time,
+        settle: float = SETTLE_SECONDS,
+        retention: int = RETENTION_SECONDS,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         super().__init__(table_name, client_factory, sleep)
         self._max_attempts = max_attempts
         self._backoff = backoff
+        self._clock = clock
+        self._settle = settle
+        self._retention = retention
+
+    # --- versions ------------------------------------------------------------
+
+    def _next_version(self) -> int:
+        """A version greater than every one given out before: the clock, or the last plus one."""
+        now = int(self._clock() * _MICROSECONDS)
+        names = {"#value": "value"}
+        try:
+            response = self._db().update_item(
+                TableName=self._table,
+                Key=version_counter_key(),
+                UpdateExpression="SET #value = :now",
+                ConditionExpression="attribute_not_exists(#value) OR #value < :now",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={":now": {"N": str(now)}},
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            response = self._db().update_item(
+                TableName=self._table,
+                Key=version_counter_key(),
+                UpdateExpression="ADD #value :one",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={":one": {"N": "1"}},
+                ReturnValues="UPDATED_NEW",
+            )
+        return int(response["Attributes"]["value"]["N"])
+
+    def settled_version(self) -> int:
+        return int((self._clock() - self._settle) * _MICROSECONDS)
+
+    def oldest_version(self) -> int:
+        return int((self._clock() - self._retention) * _MICROSECONDS)
+
+    def _touch(self, namespace: str, name: str) -> None:
+        """Give the stream a new version after its tags changed (unless it is gone)."""
+        try:
+            self._db().update_item(
+                TableName=self._table,
+                Key=meta_key(namespace, name),
+                UpdateExpression="SET #rv = :next",
+                ConditionExpression="attribute_exists(#pk) AND #rv < :next",
+                ExpressionAttributeNames={"#pk": "pk", "#rv": "resourceVersion"},
+                ExpressionAttributeValues={":next": {"N": str(self._next_version())}},
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
 
     # --- streams -------------------------------------------------------------
 
@@ -172,13 +251,26 @@ class DynamoStreamStore(TableStore):
         expected_uid: str | None,
         annotation: tuple[str, str] | None,
     ) -> StreamMeta:
-        names = {"#pk": "pk", "#gen": "generation", "#rv": "resourceVersion"}
-        values: dict[str, Any] = {":one": {"N": "1"}}
-        update = "ADD #gen :one, #rv :one"
+        names = {
+            "#pk": "pk",
+            "#gen": "generation",
+            "#rv": "resourceVersion",
+            "#changes": "changes",
+            "#created": "created",
+        }
+        values: dict[str, Any] = {
+            ":one": {"N": "1"},
+            ":next": {"N": str(self._next_version())},
+            ":kind": {"S": STREAM_CHANGES},
+        }
+        update = (
+            "ADD #gen :one SET #rv = :next, #changes = :kind,"
+            " #created = if_not_exists(#created, :next)"
+        )
         if annotation is not None:
             names.update({"#ann": "annotations", "#key": annotation[0]})
             values[":value"] = {"S": annotation[1]}
-            update += " SET #ann.#key = :value"
+            update += ", #ann.#key = :value"
         condition = "attribute_exists(#pk)"
         if expected_rv is not None:
             condition += " AND #rv = :rv"
@@ -299,6 +391,52 @@ class DynamoStreamStore(TableStore):
         )
         return [meta_from_item(item) for item in items]
 
+    def list_all_meta(self) -> list[StreamMeta]:
+        """Every stream of every namespace, from the ``ByVersion`` index (no table scan)."""
+        items = query_all(
+            self._db(),
+            TableName=self._table,
+            IndexName=CHANGES_INDEX,
+            KeyConditionExpression="#changes = :kind",
+            FilterExpression="attribute_not_exists(#deleted)",
+            ExpressionAttributeNames={"#changes": "changes", "#deleted": "deleted"},
+            ExpressionAttributeValues={":kind": {"S": STREAM_CHANGES}},
+        )
+        return [meta_from_item(item) for item in items]
+
+    def changes(self, namespace: str | None, after: int, upto: int) -> list[StreamChange]:
+        """Streams changed or deleted with a version in ``(after, upto]``, oldest first."""
+        if upto <= after:
+            return []
+        names = {"#changes": "changes", "#rv": "resourceVersion"}
+        values: dict[str, Any] = {
+            ":kind": {"S": STREAM_CHANGES},
+            ":after": {"N": str(after + 1)},
+            ":upto": {"N": str(upto)},
+        }
+        extra: dict[str, Any] = {}
+        if namespace is not None:
+            names["#pk"] = "pk"
+            values[":pk"] = {"S": metas_pk(namespace)}
+            extra["FilterExpression"] = "#pk = :pk"
+        items = query_all(
+            self._db(),
+            TableName=self._table,
+            IndexName=CHANGES_INDEX,
+            KeyConditionExpression="#changes = :kind AND #rv BETWEEN :after AND :upto",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            **extra,
+        )
+        return [
+            StreamChange(
+                meta_from_item(item),
+                created=int(item.get("created", {}).get("N", "0")),
+                deleted=bool(item.get("deleted", {}).get("BOOL", False)),
+            )
+            for item in items
+        ]
+
     def delete_stream(self, namespace: str, name: str) -> bool:
         """Delete the stream, its tags and its images; False when the stream did not exist.
 
@@ -307,7 +445,13 @@ class DynamoStreamStore(TableStore):
         response = self._db().delete_item(
             TableName=self._table, Key=meta_key(namespace, name), ReturnValues="ALL_OLD"
         )
-        existed = bool(response.get("Attributes"))
+        old: Item | None = response.get("Attributes")
+        existed = bool(old)
+        if old:
+            expires = int(self._clock()) + self._retention + _TOMBSTONE_GRACE
+            self._db().put_item(
+                TableName=self._table, Item=tombstone_item(old, self._next_version(), expires)
+            )
         keys = query_all(
             self._db(),
             TableName=self._table,
@@ -369,7 +513,17 @@ class DynamoStreamStore(TableStore):
         stored one, writes nothing. It may run several times (once per
         attempt), so it must not have side effects. Returns the state as
         stored afterwards. Raises :class:`ConflictError` when the attempts run out.
+        A write gives the stream a new version.
         """
+        state, wrote = self._update_tag(namespace, name, tag, mutate)
+        if wrote:
+            self._touch(namespace, name)
+        return state
+
+    def _update_tag(
+        self, namespace: str, name: str, tag: str, mutate: TagMutation
+    ) -> tuple[TagState | None, bool]:
+        """:meth:`update_tag` without the new version; whether it wrote too."""
         key = tag_key(namespace, name, tag)
         for attempt in range(self._max_attempts):
             response = self._db().get_item(
@@ -384,9 +538,9 @@ class DynamoStreamStore(TableStore):
             version = int(item["version"]["N"]) if item else None
             write = tag_write(tag, mutate, text, version)
             if write is None:
-                return tag_from_doc(json.loads(text)) if text is not None else None
+                return (tag_from_doc(json.loads(text)) if text is not None else None), False
             if self._write_tag(namespace, name, write):
-                return write.state
+                return write.state, True
             self._sleep(self._backoff.delay(attempt))
         logger.warning(
             "tag update gave up",
@@ -403,7 +557,8 @@ class DynamoStreamStore(TableStore):
         All states are read with BatchGetItem, and the changed ones written
         with TransactWriteItems, each item conditional on the version read. A
         transaction that loses a race is not partly applied: its tags are then
-        updated one by one, re-reading what the other writer stored.
+        updated one by one, re-reading what the other writer stored. Any
+        write gives the stream one new version, after the last.
         """
         tags = list(dict.fromkeys(mutations))
         if not tags:
@@ -424,6 +579,7 @@ class DynamoStreamStore(TableStore):
             if (write := tag_write(tag, mutations[tag], *stored.get(tag, (None, None)))) is not None
         ]
         retry: list[str] = []
+        wrote = False
         for group in transaction_groups(writes):
             actions: list[Any] = [{"Put": tag_put(self._table, namespace, name, w)} for w in group]
             try:
@@ -432,8 +588,12 @@ class DynamoStreamStore(TableStore):
                 if error_code(exc) != _CANCELLED:
                     raise
                 retry.extend(write.tag for write in group)
+            else:
+                wrote = True
         for tag in retry:
-            self.update_tag(namespace, name, tag, mutations[tag])
+            wrote = self._update_tag(namespace, name, tag, mutations[tag])[1] or wrote
+        if wrote:
+            self._touch(namespace, name)
 
     def delete_tag(self, namespace: str, name: str, tag: str) -> TagState | None:
         """Remove a tag's spec and history; the state it had, or None when it had none.

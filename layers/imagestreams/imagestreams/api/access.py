@@ -49,6 +49,18 @@ def check(
     raise errors.forbidden(subject, verb, resource, namespace, name, group)
 
 
+def check_cluster(authorizer: Mapping[str, Any] | None, verb: str, resource: str) -> str:
+    """The caller's subject if it may ``verb`` ``resource`` in every namespace; else raise.
+
+    Only a grant of every namespace (``*``) reaches across them; a caller
+    granted some namespaces gets the API server's cluster-scope 403.
+    """
+    subject = authenticated(authorizer)
+    if EVERY_NAMESPACE in granted_namespaces(authorizer):
+        return subject
+    raise errors.forbidden_at_cluster_scope(subject, verb, resource)
+
+
 def authenticated(authorizer: Mapping[str, Any] | None) -> str:
     """The caller's subject if the authorizer authenticated the request, whatever it grants.
 

@@ -172,13 +172,14 @@ def list_meta(
 ) -> dict[str, Any]:
     """A list's ``ListMeta``: its version, and where the next page starts.
 
-    The version is the newest ``resourceVersion`` among the items (a watch
-    from it sends no event for the objects the list showed).
+    The version is the page's (a watch from it misses no change the list
+    does not show), else the newest ``resourceVersion`` among the items.
     """
     versions = [
         int(i.metadata.resource_version) for i in items if i.metadata.resource_version.isdigit()
     ]
-    meta: dict[str, Any] = {"resourceVersion": str(max(versions, default=0))}
+    version = page.resource_version or str(max(versions, default=0))
+    meta: dict[str, Any] = {"resourceVersion": version}
     if page.continue_token:
         meta["continue"] = page.continue_token
         if page.remaining is not None:

@@ -8,6 +8,7 @@ named by technology) own every stored and sent form. Tests may pass fakes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -23,8 +24,27 @@ class PullSecrets(Protocol):
     def for_namespace(self, namespace: str) -> Keyring: ...
 
 
+@dataclass(frozen=True)
+class StreamChange:
+    """A stream as a change left it: its fields at ``meta.resource_version``.
+
+    ``created`` is the version the stream was created at (so a watch tells
+    ``ADDED`` from ``MODIFIED``); a ``deleted`` stream's meta is its last one,
+    at the version of its deletion.
+    """
+
+    meta: streams.StreamMeta
+    created: int
+    deleted: bool = False
+
+
 class StreamStore(Protocol):
-    """ImageStreams: each stream's own fields, and a state per tag."""
+    """ImageStreams: each stream's own fields, and a state per tag.
+
+    Every write that changes a stream (an import beginning, tag states, a
+    delete) gives it a new ``resourceVersion``, greater than every version
+    given before in any namespace, so versions order all changes.
+    """
 
     def begin_import(
         self,
@@ -53,6 +73,23 @@ class StreamStore(Protocol):
     def get_meta(self, namespace: str, name: str) -> streams.StreamMeta | None: ...
 
     def list_meta(self, namespace: str) -> list[streams.StreamMeta]: ...
+
+    def list_all_meta(self) -> list[streams.StreamMeta]:
+        """Every stream of every namespace, in no particular order."""
+        ...
+
+    def changes(self, namespace: str | None, after: int, upto: int) -> list[StreamChange]:
+        """The streams (of ``namespace``, or all) whose latest change has a version in
+        ``(after, upto]``, and those deleted in it, oldest first."""
+        ...
+
+    def settled_version(self) -> int:
+        """A version up to which every change is visible to :meth:`changes` and the lists."""
+        ...
+
+    def oldest_version(self) -> int:
+        """The oldest version :meth:`changes` still knows every deletion after."""
+        ...
 
     def get_tags(
         self, namespace: str, name: str, tags: Sequence[str] | None = None

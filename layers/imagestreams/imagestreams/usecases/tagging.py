@@ -102,8 +102,9 @@ class StreamTagger:
         return streams.assemble(meta, states.values())
 
     def stream(self, meta: streams.StreamMeta) -> ImageStream:
-        """The stream of ``meta`` as stored now."""
-        return streams.assemble(meta, self._store.get_tags(meta.namespace, meta.name).values())
+        """The stream of ``meta`` as stored now (at the version its last tag write gave it)."""
+        current = self._store.get_meta(meta.namespace, meta.name) or meta
+        return streams.assemble(current, self._store.get_tags(meta.namespace, meta.name).values())
 
     def apply(self, namespace: str, name: str, mutations: Mapping[str, list[Mutation]]) -> None:
         """Keep the images tagged, then write each tag's changes in few conditional requests."""
