@@ -774,15 +774,16 @@ def test_delete_tag_moves_the_stream_on(streams: DynamoStreamStore) -> None:
     streams.delete_tag("team-a", "app", "v2")
     after_status = streams.get_meta("team-a", "app")
 
-    # Then each went, the version moved each time, the generation only for the spec tag
+    # Then each went, the version moved on each time (versions are ordered, not
+    # counted), the generation only for the spec tag
     assert deleted == annotated("v1", n="1")
     assert streams.delete_tag("team-a", "app", "v1") is None
     assert streams.get_tags("team-a", "app") == {}
     assert after_spec is not None
     assert after_status is not None
-    assert int(after_spec.resource_version) == int(before.resource_version) + 1
+    assert int(after_spec.resource_version) > int(before.resource_version)
     assert after_spec.generation == before.generation + 1
-    assert int(after_status.resource_version) == int(before.resource_version) + 2
+    assert int(after_status.resource_version) > int(after_spec.resource_version)
     assert after_status.generation == before.generation + 1
     assert streams.delete_tag("team-a", "gone", "v1") is None
 
