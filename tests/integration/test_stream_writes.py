@@ -7,12 +7,13 @@ under moto; the sample events ``api-create-stream.json``,
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from testkit.api import Api, Reply
-from testkit.events import load_event, with_body, with_name
+from testkit.events import load_event, with_body, with_name, with_query
 from testkit.registry import Registry
 
 
@@ -140,7 +141,7 @@ def test_patches_change_the_stream(api: Api, content_type: str, patch: Any) -> N
     assert reply.status == 200, reply.body
     assert reply.body["metadata"]["labels"] == {"tier": "web"}
     assert reply.body["spec"]["lookupPolicy"] == {"local": True}
-    assert reply.body["metadata"]["resourceVersion"] == "2"
+    assert int(reply.body["metadata"]["resourceVersion"]) > 0
     got = api.invoke(with_name(load_event("api-get-stream.json"), "web"))
     assert got.body["spec"]["lookupPolicy"] == {"local": True}
 
@@ -237,3 +238,39 @@ def test_an_update_without_resource_version_is_422(api: Api) -> None:
         'ImageStream.image.openshift.io "web" is invalid: metadata.resourceVersion: '
         "Invalid value: 0x0: must be specified for an update"
     )
+
+
+def test_writes_are_seen_by_a_watch_resumed_from_an_earlier_list(api: Api) -> None:
+    # Given a stream, and the version of a list taken after its creation
+    send(api, "api-create-stream.json", new_stream("web"))
+    send(api, "api-create-stream.json", new_stream("other"))
+    listed = api.invoke(load_event("api-list-streams.json"))
+    version = listed.body["metadata"]["resourceVersion"]
+
+    # When one is patched and the other deleted, and a watch resumes from the list
+    patched = send(
+        api,
+        "api-patch-stream.json",
+        {"metadata": {"labels": {"tier": "web"}}},
+        name="web",
+        content_type="application/merge-patch+json",
+    )
+    api.invoke(with_name(load_event("api-delete-stream.json"), "other"))
+    watch = api.invoke(
+        with_query(
+            load_event("api-list-streams.json"),
+            watch=["true"],
+            resourceVersion=[version],
+            timeoutSeconds=["1"],
+        )
+    )
+
+    # Then the watch sends both changes, in order, the patch at the version it answered
+    events = [json.loads(line) for line in watch.raw["body"].splitlines()]
+    changes = [(e["type"], e["object"]["metadata"]["name"]) for e in events]
+    assert changes == [("MODIFIED", "web"), ("DELETED", "other")]
+    assert (
+        events[0]["object"]["metadata"]["resourceVersion"]
+        == (patched.body["metadata"]["resourceVersion"])
+    )
+    assert int(patched.body["metadata"]["resourceVersion"]) > int(version)

@@ -146,7 +146,9 @@ class FakeStreamStore:
             key = (meta.namespace, meta.name)
             if key in self._metas:
                 return False
-            self._metas[key] = copy.deepcopy(meta)
+            stored = self._metas[key] = copy.deepcopy(meta)
+            stored.resource_version = self._next_version()
+            self._created[key] = int(stored.resource_version)
             return True
 
     def update_meta(
@@ -159,7 +161,7 @@ class FakeStreamStore:
             updated = copy.deepcopy(meta)
             updated.uid = stored.uid
             updated.creation_timestamp = stored.creation_timestamp
-            updated.resource_version = str(int(stored.resource_version) + 1)
+            updated.resource_version = self._next_version()
             self._metas[(meta.namespace, meta.name)] = updated
             return copy.deepcopy(updated)
 
@@ -244,7 +246,7 @@ class FakeStreamStore:
             stored = self._tags.get((namespace, name), {}).pop(tag, None)
             if meta is None or stored is None:
                 return None
-            meta.resource_version = str(int(meta.resource_version) + 1)
+            meta.resource_version = self._next_version()
             if stored.state.spec is not None:
                 meta.generation += 1
             return copy.deepcopy(stored.state)

@@ -315,11 +315,18 @@ class DynamoStreamStore(TableStore):
         logger.info("image stream created", namespace=namespace, stream=name)
 
     def create_stream(self, meta: StreamMeta) -> bool:
-        """Store a new stream's meta as it is given; False when the stream exists."""
+        """Store a new stream's meta at the next version; False when the stream exists."""
+        version = {"N": str(self._next_version())}
+        item = {
+            **meta_item(meta),
+            "resourceVersion": version,
+            "changes": {"S": STREAM_CHANGES},
+            "created": version,
+        }
         try:
             self._db().put_item(
                 TableName=self._table,
-                Item=meta_item(meta),
+                Item=item,
                 ConditionExpression="attribute_not_exists(#pk)",
                 ExpressionAttributeNames={"#pk": "pk"},
             )
@@ -334,8 +341,8 @@ class DynamoStreamStore(TableStore):
         """Replace a stream's own fields if it is still at ``expected_resource_version``.
 
         Labels, annotations, the lookup policy and ``generation`` are set
-        from ``meta``; ``resourceVersion`` goes up by one in the same atomic
-        update. None when the stream is gone or at another version.
+        from ``meta``; ``resourceVersion`` moves to the next version in the
+        same atomic update. None when the stream is gone or at another version.
         """
         if not _is_resource_version(expected_resource_version):
             return None
@@ -344,7 +351,10 @@ class DynamoStreamStore(TableStore):
             response = self._db().update_item(
                 TableName=self._table,
                 Key=meta_key(meta.namespace, meta.name),
-                UpdateExpression="SET #doc = :doc, #ann = :ann, #gen = :gen ADD #rv :one",
+                UpdateExpression=(
+                    "SET #doc = :doc, #ann = :ann, #gen = :gen, #rv = :next,"
+                    " #changes = :kind, #created = if_not_exists(#created, :next)"
+                ),
                 ConditionExpression="attribute_exists(#pk) AND #rv = :rv",
                 ExpressionAttributeNames={
                     "#pk": "pk",
@@ -352,12 +362,15 @@ class DynamoStreamStore(TableStore):
                     "#ann": "annotations",
                     "#gen": "generation",
                     "#rv": "resourceVersion",
+                    "#changes": "changes",
+                    "#created": "created",
                 },
                 ExpressionAttributeValues={
                     ":doc": doc["doc"],
                     ":ann": doc["annotations"],
                     ":gen": {"N": str(meta.generation)},
-                    ":one": {"N": "1"},
+                    ":next": {"N": str(self._next_version())},
+                    ":kind": {"S": STREAM_CHANGES},
                     ":rv": {"N": expected_resource_version},
                 },
                 ReturnValues="ALL_NEW",
@@ -598,8 +611,9 @@ class DynamoStreamStore(TableStore):
     def delete_tag(self, namespace: str, name: str, tag: str) -> TagState | None:
         """Remove a tag's spec and history; the state it had, or None when it had none.
 
-        The tag item goes and the stream's ``resourceVersion`` moves on (its
-        ``generation`` too when the tag had a spec) in one transaction,
+        The tag item goes and the stream's ``resourceVersion`` moves to the
+        next version (its ``generation`` up by one when the tag had a spec) in
+        one transaction,
         conditional on the tag as read, so a concurrent import of the tag is
         either removed with it or makes the delete read again.
         """
@@ -619,10 +633,12 @@ class DynamoStreamStore(TableStore):
             if not item:
                 return None
             state = tag_from_doc(json.loads(item["doc"]["S"]))
-            bump = "ADD #rv :one, #gen :one" if state.spec is not None else "ADD #rv :one"
+            bump = "SET #rv = :next ADD #gen :one" if state.spec is not None else "SET #rv = :next"
             names = {"#pk": "pk", "#rv": "resourceVersion"}
+            values = {":next": {"N": str(self._next_version())}}
             if state.spec is not None:
                 names["#gen"] = "generation"
+                values[":one"] = {"N": "1"}
             try:
                 self._db().transact_write_items(
                     TransactItems=[
@@ -642,7 +658,7 @@ class DynamoStreamStore(TableStore):
                                 "UpdateExpression": bump,
                                 "ConditionExpression": "attribute_exists(#pk)",
                                 "ExpressionAttributeNames": names,
-                                "ExpressionAttributeValues": {":one": {"N": "1"}},
+                                "ExpressionAttributeValues": values,
                             }
                         },
                     ]
