@@ -124,6 +124,8 @@ def test_schemas_follow_the_models(load: Any, prefix: str) -> None:
 
 
 EXPECTED_OPERATIONS = {
+    # kubectl get is -A
+    ("/apis/image.openshift.io/v1/imagestreams", "get"): ("list", "ImageStream"),
     ("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamimports", "post"): (
         "post",
         "ImageStreamImport",
@@ -294,3 +296,13 @@ def test_documents_are_built_once() -> None:
     assert openapi.v2() is openapi.v2()
     assert openapi.v2_protobuf() is openapi.v2_protobuf()
     assert openapi.v3_index() is openapi.v3_index()
+
+
+@pytest.mark.parametrize(("load", "prefix"), DOCUMENTS)
+def test_the_cluster_wide_list_is_listed_for_every_namespace(load: Any, prefix: str) -> None:
+    operation = load()["paths"]["/apis/image.openshift.io/v1/imagestreams"]["get"]
+
+    assert operation["operationId"] == "listImageOpenshiftIoV1ImageStreamForAllNamespaces"
+    names = [p.get("name") for p in operation["parameters"]]
+    assert "namespace" not in names
+    assert {"labelSelector", "fieldSelector", "limit", "continue", "watch"} <= set(names)

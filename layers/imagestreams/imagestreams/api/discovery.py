@@ -63,6 +63,8 @@ class Resource:
     model: type[OpenShiftModel]
     verbs: tuple[str, ...]
     namespaced: bool = True
+    #: Also listed across every namespace (``/apis/<group>/<version>/<plural>``).
+    cluster_list: bool = False
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     list_kind: str | None = None
@@ -91,6 +93,7 @@ RESOURCES: tuple[Resource, ...] = (
         short_names=("is",),
         categories=("all",),
         list_kind="ImageStreamList",
+        cluster_list=True,
     ),
     Resource(
         plural="imagestreamtags",

@@ -312,8 +312,11 @@ def _paths_of(resource: Resource) -> tuple[str, str]:
     return collection, collection + "/{name}"
 
 
-def _operation(resource: Resource, op: _Operation, prefix: str, v3: bool) -> dict[str, Any]:
-    scope = "Namespaced" if resource.namespaced else ""
+def _operation(
+    resource: Resource, op: _Operation, prefix: str, v3: bool, every_namespace: bool = False
+) -> dict[str, Any]:
+    scope = "Namespaced" if resource.namespaced and not every_namespace else ""
+    suffix = "ForAllNamespaces" if every_namespace else ""
     answer = resource.kind
     if op.verb == "list":
         assert resource.list_kind is not None
@@ -329,7 +332,9 @@ def _operation(resource: Resource, op: _Operation, prefix: str, v3: bool) -> dic
     result: dict[str, Any] = {
         "tags": [_TAG],
         "description": f"{op.verb} {'an' if resource.kind[0] in 'AEIOU' else 'a'} {resource.kind}",
-        "operationId": f"{op.word}{_GROUP_WORD}{VERSION.capitalize()}{scope}{resource.kind}",
+        "operationId": (
+            f"{op.word}{_GROUP_WORD}{VERSION.capitalize()}{scope}{resource.kind}{suffix}"
+        ),
     }
     if not v3:
         result["consumes"] = consumes
@@ -382,6 +387,11 @@ def paths(prefix: str, v3: bool) -> dict[str, Any]:
             if op.item:
                 common.insert(0, _name_param(resource))
             entry["parameters"] = [_parameter(param, v3) for param in (*common, _PRETTY)]
+        if resource.cluster_list and "list" in resource.verbs:
+            # kubectl get -A: the list of every namespace, for callers granted them all.
+            every = result.setdefault(f"/apis/{GROUP_VERSION}/{resource.plural}", {})
+            every["get"] = _operation(resource, _OPERATIONS["list"], prefix, v3, True)
+            every["parameters"] = [_parameter(_PRETTY, v3)]
     return {path: result[path] for path in sorted(result)}
 
 
