@@ -156,8 +156,6 @@ ERRORS = [
     ("missing-stream", "imagestreamtags", "nope:latest", "GET", 404, "NotFound"),
     ("image-without-at", "imagestreamimages", "web", "GET", 400, "BadRequest"),
     ("image-not-in-history", "imagestreamimages", "web@sha256:" + "0" * 64, "GET", 404, "NotFound"),
-    ("create-tag", "imagestreamtags", None, "POST", 405, "MethodNotAllowed"),
-    ("update-tag", "imagestreamtags", "web:latest", "PUT", 405, "MethodNotAllowed"),
     ("patch-tag", "imagestreamtags", "web:latest", "PATCH", 405, "MethodNotAllowed"),
     ("delete-tags", "imagestreamtags", None, "DELETE", 405, "MethodNotAllowed"),
     ("list-images", "imagestreamimages", None, "GET", 405, "MethodNotAllowed"),

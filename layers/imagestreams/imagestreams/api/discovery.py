@@ -97,8 +97,8 @@ RESOURCES: tuple[Resource, ...] = (
         singular="imagestreamtag",
         kind="ImageStreamTag",
         model=ImageStreamTag,
-        # OpenShift's also create and update; there is no watch of tags.
-        verbs=("delete", "get", "list"),
+        # OpenShift's also patch.
+        verbs=("create", "delete", "get", "list", "update"),
         short_names=("istag",),
         list_kind="ImageStreamTagList",
     ),
