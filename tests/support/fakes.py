@@ -146,7 +146,10 @@ class FakeStreamStore:
             key = (meta.namespace, meta.name)
             if key in self._metas:
                 return False
-            self._metas[key] = copy.deepcopy(meta)
+            stored = copy.deepcopy(meta)
+            stored.resource_version = self._next_version()
+            self._metas[key] = stored
+            self._created[key] = int(stored.resource_version)
             return True
 
     def update_meta(
@@ -159,7 +162,7 @@ class FakeStreamStore:
             updated = copy.deepcopy(meta)
             updated.uid = stored.uid
             updated.creation_timestamp = stored.creation_timestamp
-            updated.resource_version = str(int(stored.resource_version) + 1)
+            updated.resource_version = self._next_version()
             self._metas[(meta.namespace, meta.name)] = updated
             return copy.deepcopy(updated)
 

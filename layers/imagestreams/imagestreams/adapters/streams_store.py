@@ -35,6 +35,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -315,11 +316,12 @@ class DynamoStreamStore(TableStore):
         logger.info("image stream created", namespace=namespace, stream=name)
 
     def create_stream(self, meta: StreamMeta) -> bool:
-        """Store a new stream's meta as it is given; False when the stream exists."""
+        """Store a new stream's meta, at the next version; False when the stream exists."""
+        versioned = replace(meta, resource_version=str(self._next_version()))
         try:
             self._db().put_item(
                 TableName=self._table,
-                Item=meta_item(meta),
+                Item=meta_item(versioned),
                 ConditionExpression="attribute_not_exists(#pk)",
                 ExpressionAttributeNames={"#pk": "pk"},
             )
@@ -334,8 +336,8 @@ class DynamoStreamStore(TableStore):
         """Replace a stream's own fields if it is still at ``expected_resource_version``.
 
         Labels, annotations, the lookup policy and ``generation`` are set
-        from ``meta``; ``resourceVersion`` goes up by one in the same atomic
-        update. None when the stream is gone or at another version.
+        from ``meta``; ``resourceVersion`` takes the next version in the same
+        atomic update. None when the stream is gone or at another version.
         """
         if not _is_resource_version(expected_resource_version):
             return None
@@ -344,7 +346,7 @@ class DynamoStreamStore(TableStore):
             response = self._db().update_item(
                 TableName=self._table,
                 Key=meta_key(meta.namespace, meta.name),
-                UpdateExpression="SET #doc = :doc, #ann = :ann, #gen = :gen ADD #rv :one",
+                UpdateExpression="SET #doc = :doc, #ann = :ann, #gen = :gen, #rv = :next",
                 ConditionExpression="attribute_exists(#pk) AND #rv = :rv",
                 ExpressionAttributeNames={
                     "#pk": "pk",
@@ -357,7 +359,7 @@ class DynamoStreamStore(TableStore):
                     ":doc": doc["doc"],
                     ":ann": doc["annotations"],
                     ":gen": {"N": str(meta.generation)},
-                    ":one": {"N": "1"},
+                    ":next": {"N": str(self._next_version())},
                     ":rv": {"N": expected_resource_version},
                 },
                 ReturnValues="ALL_NEW",
