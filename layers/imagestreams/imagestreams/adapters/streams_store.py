@@ -317,11 +317,17 @@ class DynamoStreamStore(TableStore):
 
     def create_stream(self, meta: StreamMeta) -> bool:
         """Store a new stream's meta, at the next version; False when the stream exists."""
-        versioned = replace(meta, resource_version=str(self._next_version()))
+        version = str(self._next_version())
+        # In the ByVersion index from the start, as an import's creation puts it.
+        item = {
+            **meta_item(replace(meta, resource_version=version)),
+            "changes": {"S": STREAM_CHANGES},
+            "created": {"N": version},
+        }
         try:
             self._db().put_item(
                 TableName=self._table,
-                Item=meta_item(versioned),
+                Item=item,
                 ConditionExpression="attribute_not_exists(#pk)",
                 ExpressionAttributeNames={"#pk": "pk"},
             )
