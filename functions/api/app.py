@@ -308,14 +308,17 @@ IMAGES = f"{NAMESPACE}/imagestreamimages"
 def list_tags(namespace: str) -> Response[str]:
     """Every tag with a history of the namespace's streams: a list or a Table.
 
-    Selectors, ``limit`` and ``continue`` apply as to streams. There is no
-    watch of tags, as in OpenShift: 405.
+    Selectors, ``limit`` and ``continue`` apply as to streams; ``watch``
+    follows the streams' changes tag by tag.
     """
     responses.check_path(namespace)
     options = listing.list_options(app.current_event.query_string_parameters)
     allow(namespace, "watch" if options.watch else "list", "imagestreamtags")
     if options.watch:
-        raise errors.method_not_allowed()
+        remaining = app.lambda_context.get_remaining_time_in_millis() / 1000
+        seconds = watching.seconds(options.timeout_seconds, remaining, options.client_timeout)
+        events = bootstrap.container().stream_tags().watch_tags(namespace, options, seconds)
+        return responses.watch(watching.body(events))
     items, page = bootstrap.container().stream_tags().list(namespace, options)
     meta = responses.list_meta(items, page)
     if tables.wants_table(app.current_event.headers.get("Accept")):

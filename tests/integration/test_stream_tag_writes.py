@@ -7,6 +7,7 @@ that image. DynamoDB tables made from ``template.yaml`` under moto.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -202,3 +203,29 @@ def test_create_in_a_namespace_not_granted_is_forbidden(api: Api, pushed: Any) -
     )
 
     assert reply.status == 403, reply.body
+
+
+def watch_events(reply: Any) -> list[tuple[str, str]]:
+    assert reply.status == 200, reply.body
+    events = [json.loads(line) for line in reply.content.decode().splitlines()]
+    return [(e["type"], e["object"]["metadata"].get("name", "")) for e in events]
+
+
+def test_a_watch_of_tags_sends_the_tags_then_their_changes(
+    api: Api, tagged: dict[str, Any]
+) -> None:
+    # Given the version of a list of tags, then a new alias tag, and web:latest deleted
+    version = request(api, "imagestreamtags").body["metadata"]["resourceVersion"]
+    alias = istag("web:alias", "ImageStreamTag", "latest")
+    assert request(api, "imagestreamtags", method="POST", body=alias).status == 201
+    assert request(api, "imagestreamtags", "web:latest", method="DELETE").status == 200
+
+    # When a client watches from the start, and from that version
+    fresh = request(api, "imagestreamtags", query={"watch": "true", "timeoutSeconds": "1"})
+    query = {"watch": "true", "resourceVersion": version, "timeoutSeconds": "1"}
+    resumed = request(api, "imagestreamtags", query={**query, "allowWatchBookmarks": "true"})
+
+    # Then the first gets the tags there are; the second the tags changed, and a bookmark
+    # (a tag gone before the watch began is not known to it: tags leave no tombstone)
+    assert watch_events(fresh) == [("ADDED", "web:alias")]
+    assert watch_events(resumed) == [("MODIFIED", "web:alias"), ("BOOKMARK", "")]

@@ -247,7 +247,7 @@ class FakeStreamStore:
             stored = self._tags.get((namespace, name), {}).pop(tag, None)
             if meta is None or stored is None:
                 return None
-            meta.resource_version = str(int(meta.resource_version) + 1)
+            meta.resource_version = self._next_version()
             if stored.state.spec is not None:
                 meta.generation += 1
             return copy.deepcopy(stored.state)

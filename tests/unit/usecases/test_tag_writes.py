@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from imagestreams import errors
+from imagestreams import errors, listing
 from imagestreams.errors import ConflictError, ValidationError
 from imagestreams.models import ImageStream, ImageStreamTag
+from imagestreams.usecases.watch import Watch
 from tests.unit.usecases.wiring import REMAINING, REPOSITORY, Fakes, UseCases, push_tags
 
 
@@ -273,3 +274,40 @@ def test_update_errors(
         app.write_stream_tags.update("demo", "web:one", given, REMAINING)
 
     assert str(raised.value) == message
+
+
+def test_a_watch_of_tags_sends_each_tag_change_of_the_streams(
+    app: UseCases, digests: dict[str, str]
+) -> None:
+    # Given web:one and web:gone, the version of their list, and a watch started with them
+    app.write_stream_tags.create("demo", istag("web:one", source=f"{REPOSITORY}:1.0"), REMAINING)
+    app.write_stream_tags.create("demo", istag("web:gone", "ImageStreamTag", "one"), REMAINING)
+    _, page = app.stream_tags.list("demo")
+    app.stream_tags.watch = Watch(clock=iter(range(0, 1000, 10)).__next__, sleep=lambda _: None)
+    started = app.stream_tags.watch_tags("demo", listing.ListOptions(watch=True), 5.0)
+
+    def meanwhile(_: float) -> None:
+        # web:alias is added, web:one moves to 2.0, web:gone is deleted
+        alias = istag("web:alias", "ImageStreamTag", "one")
+        app.write_stream_tags.create("demo", alias, REMAINING)
+        moved = istag("web:one", source=f"{REPOSITORY}:2.0")
+        app.write_stream_tags.update("demo", "web:one", moved, REMAINING)
+        app.stream_tags.delete("demo", "web:gone")
+
+    # When a watch resumes from the list's version, and they change while it polls
+    app.stream_tags.watch = Watch(clock=iter([0, 1, 10]).__next__, sleep=meanwhile)
+    options = listing.ListOptions(watch=True, resource_version=page.resource_version)
+    events = app.stream_tags.watch_tags("demo", options, 5.0)
+
+    # Then the first watch sent both tags; the resumed one each change, tag by tag
+    assert [(e.type, e.object["metadata"]["name"]) for e in started] == [
+        ("ADDED", "web:gone"),
+        ("ADDED", "web:one"),
+    ]
+    assert [(e.type, e.object["metadata"]["name"]) for e in events] == [
+        ("ADDED", "web:alias"),
+        ("MODIFIED", "web:one"),
+        ("DELETED", "web:gone"),
+    ]
+    assert events[1].object["image"]["metadata"]["name"] == digests["2.0"]
+    assert len({e.version for e in events}) == 1
