@@ -8,6 +8,7 @@ returns its document. Errors are mapped to Kubernetes ``Status`` responses in
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -188,7 +189,13 @@ def create_stream(namespace: str) -> Response[str]:
     stream = (
         bootstrap.container()
         .write_streams()
-        .create(namespace, request.stream, _remaining(), dry_run=request.options.dry_run)
+        .create(
+            namespace,
+            request.stream,
+            _remaining(),
+            dry_run=request.options.dry_run,
+            may_read=_readable(),
+        )
     )
     return responses.with_warnings(responses.document(201, stream.to_json_dict()), request.warnings)
 
@@ -202,7 +209,14 @@ def update_stream(namespace: str, name: str) -> Response[str]:
     stream = (
         bootstrap.container()
         .write_streams()
-        .update(namespace, name, request.stream, _remaining(), dry_run=request.options.dry_run)
+        .update(
+            namespace,
+            name,
+            request.stream,
+            _remaining(),
+            dry_run=request.options.dry_run,
+            may_read=_readable(),
+        )
     )
     return responses.with_warnings(responses.document(200, stream.to_json_dict()), request.warnings)
 
@@ -232,7 +246,9 @@ def patch_stream(namespace: str, name: str) -> Response[str]:
     stream = (
         bootstrap.container()
         .write_streams()
-        .patch(namespace, name, patched, _remaining(), dry_run=options.dry_run)
+        .patch(
+            namespace, name, patched, _remaining(), dry_run=options.dry_run, may_read=_readable()
+        )
     )
     return responses.with_warnings(responses.document(200, stream.to_json_dict()), warnings)
 
@@ -292,14 +308,17 @@ IMAGES = f"{NAMESPACE}/imagestreamimages"
 def list_tags(namespace: str) -> Response[str]:
     """Every tag with a history of the namespace's streams: a list or a Table.
 
-    Selectors, ``limit`` and ``continue`` apply as to streams. There is no
-    watch of tags, as in OpenShift: 405.
+    Selectors, ``limit`` and ``continue`` apply as to streams; ``watch``
+    follows the streams' changes tag by tag.
     """
     responses.check_path(namespace)
     options = listing.list_options(app.current_event.query_string_parameters)
     allow(namespace, "watch" if options.watch else "list", "imagestreamtags")
     if options.watch:
-        raise errors.method_not_allowed()
+        remaining = app.lambda_context.get_remaining_time_in_millis() / 1000
+        seconds = watching.seconds(options.timeout_seconds, remaining, options.client_timeout)
+        events = bootstrap.container().stream_tags().watch_tags(namespace, options, seconds)
+        return responses.watch(watching.body(events))
     items, page = bootstrap.container().stream_tags().list(namespace, options)
     meta = responses.list_meta(items, page)
     if tables.wants_table(app.current_event.headers.get("Accept")):
@@ -347,10 +366,73 @@ def delete_tag(namespace: str, name: str) -> Response[str]:
     return responses.document(200, status.to_json_dict())
 
 
-@app.route(TAGS, method=["POST", "PUT", "PATCH", "DELETE"])
-@app.route(f"{TAGS}/<name>", method=["POST", "PUT", "PATCH"])
+@app.post(TAGS, compress=True)
+def create_tag(namespace: str) -> Response[str]:
+    """POST an ImageStreamTag: its ``tag`` becomes the stream's spec tag; 201 with the tag."""
+    responses.check_path(namespace)
+    allow(namespace, "create", "imagestreamtags")
+    request = _tag_request(namespace, "CreateOptions")
+    tag = (
+        bootstrap.container()
+        .write_stream_tags()
+        .create(
+            namespace,
+            request.tag,
+            _remaining(),
+            dry_run=request.options.dry_run,
+            may_read=_readable(),
+        )
+    )
+    return responses.with_warnings(responses.document(201, tag.to_json_dict()), request.warnings)
+
+
+@app.put(f"{TAGS}/<name>", compress=True)
+def update_tag(namespace: str, name: str) -> Response[str]:
+    """PUT ``<stream>:<tag>``: 200 with the tag, 201 when it made a new spec tag."""
+    responses.check_path(namespace)
+    allow(namespace, "update", "imagestreamtags", name)
+    request = _tag_request(namespace, "UpdateOptions")
+    written = (
+        bootstrap.container()
+        .write_stream_tags()
+        .update(
+            namespace,
+            name,
+            request.tag,
+            _remaining(),
+            dry_run=request.options.dry_run,
+            may_read=_readable(),
+        )
+    )
+    code = 201 if written.created else 200
+    return responses.with_warnings(
+        responses.document(code, written.tag.to_json_dict()), request.warnings
+    )
+
+
+def _tag_request(namespace: str, options_kind: str) -> decoding.TagRequest:
+    return decoding.parse_tag_request(
+        app.current_event.body,
+        namespace,
+        content_type=app.current_event.headers.get("Content-Type"),
+        query=app.current_event.multi_value_query_string_parameters,
+        is_base64=bool(app.current_event.is_base64_encoded),
+        max_bytes=bootstrap.container().settings.max_body_bytes,
+        options_kind=options_kind,
+    )
+
+
+def _readable() -> Callable[[str], bool]:
+    """Whether the caller may read image streams in a namespace (a tag's source may be there)."""
+    context = app.current_event.raw_event.get("requestContext") or {}
+    granted = access.granted_namespaces(context.get("authorizer"))
+    return lambda namespace: access.EVERY_NAMESPACE in granted or namespace in granted
+
+
+@app.route(TAGS, method=["PUT", "PATCH", "DELETE"])
+@app.route(f"{TAGS}/<name>", method=["POST", "PATCH"])
 def tags_not_allowed(namespace: str, name: str = "") -> Response[str]:
-    """A verb imagestreamtags do not serve (yet: create and update): 405."""
+    """A verb imagestreamtags do not serve (patch, deletecollection): 405."""
     return _not_allowed(namespace, name, "imagestreamtags", check_name=False)
 
 

@@ -426,3 +426,139 @@ def test_the_dynamic_client_reads_istags_and_isimages(
     assert f"{stream}:latest" in [item.metadata.name for item in listed.items]
     assert image.metadata.name == f"{stream}@{digest}"
     assert image.image.dockerImageReference == tag.image.dockerImageReference
+
+
+# --- ImageStreamTag writes: what `oc tag` does, through kubectl ----------------------------
+
+
+def _istag(name: str, kind: str, source: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "image.openshift.io/v1",
+        "kind": "ImageStreamTag",
+        "metadata": {"name": name, "namespace": "demo"},
+        "tag": {"from": {"kind": kind, "name": source}},
+    }
+
+
+def test_kubectl_create_istag_of_an_image_then_an_alias_of_it(
+    https_devserver: RunningServer,
+    kubectl: Path,
+    anon_registry: Registry,
+    push_image: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    # Given an image on a registry, and two ImageStreamTag files: one tagging the image,
+    # one tagging that tag (as `oc tag` would write them)
+    pushed = push_image(anon_registry, via="api")
+    name = f"app-{uuid.uuid4().hex[:8]}"
+    source = tmp_path / "istag.yaml"
+    source.write_text(yaml.safe_dump(_istag(f"{name}:v1", "DockerImage", pushed.pull_spec)))
+    alias = tmp_path / "alias.yaml"
+    alias.write_text(yaml.safe_dump(_istag(f"{name}:stable", "ImageStreamTag", f"{name}:v1")))
+
+    # When kubectl creates both, then lists the tags
+    created = kubectl_run(kubectl, https_devserver, "create", "-f", str(source))
+    aliased = kubectl_run(kubectl, https_devserver, "create", "-f", str(alias))
+    again = kubectl_run(kubectl, https_devserver, "create", "-f", str(alias))
+    listed = kubectl_run(kubectl, https_devserver, "get", "istag", "-o", "wide")
+
+    # Then the stream was made with the image imported, and both tags name the same image
+    assert created.returncode == 0, created.stderr
+    assert f"imagestreamtag.image.openshift.io/{name}:v1 created" in created.stdout
+    assert aliased.returncode == 0, aliased.stderr
+    assert again.returncode != 0
+    assert f'imagestreamtags.image.openshift.io "{name}:stable" already exists' in again.stderr
+    assert listed.returncode == 0, listed.stderr
+    rows = {r.split()[0]: r.split() for r in listed.stdout.splitlines()[1:]}
+    assert rows[f"{name}:v1"][-1] == pushed.digest
+    assert rows[f"{name}:stable"][-1] == pushed.digest
+
+
+def test_kubectl_replace_istag_with_its_version(
+    https_devserver: RunningServer, kubectl: Path, stream: str, tmp_path: Path
+) -> None:
+    # Given the tag as kubectl reads it, with an annotation added
+    got = kubectl_run(kubectl, https_devserver, "get", "istag", f"{stream}:latest", "-o", "yaml")
+    assert got.returncode == 0, got.stderr
+    document = yaml.safe_load(got.stdout)
+    document["metadata"]["annotations"] = {"description": "the web image"}
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(document))
+
+    # When kubectl replaces it, then replaces it again from the same (now stale) file
+    replaced = kubectl_run(kubectl, https_devserver, "replace", "-f", str(edited))
+    stale = kubectl_run(kubectl, https_devserver, "replace", "-f", str(edited))
+    after = kubectl_run(kubectl, https_devserver, "get", "istag", f"{stream}:latest", "-o", "yaml")
+
+    # Then the first is applied, the second is refused as a conflict
+    assert replaced.returncode == 0, replaced.stderr
+    assert f"imagestreamtag.image.openshift.io/{stream}:latest replaced" in replaced.stdout
+    assert stale.returncode != 0
+    assert "another caller has updated the resource version" in stale.stderr
+    shown = yaml.safe_load(after.stdout)
+    assert shown["metadata"]["annotations"] == {"description": "the web image"}
+    assert shown["image"]["metadata"]["name"] == document["image"]["metadata"]["name"]
+
+
+def test_kubectl_get_istag_watch_shows_a_new_tag_and_ends(
+    https_devserver: RunningServer, kubectl: Path, stream: str
+) -> None:
+    # Given an alias tag that will be created while kubectl watches
+    alias = f"{stream}:alias"
+
+    def create_alias() -> None:
+        body = _istag(alias, "ImageStreamTag", f"{stream}:latest")
+        request = urllib.request.Request(
+            https_devserver.https_url
+            + "/apis/image.openshift.io/v1/namespaces/demo/imagestreamtags",
+            data=json.dumps(body).encode(),
+            headers={
+                "Authorization": f"Bearer {https_devserver.token}",
+                "Content-Type": "application/json",
+            },
+            method="POST",
+        )
+        context = ssl.create_default_context(cafile=str(https_devserver.certificate))
+        with urllib.request.urlopen(request, timeout=60, context=context) as response:
+            assert response.status == 201
+
+    timer = threading.Timer(3.0, create_alias)
+
+    # When kubectl watches the tags for 8 seconds
+    timer.start()
+    try:
+        result = kubectl_run(kubectl, https_devserver, "get", "istag", "-w", "--request-timeout=8s")
+    finally:
+        timer.join()
+
+    # Then it printed the list, then the tag created meanwhile, and exited cleanly
+    assert result.returncode == 0, result.stderr
+    names = [line.split()[0] for line in result.stdout.splitlines()[1:]]
+    assert f"{stream}:latest" in names
+    assert alias in names
+    assert names.index(alias) > names.index(f"{stream}:latest")
+
+
+def test_the_dynamic_client_creates_an_istag(https_devserver: RunningServer, stream: str) -> None:
+    from kubernetes import config, dynamic
+    from kubernetes.client import api_client
+
+    client = dynamic.DynamicClient(
+        api_client.ApiClient(
+            configuration=config.new_client_from_config(
+                config_file=str(https_devserver.kubeconfig)
+            ).configuration
+        )
+    )
+    tags = client.resources.get(api_version="image.openshift.io/v1", kind="ImageStreamTag")
+    assert {"create", "update", "watch"} <= set(tags.verbs)
+
+    created = tags.create(
+        body=_istag(f"{stream}:copy", "ImageStreamTag", f"{stream}:latest"), namespace="demo"
+    )
+    read = tags.get(name=f"{stream}:copy", namespace="demo")
+    latest = tags.get(name=f"{stream}:latest", namespace="demo")
+
+    assert created.metadata.name == f"{stream}:copy"
+    assert created.image.metadata.name == latest.image.metadata.name
+    assert read.tag["from"]["kind"] == "ImageStreamTag"

@@ -781,6 +781,7 @@ def test_delete_tag_moves_the_stream_on(streams: DynamoStreamStore) -> None:
     assert streams.get_tags("team-a", "app") == {}
     assert after_spec is not None
     assert after_status is not None
+    # Each delete takes the next version of the ordered counter.
     assert int(after_spec.resource_version) > int(before.resource_version)
     assert after_spec.generation == before.generation + 1
     assert int(after_status.resource_version) > int(after_spec.resource_version)

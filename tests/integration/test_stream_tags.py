@@ -86,7 +86,8 @@ def test_list_tags_as_list_and_table(api: Api, imported: dict[str, Any]) -> None
     assert listed.status == 200, listed.body
     assert listed.body["kind"] == "ImageStreamTagList"
     assert [i["metadata"]["name"] for i in listed.body["items"]] == ["web:latest"]
-    assert listed.body["metadata"]["resourceVersion"] == imported["metadata"]["resourceVersion"]
+    # The list's version is one a watch of tags resumes from.
+    assert int(listed.body["metadata"]["resourceVersion"]) > 0
     assert table.status == 200, table.body
     assert [c["name"] for c in table.body["columnDefinitions"]] == [
         "Name",
@@ -156,8 +157,6 @@ ERRORS = [
     ("missing-stream", "imagestreamtags", "nope:latest", "GET", 404, "NotFound"),
     ("image-without-at", "imagestreamimages", "web", "GET", 400, "BadRequest"),
     ("image-not-in-history", "imagestreamimages", "web@sha256:" + "0" * 64, "GET", 404, "NotFound"),
-    ("create-tag", "imagestreamtags", None, "POST", 405, "MethodNotAllowed"),
-    ("update-tag", "imagestreamtags", "web:latest", "PUT", 405, "MethodNotAllowed"),
     ("patch-tag", "imagestreamtags", "web:latest", "PATCH", 405, "MethodNotAllowed"),
     ("delete-tags", "imagestreamtags", None, "DELETE", 405, "MethodNotAllowed"),
     ("list-images", "imagestreamimages", None, "GET", 405, "MethodNotAllowed"),
@@ -184,12 +183,6 @@ def test_errors_are_the_api_servers(
     assert reply.status == code, reply.body
     assert reply.body["kind"] == "Status"
     assert reply.body["reason"] == reason
-
-
-def test_watching_tags_is_not_served(api: Api, imported: dict[str, Any]) -> None:
-    reply = request(api, "imagestreamtags", query={"watch": "true"})
-
-    assert reply.status == 405, reply.body
 
 
 def test_another_namespace_is_forbidden(api: Api, imported: dict[str, Any]) -> None:

@@ -134,14 +134,15 @@ def test_a_create_of_an_existing_stream_is_already_exists(api: Api) -> None:
     ],
 )
 def test_patches_change_the_stream(api: Api, content_type: str, patch: Any) -> None:
-    send(api, "api-create-stream.json", new_stream("web"))
+    created = send(api, "api-create-stream.json", new_stream("web"))
 
     reply = send(api, "api-patch-stream.json", patch, name="web", content_type=content_type)
 
     assert reply.status == 200, reply.body
     assert reply.body["metadata"]["labels"] == {"tier": "web"}
     assert reply.body["spec"]["lookupPolicy"] == {"local": True}
-    assert int(reply.body["metadata"]["resourceVersion"]) > 0
+    before = int(created.body["metadata"]["resourceVersion"])
+    assert int(reply.body["metadata"]["resourceVersion"]) > before
     got = api.invoke(with_name(load_event("api-get-stream.json"), "web"))
     assert got.body["spec"]["lookupPolicy"] == {"local": True}
 

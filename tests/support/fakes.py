@@ -146,8 +146,9 @@ class FakeStreamStore:
             key = (meta.namespace, meta.name)
             if key in self._metas:
                 return False
-            stored = self._metas[key] = copy.deepcopy(meta)
+            stored = copy.deepcopy(meta)
             stored.resource_version = self._next_version()
+            self._metas[key] = stored
             self._created[key] = int(stored.resource_version)
             return True
 

@@ -146,7 +146,14 @@ def test_openshift_short_names_and_verbs() -> None:
         "watch",
     }
     assert resources["imagestreamtags"].short_names == ("istag",)
-    assert set(resources["imagestreamtags"].verbs) == {"get", "list", "delete"}
+    assert set(resources["imagestreamtags"].verbs) == {
+        "create",
+        "delete",
+        "get",
+        "list",
+        "update",
+        "watch",
+    }
     assert resources["imagestreamimages"].short_names == ("isimage",)
     assert resources["imagestreamimages"].verbs == ("get",)
     assert set(resources["imagestreamimports"].verbs) == {"create", "get"}

@@ -150,8 +150,16 @@ EXPECTED_OPERATIONS = {
         "list",
         "ImageStreamTag",
     ),
+    ("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamtags", "post"): (
+        "post",
+        "ImageStreamTag",
+    ),
     ("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamtags/{name}", "get"): (
         "get",
+        "ImageStreamTag",
+    ),
+    ("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamtags/{name}", "put"): (
+        "put",
         "ImageStreamTag",
     ),
     ("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamtags/{name}", "delete"): (

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from imagestreams.usecases.stream_images import StreamImages
     from imagestreams.usecases.stream_tags import StreamTags
     from imagestreams.usecases.stream_writes import WriteStreams
+    from imagestreams.usecases.tag_writes import WriteStreamTags
     from imagestreams.usecases.tagging import StreamTagger
 
 T = TypeVar("T")
@@ -301,6 +302,13 @@ class Container:
             self.options(),
             self.registry_rules(),
         )
+
+    @_built_once
+    def write_stream_tags(self) -> WriteStreamTags:
+        """ImageStreamTag creates and updates, as spec tags of their streams (the api function)."""
+        from imagestreams.usecases.tag_writes import WriteStreamTags
+
+        return WriteStreamTags(self.write_streams(), self.stream_store())
 
     @_built_once
     def webhook_secret(self) -> SecretValue:

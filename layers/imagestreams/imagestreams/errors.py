@@ -43,6 +43,10 @@ class FieldCause:
         return cls(path, "FieldValueRequired", body)
 
     @classmethod
+    def not_found(cls, path: str, value: object) -> FieldCause:
+        return cls(path, "FieldValueNotFound", f"Not found: {_quote(value)}")
+
+    @classmethod
     def forbidden(cls, path: str, detail: str) -> FieldCause:
         return cls(path, "FieldValueForbidden", f"Forbidden: {detail}")
 
@@ -249,6 +253,13 @@ class ForbiddenError(RequestError):
     reason = "Forbidden"
 
 
+class ServerTimeoutError(RequestError):
+    """Writers kept conflicting; the client may try again (Kubernetes' ServerTimeout)."""
+
+    code = 500
+    reason = "ServerTimeout"
+
+
 class MethodNotAllowedError(RequestError):
     """The resource has no such verb."""
 
@@ -383,6 +394,15 @@ def forbidden_at_cluster_scope(
         f'{resource}.{group} is forbidden: User "{subject}" cannot {verb} resource '
         f'"{resource}" in API group "{group}" at the cluster scope',
         details=ObjectDetails("", group, resource),
+    )
+
+
+def server_timeout(resource: str, operation: str) -> ServerTimeoutError:
+    """Kubernetes' ServerTimeout of an ``operation`` that kept losing to other writers."""
+    return ServerTimeoutError(
+        f"The {operation} operation against {resource}.{API_GROUP} could not be completed "
+        "at this time, please try again.",
+        details=ObjectDetails("", API_GROUP, resource),
     )
 
 

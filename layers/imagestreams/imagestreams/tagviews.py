@@ -38,6 +38,7 @@ from imagestreams.streams import StreamMeta, TagState
 
 __all__ = [
     "current_event",
+    "digest_matches",
     "find_image",
     "image_name",
     "image_stream_image",
@@ -80,16 +81,20 @@ def current_event(state: TagState) -> TagEvent | None:
 
 
 def image_stream_tag(
-    meta: StreamMeta, state: TagState, image: Image | None = None
+    meta: StreamMeta, state: TagState, image: Image | None = None, *, allow_empty: bool = False
 ) -> ImageStreamTag | None:
     """The ``ImageStreamTag`` of ``state`` in ``meta``'s stream; None without a current image.
 
     ``image`` is the full current image when known; without it the object
-    names the image only, as a list shows it.
+    names the image only, as a list shows it. ``allow_empty`` makes the
+    object of a tag without an image yet (as a write answers it): at the
+    stream's creation time, with an empty image.
     """
     event = current_event(state)
     if event is None:
-        return None
+        if not allow_empty:
+            return None
+        event = TagEvent(created=meta.creation_timestamp)
     annotations = dict(state.spec.annotations or {}) if state.spec is not None else {}
     shown = _image(image, event.image, annotations)
     shown.docker_image_reference = _resolved_reference(meta, state, event)
@@ -117,7 +122,7 @@ def find_image(states: Iterable[TagState], image_id: str) -> TagEvent | None:
     found: TagEvent | None = None
     for state in states:
         for event in state.status.items if state.status is not None else []:
-            if not event.image or not _matches(event.image, image_id):
+            if not event.image or not digest_matches(event.image, image_id):
                 continue
             if found is None or event.created > found.created:
                 found = event
@@ -163,12 +168,12 @@ def _resolved_reference(meta: StreamMeta, state: TagState, event: TagEvent) -> s
     # ResolveReferenceForTagEvent: a Local policy pulls through the stream's repository.
     local = meta.docker_image_repository
     policy = state.spec.reference_policy.type if state.spec is not None else ""
-    if policy == REFERENCE_POLICY_LOCAL and local:
+    if policy == REFERENCE_POLICY_LOCAL and local and event.image:
         return f"{local}@{event.image}"
     return event.docker_image_reference
 
 
-def _matches(image: str, image_id: str) -> bool:
+def digest_matches(image: str, image_id: str) -> bool:
     # DigestOrImageMatch: the id prefixes the digest, with or without its algorithm.
     _, _, hex_part = image.partition(":")
     return image.startswith(image_id) or (bool(hex_part) and hex_part.startswith(image_id))

@@ -23,6 +23,7 @@ from imagestreams.usecases.start import StartImport
 from imagestreams.usecases.stream_images import StreamImages
 from imagestreams.usecases.stream_tags import StreamTags
 from imagestreams.usecases.stream_writes import WriteStreams
+from imagestreams.usecases.tag_writes import WriteStreamTags
 from imagestreams.usecases.tagging import StreamTagger
 from testkit import images
 from testkit.api import image_spec, import_body
@@ -69,6 +70,7 @@ class UseCases:
     stream_tags: StreamTags
     stream_images: StreamImages
     write_streams: WriteStreams
+    write_stream_tags: WriteStreamTags
 
 
 def wire(fakes: Fakes, options: Options | None = None) -> UseCases:
@@ -80,6 +82,7 @@ def wire(fakes: Fakes, options: Options | None = None) -> UseCases:
         fakes.cache,
     )
     tagger = StreamTagger(fakes.store, options.max_tag_history)
+    writes = WriteStreams(importer, fakes.pull_secrets, fakes.store, tagger, options)
     return UseCases(
         start=StartImport(
             importer,
@@ -105,7 +108,8 @@ def wire(fakes: Fakes, options: Options | None = None) -> UseCases:
         queries=Queries(fakes.store, fakes.records, fakes.job_store),
         stream_tags=StreamTags(fakes.store),
         stream_images=StreamImages(fakes.store),
-        write_streams=WriteStreams(importer, fakes.pull_secrets, fakes.store, tagger, options),
+        write_streams=writes,
+        write_stream_tags=WriteStreamTags(writes, fakes.store),
     )
 
 

@@ -35,6 +35,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -315,13 +316,13 @@ class DynamoStreamStore(TableStore):
         logger.info("image stream created", namespace=namespace, stream=name)
 
     def create_stream(self, meta: StreamMeta) -> bool:
-        """Store a new stream's meta at the next version; False when the stream exists."""
-        version = {"N": str(self._next_version())}
+        """Store a new stream's meta, at the next version; False when the stream exists."""
+        version = str(self._next_version())
+        # In the ByVersion index from the start, as an import's creation puts it.
         item = {
-            **meta_item(meta),
-            "resourceVersion": version,
+            **meta_item(replace(meta, resource_version=version)),
             "changes": {"S": STREAM_CHANGES},
-            "created": version,
+            "created": {"N": version},
         }
         try:
             self._db().put_item(

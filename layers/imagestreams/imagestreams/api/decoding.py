@@ -55,6 +55,7 @@ from imagestreams.models import (
     Image,
     ImageStream,
     ImageStreamImport,
+    ImageStreamTag,
     ObjectMeta,
     OpenShiftModel,
     Status,
@@ -162,6 +163,7 @@ class _Kind:
 
 IMAGE_STREAM_IMPORT = _Kind(API_GROUP, "v1", "ImageStreamImport")
 IMAGE_STREAM = _Kind(API_GROUP, "v1", "ImageStream")
+IMAGE_STREAM_TAG = _Kind(API_GROUP, "v1", "ImageStreamTag")
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,15 @@ class StreamRequest:
     """
 
     stream: ImageStream
+    options: WriteOptions
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TagRequest:
+    """A decoded ImageStreamTag of a create or update, and what decoding it warns about."""
+
+    tag: ImageStreamTag
     options: WriteOptions
     warnings: tuple[str, ...] = ()
 
@@ -244,6 +255,32 @@ def decode_stream(
             "the namespace of the provided object does not match the namespace sent on the request"
         )
     return StreamRequest(stream, options, warnings)
+
+
+def parse_tag_request(
+    body: str | bytes | None,
+    namespace: str,
+    *,
+    content_type: str | None = None,
+    query: Mapping[str, Sequence[str]] | None = None,
+    is_base64: bool = False,
+    max_bytes: int,
+    options_kind: str = "CreateOptions",
+) -> TagRequest:
+    """Decode a POSTed or PUT ImageStreamTag, in the API server's order (see above)."""
+    options = write_options(query or {}, options_kind)
+    media_type = body_media_type(content_type)
+    raw = body_bytes(body, is_base64)
+    if len(raw) > max_bytes:
+        raise PayloadTooLargeError(f"the request body exceeds the limit of {max_bytes} bytes")
+    tag, warnings = decode_object(
+        raw, media_type, ImageStreamTag, IMAGE_STREAM_TAG, options.field_validation
+    )
+    if tag.metadata.namespace and tag.metadata.namespace != namespace:
+        raise BadRequestError(
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )
+    return TagRequest(tag, options, warnings)
 
 
 # --- the query -----------------------------------------------------------------

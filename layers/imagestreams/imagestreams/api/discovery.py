@@ -100,8 +100,8 @@ RESOURCES: tuple[Resource, ...] = (
         singular="imagestreamtag",
         kind="ImageStreamTag",
         model=ImageStreamTag,
-        # OpenShift's also create and update; there is no watch of tags.
-        verbs=("delete", "get", "list"),
+        # OpenShift's also patch, but no watch: this one follows the streams' changes.
+        verbs=("create", "delete", "get", "list", "update", "watch"),
         short_names=("istag",),
         list_kind="ImageStreamTagList",
     ),

@@ -3,19 +3,24 @@
 As openshift-apiserver's ``imagestreamtag`` REST storage: a get shows the
 tag's current image whole; a list shows every tag with a history of every
 stream, naming each image only; a delete removes the tag from the stream's
-spec and status (its images stay with the stream). The objects themselves
-are made by :mod:`imagestreams.tagviews`.
+spec and status (its images stay with the stream). A watch, which OpenShift
+does not serve for tags, follows the streams' changes (``tag_watch``). The
+objects themselves are made by :mod:`imagestreams.tagviews`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
-from imagestreams import errors, listing, tagviews
+from imagestreams import errors, listing, tagviews, watching
+from imagestreams.errors import API_GROUP
 from imagestreams.models import ImageStreamTag, Status
 from imagestreams.streams import StreamMeta
 from imagestreams.usecases.ports import StreamStore
+from imagestreams.usecases.tag_watch import TagWatchSource
+from imagestreams.usecases.watch import Watch
 
 # Streams whose tags are read at once when listing a namespace.
 READERS = 16
@@ -26,6 +31,7 @@ class StreamTags:
     """Answers the imagestreamtags routes."""
 
     store: StreamStore
+    watch: Watch = field(default_factory=Watch)
 
     def get(self, namespace: str, name: str) -> ImageStreamTag:
         """The tag ``<stream>:<tag>`` with its current image; 404 when it has none."""
@@ -46,16 +52,19 @@ class StreamTags:
         """The tags ``options`` selects, one page of them, in name order.
 
         Label selectors apply to the streams' labels (which every tag of a
-        stream carries) before any tag is read.
+        stream carries) before any tag is read. The page's ``resource_version``
+        is one a watch of tags resumes from.
         """
         options = options or listing.ListOptions()
+        # Read first: a watch from this version misses no change the list does not show.
+        version = self.store.settled_version()
         metas = [
             m
             for m in self.store.list_meta(namespace)
             if all(r.matches(m.labels) for r in options.labels)
         ]
         if not metas:
-            return [], listing.paginate([], options)
+            return [], replace(listing.paginate([], options), resource_version=str(version))
         with ThreadPoolExecutor(max_workers=min(READERS, len(metas))) as pool:
             tag_sets = list(pool.map(lambda m: self.store.get_tags(namespace, m.name), metas))
         tags = [
@@ -70,8 +79,28 @@ class StreamTags:
             lambda t: (t.metadata.name, t.metadata.namespace, t.metadata.labels or {}),
         )
         page = listing.paginate([t.metadata.name for t in selected], options)
+        page = replace(page, resource_version=str(version))
         by_name = {t.metadata.name: t for t in selected}
         return [by_name[n] for n in page.names], page
+
+    def watch_tags(
+        self, namespace: str, options: listing.ListOptions, seconds: float
+    ) -> Sequence[watching.Event]:
+        """A finite watch of the namespace's tags ``options`` selects (see ``tag_watch``)."""
+
+        def listed(namespace: str, everything: listing.ListOptions) -> Sequence[ImageStreamTag]:
+            return self.list(namespace, everything)[0]
+
+        source = TagWatchSource(self.store, namespace, options, listed)
+        if watching.start_version(options.resource_version) is not None:
+            source.learn()
+        bookmark = None
+        if options.bookmarks:
+
+            def bookmark(version: int) -> watching.Event:
+                return watching.bookmark(version, f"{API_GROUP}/v1", "ImageStreamTag")
+
+        return self.watch.run(source, options.resource_version, seconds, bookmark)
 
     def delete(
         self,

@@ -11,6 +11,9 @@ order of work of one write:
   to every new or changed spec tag (``tagRefChanged``: another ``from``
   name or namespace, another ``reference`` flag, or a generation set to 0 to
   ask for a new import); other spec tags keep theirs, whatever the client sent;
+- a new or changed spec tag whose ``from`` is an ``ImageStreamTag`` or an
+  ``ImageStreamImage`` records the image it points at, read from the store
+  (``usecases.tag_sources``), without a registry call;
 - a new or changed spec tag whose ``from`` is a ``DockerImage`` is imported
   at once, through the importer, pull secrets and tagging rules of
   ImageStreamImport (upstream leaves that to its import controller; the
@@ -59,7 +62,11 @@ from imagestreams.reference import Reference
 from imagestreams.registry.rules import RegistryRules
 from imagestreams.usecases.common import Options, budget, fetcher, now
 from imagestreams.usecases.ports import PullSecrets, StreamStore
-from imagestreams.usecases.tagging import Mutation, StreamTagger
+from imagestreams.usecases.tag_sources import TagSources
+from imagestreams.usecases.tagging import Mutation, StreamTagger, Tagged
+
+ReadableNamespaces = Callable[[str], bool]
+"""Whether the caller may read image streams in a namespace (a tag's source may be there)."""
 
 # Attempts of a patch whose stream another writer changed meanwhile (the API server retries too).
 PATCH_ATTEMPTS = 5
@@ -97,6 +104,7 @@ class WriteStreams:
         remaining_seconds: float,
         *,
         dry_run: bool = False,
+        may_read: ReadableNamespaces | None = None,
     ) -> ImageStream:
         """A new stream from ``stream`` (its status ignored), its DockerImage tags imported."""
         if not stream.metadata.name and stream.metadata.generate_name:
@@ -118,7 +126,7 @@ class WriteStreams:
         tags = {tag.name: tag for tag in stream.spec.tags or []}
         for tag in tags.values():
             tag.generation = 1
-        plan = self._plan(meta, {}, tags, set(tags), at)
+        plan = self._plan(meta, {}, tags, set(tags), at, may_read)
         if dry_run:
             if self.store.get_meta(namespace, meta.name) is not None:
                 raise errors.already_exists(errors.IMAGESTREAMS, meta.name)
@@ -134,6 +142,7 @@ class WriteStreams:
         remaining_seconds: float,
         *,
         dry_run: bool = False,
+        may_read: ReadableNamespaces | None = None,
     ) -> ImageStream:
         """``stream`` replaces the stored spec, labels and annotations (not the status)."""
         if stream.metadata.name != name:
@@ -192,7 +201,7 @@ class WriteStreams:
             labels=dict(stream.metadata.labels or {}),
             lookup_policy_local=stream.spec.lookup_policy.local,
         )
-        plan = self._plan(meta, old, new, changed, at)
+        plan = self._plan(meta, stored, new, changed, at, may_read)
         if not plan.spec_changes and plan.meta == current:
             # As the API server, an update that changes nothing writes nothing.
             return self.tagger.stream(current)
@@ -218,6 +227,7 @@ class WriteStreams:
         remaining_seconds: float,
         *,
         dry_run: bool = False,
+        may_read: ReadableNamespaces | None = None,
     ) -> ImageStream:
         """The stored stream changed by ``patched`` (its JSON in, the new stream out), updated.
 
@@ -234,7 +244,9 @@ class WriteStreams:
             if not stream.metadata.resource_version:
                 stream.metadata.resource_version = meta.resource_version
             try:
-                return self.update(namespace, name, stream, remaining_seconds, dry_run=dry_run)
+                return self.update(
+                    namespace, name, stream, remaining_seconds, dry_run=dry_run, may_read=may_read
+                )
             except ConflictError:
                 own = stream.metadata.resource_version == meta.resource_version
                 if not own or attempt + 1 == PATCH_ATTEMPTS:
@@ -250,17 +262,30 @@ class WriteStreams:
     def _plan(
         self,
         meta: streams.StreamMeta,
-        old: Mapping[str, TagReference],
+        stored: Mapping[str, streams.TagState],
         new: Mapping[str, TagReference],
         changed: set[str],
         at: datetime,
+        may_read: ReadableNamespaces | None,
     ) -> _Plan:
-        """The tag changes of a write; the repository check time when something is imported."""
+        """The tag changes of a write; the repository check time when something is imported.
+
+        Raises the API server's 422 when a tag's source in the streams is invalid.
+        """
+        old = {tag: state.spec for tag, state in stored.items() if state.spec is not None}
+        readable = may_read or (lambda namespace: namespace == meta.namespace)
+        sources = TagSources(self.store)
+        causes: list[FieldCause] = []
         changes: dict[str, list[Mutation]] = {}
         imports: list[TagReference] = []
         for tag, ref in new.items():
             event = None
-            if tag in changed and ref.from_ is not None and ref.from_.kind == "DockerImage":
+            image = None
+            if tag in changed and ref.from_ is not None and ref.from_.kind != "DockerImage":
+                source = sources.resolve(meta, stored, ref, at, readable, causes)
+                if source is not None:
+                    event, image = source.event, source.image
+            elif tag in changed and ref.from_ is not None and ref.from_.kind == "DockerImage":
                 if ref.reference:
                     event = TagEvent(
                         created=at,
@@ -270,7 +295,10 @@ class WriteStreams:
                 else:
                     imports.append(ref)
             if event is not None or tag not in old or _json(old[tag]) != _json(ref):
-                changes[tag] = [_set_spec(tag, ref, event)]
+                change = _set_spec(tag, ref, event)
+                changes[tag] = [Tagged(image, change) if image is not None else change]
+        if causes:
+            raise ValidationError(validation.STREAM_KIND, "ImageStream", meta.name, causes)
         for tag in old.keys() - new.keys():
             changes[tag] = [_set_spec(tag, None, None)]
         if imports:
@@ -371,7 +399,10 @@ def _set_spec(tag: str, spec: TagReference | None, event: TagEvent | None) -> Mu
         if event is not None:
             status = status or NamedTagEventList(tag=tag)
             current = status.items[0] if status.items else None
-            if current is None or current.docker_image_reference != event.docker_image_reference:
+            if current is None or (current.docker_image_reference, current.image) != (
+                event.docker_image_reference,
+                event.image,
+            ):
                 status.items.insert(0, event.model_copy())
             status.conditions = None
         spec_copy = written.model_copy(deep=True) if written is not None else None
