@@ -15,13 +15,16 @@ Without one the test is skipped, except under ``CI=true``, where it fails.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from testkit.kubectl import find_kubectl
-from tests.support.devserver import RunningServer, start_devserver
+from testkit.registry import Registry
+from tests.support.devserver import RunningServer, import_stream, start_devserver
 
 # The grants of the session's server: a token for demo (the kubeconfig's
 # current context), one for team-a, and one for every namespace.
@@ -52,3 +55,15 @@ def kubectl() -> Path:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     return found
+
+
+@pytest.fixture
+def stream(
+    https_devserver: RunningServer, anon_registry: Registry, push_image: Callable[..., Any]
+) -> str:
+    """A stream of namespace demo with one imported tag, ``latest``; its name."""
+    pushed = push_image(anon_registry, via="api")
+    name = f"web-{uuid.uuid4().hex[:8]}"
+    answer = import_stream(https_devserver, name, pushed.pull_spec)
+    assert answer["status"]["images"][0]["status"]["status"] == "Success", answer
+    return name

@@ -24,11 +24,10 @@ import pytest
 import yaml
 
 from testkit.registry import Registry
-from tests.support.devserver import RunningServer
+from tests.support.devserver import RunningServer, import_stream
 
 pytestmark = pytest.mark.slow
 
-IMPORTS = "/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamimports"
 TEAM_A_CONTEXT = "imagestreams-local-dev-2"
 ADMIN_CONTEXT = "imagestreams-local-dev-3"
 
@@ -44,39 +43,6 @@ def kubectl_run(
     return subprocess.run(
         [*command, *args], capture_output=True, text=True, timeout=90, check=False
     )
-
-
-def import_stream(server: RunningServer, name: str, image: str) -> dict[str, Any]:
-    """Import ``image`` into the stream ``name`` of namespace demo, over HTTPS."""
-    body = {
-        "kind": "ImageStreamImport",
-        "apiVersion": "image.openshift.io/v1",
-        "metadata": {"name": name},
-        "spec": {"import": True, "images": [{"from": {"kind": "DockerImage", "name": image}}]},
-    }
-    request = urllib.request.Request(
-        server.https_url + IMPORTS.format(namespace="demo"),
-        data=json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    context = ssl.create_default_context(cafile=str(server.certificate))
-    with urllib.request.urlopen(request, timeout=60, context=context) as response:
-        assert response.status == 201
-        answer: dict[str, Any] = json.loads(response.read())
-    return answer
-
-
-@pytest.fixture
-def stream(
-    https_devserver: RunningServer, anon_registry: Registry, push_image: Callable[..., Any]
-) -> str:
-    """A stream of namespace demo with one imported tag, ``latest``; its name."""
-    pushed = push_image(anon_registry, via="api")
-    name = f"web-{uuid.uuid4().hex[:8]}"
-    answer = import_stream(https_devserver, name, pushed.pull_spec)
-    assert answer["status"]["images"][0]["status"]["status"] == "Success", answer
-    return name
 
 
 # --- kubectl ---------------------------------------------------------------------------

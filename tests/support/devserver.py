@@ -10,14 +10,17 @@ them), in a state directory of the test's (never the project's
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,3 +191,24 @@ def start_devserver(workdir: Path, **extra: str) -> RunningServer:
         elif server.url and server.tokens:
             # The token lines are done: the server is listening and usable.
             return server
+
+
+def import_stream(server: RunningServer, name: str, image: str) -> dict[str, Any]:
+    """Import ``image`` into the stream ``name`` of namespace demo, over HTTPS."""
+    body = {
+        "kind": "ImageStreamImport",
+        "apiVersion": "image.openshift.io/v1",
+        "metadata": {"name": name},
+        "spec": {"import": True, "images": [{"from": {"kind": "DockerImage", "name": image}}]},
+    }
+    request = urllib.request.Request(
+        server.https_url + "/apis/image.openshift.io/v1/namespaces/demo/imagestreamimports",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    context = ssl.create_default_context(cafile=str(server.certificate))
+    with urllib.request.urlopen(request, timeout=60, context=context) as response:
+        assert response.status == 201
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
