@@ -231,10 +231,11 @@ def patch_stream(namespace: str, name: str) -> Response[str]:
         event.multi_value_query_string_parameters or {}, "PatchOptions"
     )
     media_type = patching.patch_type(event.headers.get("Content-Type"))
-    raw = decoding.body_bytes(event.body, bool(event.is_base64_encoded))
-    limit = bootstrap.container().settings.max_body_bytes
-    if len(raw) > limit:
-        raise errors.PayloadTooLargeError(f"the request body exceeds the limit of {limit} bytes")
+    raw = decoding.bounded_body(
+        event.body,
+        bool(event.is_base64_encoded),
+        bootstrap.container().settings.max_body_bytes,
+    )
     warnings: list[str] = []
 
     def patched(document: dict[str, Any]) -> ImageStream:

@@ -25,7 +25,7 @@ What changed, and in which order, is the store's business
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +94,13 @@ def expired(version: int, oldest: int) -> Event:
         "code": 410,
     }
     return Event(ERROR, version, None, status)
+
+
+def bookmarker(wanted: bool, api_version: str, kind: str) -> Callable[[int], Event] | None:
+    """The ``BOOKMARK`` a watch ends with when ``allowWatchBookmarks`` asked for one, else None."""
+    if not wanted:
+        return None
+    return lambda version: bookmark(version, api_version, kind)
 
 
 def bookmark(version: int, api_version: str, kind: str) -> Event:

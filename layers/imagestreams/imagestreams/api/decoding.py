@@ -210,16 +210,11 @@ def parse_import_request(
     """
     options = write_options(query or {})
     media_type = body_media_type(content_type)
-    raw = body_bytes(body, is_base64)
-    if len(raw) > max_bytes:
-        raise PayloadTooLargeError(f"the request body exceeds the limit of {max_bytes} bytes")
+    raw = bounded_body(body, is_base64, max_bytes)
     isi, warnings = decode_object(
         raw, media_type, ImageStreamImport, IMAGE_STREAM_IMPORT, options.field_validation
     )
-    if isi.metadata.namespace and isi.metadata.namespace != namespace:
-        raise BadRequestError(
-            "the namespace of the provided object does not match the namespace sent on the request"
-        )
+    _check_namespace(isi.metadata.namespace, namespace)
     references = validation.validate(isi, namespace, rules, max_images)
     return ImportRequest(ValidImport(isi, references), options, warnings)
 
@@ -237,9 +232,7 @@ def parse_stream_request(
     """Decode a POSTed or PUT ImageStream, in the API server's order (see above)."""
     options = write_options(query or {}, options_kind)
     media_type = body_media_type(content_type)
-    raw = body_bytes(body, is_base64)
-    if len(raw) > max_bytes:
-        raise PayloadTooLargeError(f"the request body exceeds the limit of {max_bytes} bytes")
+    raw = bounded_body(body, is_base64, max_bytes)
     return decode_stream(raw, media_type, namespace, options)
 
 
@@ -250,10 +243,7 @@ def decode_stream(
     stream, warnings = decode_object(
         raw, media_type, ImageStream, IMAGE_STREAM, options.field_validation
     )
-    if stream.metadata.namespace and stream.metadata.namespace != namespace:
-        raise BadRequestError(
-            "the namespace of the provided object does not match the namespace sent on the request"
-        )
+    _check_namespace(stream.metadata.namespace, namespace)
     return StreamRequest(stream, options, warnings)
 
 
@@ -270,17 +260,20 @@ def parse_tag_request(
     """Decode a POSTed or PUT ImageStreamTag, in the API server's order (see above)."""
     options = write_options(query or {}, options_kind)
     media_type = body_media_type(content_type)
-    raw = body_bytes(body, is_base64)
-    if len(raw) > max_bytes:
-        raise PayloadTooLargeError(f"the request body exceeds the limit of {max_bytes} bytes")
+    raw = bounded_body(body, is_base64, max_bytes)
     tag, warnings = decode_object(
         raw, media_type, ImageStreamTag, IMAGE_STREAM_TAG, options.field_validation
     )
-    if tag.metadata.namespace and tag.metadata.namespace != namespace:
+    _check_namespace(tag.metadata.namespace, namespace)
+    return TagRequest(tag, options, warnings)
+
+
+def _check_namespace(given: str, namespace: str) -> None:
+    """An object naming another namespace than its path is the API server's 400."""
+    if given and given != namespace:
         raise BadRequestError(
             "the namespace of the provided object does not match the namespace sent on the request"
         )
-    return TagRequest(tag, options, warnings)
 
 
 # --- the query -----------------------------------------------------------------
@@ -433,6 +426,14 @@ def _parameters_parse(content_type: str) -> bool:
     # Go's mime.ParseMediaType refuses malformed parameters; so do we.
     _, _, rest = content_type.partition(";")
     return all(_PARAMETER.fullmatch(part) for part in rest.split(";") if part.strip())
+
+
+def bounded_body(body: str | bytes | None, is_base64: bool, max_bytes: int) -> bytes:
+    """:func:`body_bytes`, refused with a 413 beyond ``max_bytes``."""
+    raw = body_bytes(body, is_base64)
+    if len(raw) > max_bytes:
+        raise PayloadTooLargeError(f"the request body exceeds the limit of {max_bytes} bytes")
+    return raw
 
 
 def body_bytes(body: str | bytes | None, is_base64: bool) -> bytes:

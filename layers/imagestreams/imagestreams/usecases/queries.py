@@ -71,12 +71,7 @@ class Queries:
     ) -> list[watching.Event]:
         """A finite watch of the streams ``options`` selects (of ``namespace``, or of all)."""
         source = _StreamSource(self, namespace, options)
-        bookmark = None
-        if options.bookmarks:
-
-            def bookmark(version: int) -> watching.Event:
-                return watching.bookmark(version, f"{API_GROUP}/v1", "ImageStream")
-
+        bookmark = watching.bookmarker(options.bookmarks, f"{API_GROUP}/v1", "ImageStream")
         return self.watch.run(source, options.resource_version, seconds, bookmark)
 
     def delete_stream(

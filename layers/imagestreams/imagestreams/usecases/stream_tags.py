@@ -94,12 +94,7 @@ class StreamTags:
         source = TagWatchSource(self.store, namespace, options, listed)
         if watching.start_version(options.resource_version) is not None:
             source.learn()
-        bookmark = None
-        if options.bookmarks:
-
-            def bookmark(version: int) -> watching.Event:
-                return watching.bookmark(version, f"{API_GROUP}/v1", "ImageStreamTag")
-
+        bookmark = watching.bookmarker(options.bookmarks, f"{API_GROUP}/v1", "ImageStreamTag")
         return self.watch.run(source, options.resource_version, seconds, bookmark)
 
     def delete(

@@ -78,16 +78,9 @@ class WriteStreamTags:
             if tag in states and states[tag].spec is not None:
                 raise errors.already_exists(errors.IMAGESTREAMTAGS, name)
             try:
-                if meta is None:
-                    written = self.writes.create(
-                        namespace,
-                        _new_stream(namespace, stream_name, ref),
-                        remaining_seconds,
-                        dry_run=dry_run,
-                        may_read=may_read,
-                    )
-                else:
-                    written = self._replace(meta, states, ref, remaining_seconds, dry_run, may_read)
+                written = self._write(
+                    namespace, stream_name, meta, states, ref, remaining_seconds, dry_run, may_read
+                )
             except ConflictError:
                 # Another writer made the stream or changed it first: read it again.
                 continue
@@ -132,16 +125,9 @@ class WriteStreamTags:
                 )
             ref = _spec_tag(istag, tag, existing)
             try:
-                if meta is None:
-                    written = self.writes.create(
-                        namespace,
-                        _new_stream(namespace, stream_name, ref),
-                        remaining_seconds,
-                        dry_run=dry_run,
-                        may_read=may_read,
-                    )
-                else:
-                    written = self._replace(meta, states, ref, remaining_seconds, dry_run, may_read)
+                written = self._write(
+                    namespace, stream_name, meta, states, ref, remaining_seconds, dry_run, may_read
+                )
             except ConflictError:
                 # Only a write that named no version may be retried.
                 if expected:
@@ -149,6 +135,28 @@ class WriteStreamTags:
                 continue
             return Written(self._view(written, tag), created=existing is None)
         raise errors.server_timeout(errors.IMAGESTREAMTAGS, "update")
+
+    def _write(
+        self,
+        namespace: str,
+        stream_name: str,
+        meta: streams.StreamMeta | None,
+        states: dict[str, streams.TagState],
+        ref: TagReference | None,
+        remaining_seconds: float,
+        dry_run: bool,
+        may_read: ReadableNamespaces | None,
+    ) -> ImageStream:
+        """The stream after ``ref`` is its spec tag: a new stream, or the stored one changed."""
+        if meta is None:
+            return self.writes.create(
+                namespace,
+                _new_stream(namespace, stream_name, ref),
+                remaining_seconds,
+                dry_run=dry_run,
+                may_read=may_read,
+            )
+        return self._replace(meta, states, ref, remaining_seconds, dry_run, may_read)
 
     def _replace(
         self,
