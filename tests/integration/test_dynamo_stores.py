@@ -789,6 +789,45 @@ def test_delete_tag_moves_the_stream_on(streams: DynamoStreamStore) -> None:
     assert streams.delete_tag("team-a", "gone", "v1") is None
 
 
+def test_deleted_tags_are_remembered_at_the_version_of_their_delete(
+    streams: DynamoStreamStore,
+) -> None:
+    # Given a stream with three tags, another namespace's stream with one, and a version
+    begin(streams, "app")
+    for tag in ("v1", "v2", "v3"):
+        streams.update_tag("team-a", "app", tag, lambda _, tag=tag: annotated(tag, n=tag))
+    begin(streams, "app", namespace="team-b")
+    streams.update_tag("team-b", "app", "v1", lambda _: annotated("v1", n="b"))
+    meta = streams.get_meta("team-a", "app")
+    assert meta is not None
+    start = int(meta.resource_version)
+
+    # When one tag is deleted, then the stream with the others, and the other namespace's
+    streams.delete_tag("team-a", "app", "v1")
+    alone = streams.get_meta("team-a", "app")
+    streams.delete_stream("team-a", "app")
+    streams.delete_stream("team-b", "app")
+    end = streams.settled_version() + 10**9
+
+    # Then each tag of team-a is remembered, with its last state and its stream then,
+    # in version order; a range before the deletions names none
+    deletions = streams.deleted_tags("team-a", start, end)
+    assert [(d.meta.name, d.state) for d in deletions] == [
+        ("app", annotated("v1", n="v1")),
+        ("app", annotated("v2", n="v2")),
+        ("app", annotated("v3", n="v3")),
+    ]
+    assert alone is not None
+    assert deletions[0].meta.resource_version == alone.resource_version
+    assert deletions[1].meta.resource_version == deletions[2].meta.resource_version
+    assert int(deletions[1].meta.resource_version) > int(alone.resource_version)
+    assert deletions[0].meta.uid == meta.uid
+    assert streams.deleted_tags("team-a", 0, start) == []
+    assert [d.state.name for d in streams.deleted_tags("team-b", start, end)] == ["v1"]
+    # They are tombstones with a TTL, beside the stream's own; the tags themselves are gone
+    assert streams.get_tags("team-a", "app") == {}
+
+
 def test_recreated_stream_starts_over(streams: DynamoStreamStore) -> None:
     old = begin(streams)
     begin(streams)

@@ -225,7 +225,13 @@ def test_a_watch_of_tags_sends_the_tags_then_their_changes(
     query = {"watch": "true", "resourceVersion": version, "timeoutSeconds": "1"}
     resumed = request(api, "imagestreamtags", query={**query, "allowWatchBookmarks": "true"})
 
-    # Then the first gets the tags there are; the second the tags changed, and a bookmark
-    # (a tag gone before the watch began is not known to it: tags leave no tombstone)
+    # Then the first gets the tags there are; the second the tags changed, the tag deleted
+    # before it began (from its tombstone) as it was, and a bookmark
     assert watch_events(fresh) == [("ADDED", "web:alias")]
-    assert watch_events(resumed) == [("MODIFIED", "web:alias"), ("BOOKMARK", "")]
+    assert watch_events(resumed) == [
+        ("MODIFIED", "web:alias"),
+        ("DELETED", "web:latest"),
+        ("BOOKMARK", ""),
+    ]
+    deleted = json.loads(resumed.content.decode().splitlines()[1])["object"]
+    assert deleted["image"]["metadata"]["name"] == tagged["image"]["metadata"]["name"]

@@ -45,7 +45,7 @@ from imagestreams.imports.session import CacheKey, RepositoryReader
 from imagestreams.models import Image, ImageImportStatus
 from imagestreams.registry.answers import Descriptor, Manifest, error_for
 from imagestreams.registry.transport import HttpResponse
-from imagestreams.usecases.ports import StreamChange
+from imagestreams.usecases.ports import StreamChange, TagDeletion
 from testkit import images
 
 J = TypeVar("J")
@@ -94,6 +94,7 @@ class FakeStreamStore:
         self._version = 0
         self._created: dict[tuple[str, str], int] = {}
         self._tombstones: list[StreamChange] = []
+        self._tag_tombstones: list[TagDeletion] = []
         self.oldest = 0
 
     def _next_version(self) -> str:
@@ -193,6 +194,14 @@ class FakeStreamStore:
             ]
             return sorted(found, key=lambda c: int(c.meta.resource_version))
 
+    def deleted_tags(self, namespace: str, after: int, upto: int) -> list[TagDeletion]:
+        with self._lock:
+            return [
+                copy.deepcopy(d)
+                for d in self._tag_tombstones
+                if d.meta.namespace == namespace and after < int(d.meta.resource_version) <= upto
+            ]
+
     def settled_version(self) -> int:
         with self._lock:
             return self._version
@@ -231,7 +240,7 @@ class FakeStreamStore:
 
     def delete_stream(self, namespace: str, name: str) -> bool:
         with self._lock:
-            self._tags.pop((namespace, name), None)
+            tags = self._tags.pop((namespace, name), {})
             self._images.pop((namespace, name), None)
             meta = self._metas.pop((namespace, name), None)
             if meta is None:
@@ -239,6 +248,9 @@ class FakeStreamStore:
             meta.resource_version = self._next_version()
             created = self._created.pop((namespace, name))
             self._tombstones.append(StreamChange(meta, created, deleted=True))
+            self._tag_tombstones.extend(
+                TagDeletion(copy.deepcopy(meta), stored.state) for stored in tags.values()
+            )
             return True
 
     def delete_tag(self, namespace: str, name: str, tag: str) -> streams.TagState | None:
@@ -250,6 +262,7 @@ class FakeStreamStore:
             meta.resource_version = self._next_version()
             if stored.state.spec is not None:
                 meta.generation += 1
+            self._tag_tombstones.append(TagDeletion(copy.deepcopy(meta), stored.state))
             return copy.deepcopy(stored.state)
 
     def save_images(self, namespace: str, name: str, images: Sequence[Image]) -> None:

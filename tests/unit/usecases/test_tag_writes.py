@@ -311,3 +311,97 @@ def test_a_watch_of_tags_sends_each_tag_change_of_the_streams(
     ]
     assert events[1].object["image"]["metadata"]["name"] == digests["2.0"]
     assert len({e.version for e in events}) == 1
+
+
+def _delete_one(app: UseCases) -> None:
+    app.stream_tags.delete("demo", "web:one")
+
+
+def _delete_and_recreate(app: UseCases) -> None:
+    app.stream_tags.delete("demo", "web:one")
+    app.write_stream_tags.create("demo", istag("web:one", source=f"{REPOSITORY}:2.0"), REMAINING)
+
+
+def _delete_the_stream(app: UseCases) -> None:
+    app.queries.delete_stream("demo", "web")
+
+
+def _create_and_delete(app: UseCases) -> None:
+    app.write_stream_tags.create("demo", istag("web:brief", "ImageStreamTag", "one"), REMAINING)
+    app.stream_tags.delete("demo", "web:brief")
+
+
+@pytest.mark.parametrize(
+    ("before_the_watch", "expected"),
+    [
+        # The stream changed: a resumed watch cannot tell its other tags did not.
+        (_delete_one, [("MODIFIED", "web:alias", "1.0"), ("DELETED", "web:one", "1.0")]),
+        (
+            _delete_and_recreate,
+            [
+                ("DELETED", "web:one", "2.0"),
+                ("MODIFIED", "web:alias", "1.0"),
+                ("ADDED", "web:one", "2.0"),
+            ],
+        ),
+        (
+            _delete_the_stream,
+            [("DELETED", "web:alias", "1.0"), ("DELETED", "web:one", "1.0")],
+        ),
+        # Created after the version and gone before the watch: deleted as it was last.
+        (
+            _create_and_delete,
+            [
+                ("MODIFIED", "web:alias", "1.0"),
+                ("MODIFIED", "web:one", "1.0"),
+                ("DELETED", "web:brief", "1.0"),
+            ],
+        ),
+    ],
+    ids=["tag-deleted", "deleted-then-created-again", "stream-deleted", "created-then-deleted"],
+)
+def test_a_resumed_watch_of_tags_tells_the_deletions_since_its_version(
+    app: UseCases,
+    digests: dict[str, str],
+    before_the_watch: Any,
+    expected: list[tuple[str, str, str]],
+) -> None:
+    # Given web:one and web:alias, and the version of their list
+    app.write_stream_tags.create("demo", istag("web:one", source=f"{REPOSITORY}:1.0"), REMAINING)
+    app.write_stream_tags.create("demo", istag("web:alias", "ImageStreamTag", "one"), REMAINING)
+    _, page = app.stream_tags.list("demo")
+
+    # When tags go (and come) before a watch resumes from that version
+    before_the_watch(app)
+    app.stream_tags.watch = Watch(clock=iter([0, 10]).__next__, sleep=lambda _: None)
+    options = listing.ListOptions(watch=True, resource_version=page.resource_version)
+    events = app.stream_tags.watch_tags("demo", options, 5.0)
+
+    # Then the watch names each deleted tag, as it was, at the version of its deletion
+    by_digest = {digest: tag for tag, digest in digests.items()}
+    told = [
+        (e.type, e.object["metadata"]["name"], by_digest[e.object["image"]["metadata"]["name"]])
+        for e in events
+    ]
+    assert told == expected
+    assert all(e.object["metadata"]["resourceVersion"] == str(e.version) for e in events)
+
+
+def test_a_live_watch_tells_a_deleted_tag_once(app: UseCases, digests: dict[str, str]) -> None:
+    # Given a watch started with web:one
+    app.write_stream_tags.create("demo", istag("web:one", source=f"{REPOSITORY}:1.0"), REMAINING)
+
+    def meanwhile(_: float) -> None:
+        # web:one is deleted, and web:brief created and deleted within one poll
+        _delete_one(app)
+        _create_and_delete(app)
+
+    # When it polls while they change
+    app.stream_tags.watch = Watch(clock=iter([0, 1, 10]).__next__, sleep=meanwhile)
+    events = app.stream_tags.watch_tags("demo", listing.ListOptions(watch=True), 5.0)
+
+    # Then it was told web:one added, then deleted once; web:brief, never sent, is not named
+    assert [(e.type, e.object["metadata"]["name"]) for e in events] == [
+        ("ADDED", "web:one"),
+        ("DELETED", "web:one"),
+    ]

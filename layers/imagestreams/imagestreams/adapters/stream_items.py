@@ -26,7 +26,14 @@ domain's stream objects become their JSON and back:
   ``ByVersion`` index ordered by ``resourceVersion``; a deleted stream leaves
   a tombstone in its namespace's partition (``sk = deleted#<name>#<uid>``),
   its last meta at the version of the delete, ``deleted`` true and
-  ``expiresAt`` for DynamoDB's TTL, in the same index.
+  ``expiresAt`` for DynamoDB's TTL, in the same index;
+- tag tombstones: a deleted tag (alone, or with its stream) leaves
+  ``sk = deletedtag#<stream>#<tag>#<version>`` in its namespace's partition,
+  with ``changes = imagestreamtags`` and ``resourceVersion`` the version of
+  the delete (so it sits in ``ByVersion`` beside the stream changes),
+  ``stream`` (S) the JSON of its stream's meta at that version, ``doc`` its
+  last state, and ``expiresAt``: what a watch of ImageStreamTags resumed from
+  an older version needs to tell the tag deleted.
 
 What the states mean is ``imagestreams.streams``'s business; reading and
 writing the items, conditionally and in batches, is ``streams_store``'s.
@@ -36,7 +43,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from imagestreams.models import NamedTagEventList, TagReference, format_time, parse_time
@@ -52,6 +59,7 @@ __all__ = [
     "META_PREFIX",
     "SCHEDULE_INDEX",
     "STREAM_CHANGES",
+    "TAG_CHANGES",
     "TAG_PREFIX",
     "TOMBSTONE_PREFIX",
     "TRACKING_INDEX",
@@ -69,6 +77,8 @@ __all__ = [
     "tag_name",
     "tag_of",
     "tag_put",
+    "tag_tombstone_from_item",
+    "tag_tombstone_item",
     "tag_write",
     "tags_pk",
     "tombstone_item",
@@ -89,6 +99,8 @@ IMAGE_PREFIX = "image#"
 CHANGES_INDEX = "ByVersion"
 STREAM_CHANGES = "imagestreams"
 TOMBSTONE_PREFIX = "deleted#"
+TAG_CHANGES = "imagestreamtags"
+TAG_TOMBSTONE_PREFIX = "deletedtag#"
 # Fields of ``meta_doc`` stored as attributes of their own, not in ``doc``.
 _OWN_ATTRIBUTES = ("uid", "resourceVersion", "generation", "annotations")
 # DynamoDB transactions take at most 100 items and 4 MB.
@@ -151,6 +163,28 @@ def tombstone_item(meta: Item, version: int, expires_at: int) -> Item:
         "deleted": {"BOOL": True},
         "expiresAt": {"N": str(expires_at)},
     }
+
+
+def tag_tombstone_item(meta: StreamMeta, text: str, version: int, expires_at: int) -> Item:
+    """What a deleted tag leaves: its last state (JSON ``text``) in its stream at ``version``."""
+    tag = str(json.loads(text)["name"])
+    shown = replace(meta, resource_version=str(version))
+    return {
+        "pk": {"S": metas_pk(meta.namespace)},
+        "sk": {"S": f"{TAG_TOMBSTONE_PREFIX}{meta.name}#{tag}#{version}"},
+        "changes": {"S": TAG_CHANGES},
+        "resourceVersion": {"N": str(version)},
+        "stream": {"S": json.dumps(meta_doc(shown), separators=(",", ":"))},
+        "doc": {"S": text},
+        "expiresAt": {"N": str(expires_at)},
+    }
+
+
+def tag_tombstone_from_item(item: Item) -> tuple[StreamMeta, TagState]:
+    """The stream meta and tag state a tag tombstone keeps."""
+    return meta_from_doc(json.loads(item["stream"]["S"])), tag_from_doc(
+        json.loads(item["doc"]["S"])
+    )
 
 
 # --- tags -------------------------------------------------------------------------

@@ -20,7 +20,8 @@ write that changes a stream takes the next version from one counter item
 (the clock in microseconds, or one more than the last version when writes
 come faster) and sets it on the stream's meta item, whose place in the
 ``ByVersion`` index follows. Tag writes move the version once per batch,
-after the tags. A delete leaves a tombstone there for ``retention`` seconds.
+after the tags. A delete leaves a tombstone there for ``retention`` seconds,
+and so does each tag deleted, alone or with its stream.
 A version is visible to readers shortly after it is taken (the write
 follows at once, then the index catches up): :meth:`settled_version` is the
 clock less ``settle`` seconds, and watches read no further.
@@ -63,6 +64,7 @@ from imagestreams.adapters.stream_items import (
     META_PREFIX,
     SCHEDULE_INDEX,
     STREAM_CHANGES,
+    TAG_CHANGES,
     TAG_PREFIX,
     TRACKING_INDEX,
     TagWrite,
@@ -76,6 +78,8 @@ from imagestreams.adapters.stream_items import (
     tag_name,
     tag_of,
     tag_put,
+    tag_tombstone_from_item,
+    tag_tombstone_item,
     tag_write,
     tags_pk,
     tombstone_item,
@@ -84,7 +88,7 @@ from imagestreams.adapters.stream_items import (
 )
 from imagestreams.models import Image
 from imagestreams.streams import StreamMeta, TagMutation, TagState
-from imagestreams.usecases.ports import StreamChange
+from imagestreams.usecases.ports import StreamChange, TagDeletion
 
 __all__ = ["DynamoStreamStore"]
 
@@ -451,6 +455,30 @@ class DynamoStreamStore(TableStore):
             for item in items
         ]
 
+    def deleted_tags(self, namespace: str, after: int, upto: int) -> list[TagDeletion]:
+        """Tags of ``namespace`` deleted with a version in ``(after, upto]``, oldest first."""
+        if upto <= after:
+            return []
+        items = query_all(
+            self._db(),
+            TableName=self._table,
+            IndexName=CHANGES_INDEX,
+            KeyConditionExpression="#changes = :kind AND #rv BETWEEN :after AND :upto",
+            FilterExpression="#pk = :pk",
+            ExpressionAttributeNames={"#changes": "changes", "#rv": "resourceVersion", "#pk": "pk"},
+            ExpressionAttributeValues={
+                ":kind": {"S": TAG_CHANGES},
+                ":after": {"N": str(after + 1)},
+                ":upto": {"N": str(upto)},
+                ":pk": {"S": metas_pk(namespace)},
+            },
+        )
+        return [TagDeletion(*tag_tombstone_from_item(item)) for item in items]
+
+    def _expires(self) -> int:
+        """When a tombstone written now may go (DynamoDB's TTL, in epoch seconds)."""
+        return int(self._clock()) + self._retention + _TOMBSTONE_GRACE
+
     def delete_stream(self, namespace: str, name: str) -> bool:
         """Delete the stream, its tags and its images; False when the stream did not exist.
 
@@ -461,22 +489,37 @@ class DynamoStreamStore(TableStore):
         )
         old: Item | None = response.get("Attributes")
         existed = bool(old)
+        version = self._next_version() if old else 0
         if old:
-            expires = int(self._clock()) + self._retention + _TOMBSTONE_GRACE
             self._db().put_item(
-                TableName=self._table, Item=tombstone_item(old, self._next_version(), expires)
+                TableName=self._table, Item=tombstone_item(old, version, self._expires())
             )
-        keys = query_all(
-            self._db(),
-            TableName=self._table,
-            KeyConditionExpression="#pk = :pk",
-            ExpressionAttributeNames={"#pk": "pk", "#sk": "sk"},
-            ExpressionAttributeValues={":pk": {"S": tags_pk(namespace, name)}},
-            ProjectionExpression="#pk, #sk",
-            ConsistentRead=True,
+        items = list(
+            query_all(
+                self._db(),
+                TableName=self._table,
+                KeyConditionExpression="#pk = :pk",
+                ExpressionAttributeNames={"#pk": "pk", "#sk": "sk", "#doc": "doc"},
+                ExpressionAttributeValues={":pk": {"S": tags_pk(namespace, name)}},
+                ProjectionExpression="#pk, #sk, #doc",
+                ConsistentRead=True,
+            )
         )
-        deletes = [{"DeleteRequest": {"Key": {"pk": k["pk"], "sk": k["sk"]}}} for k in keys]
-        batch_write(self._db(), self._table, deletes, sleep=self._sleep)
+        writes: list[Any] = []
+        if old:
+            # Each tag is remembered deleted, at the stream's version of the delete.
+            meta = meta_from_item(old)
+            writes = [
+                {
+                    "PutRequest": {
+                        "Item": tag_tombstone_item(meta, k["doc"]["S"], version, self._expires())
+                    }
+                }
+                for k in items
+                if k["sk"]["S"].startswith(TAG_PREFIX)
+            ]
+        deletes = [{"DeleteRequest": {"Key": {"pk": k["pk"], "sk": k["sk"]}}} for k in items]
+        batch_write(self._db(), self._table, [*writes, *deletes], sleep=self._sleep)
         if existed:
             logger.info(
                 "image stream deleted", namespace=namespace, stream=name, items=len(deletes)
@@ -614,12 +657,15 @@ class DynamoStreamStore(TableStore):
 
         The tag item goes and the stream's ``resourceVersion`` moves to the
         next version (its ``generation`` up by one when the tag had a spec) in
-        one transaction,
-        conditional on the tag as read, so a concurrent import of the tag is
-        either removed with it or makes the delete read again.
+        one transaction, conditional on the tag as read, so a concurrent
+        import of the tag is either removed with it or makes the delete read
+        again. The same transaction leaves the tag's tombstone.
         """
         key = tag_key(namespace, name, tag)
         for attempt in range(self._max_attempts):
+            meta = self.get_meta(namespace, name)
+            if meta is None:
+                return None
             item = (
                 self._db()
                 .get_item(
@@ -636,7 +682,8 @@ class DynamoStreamStore(TableStore):
             state = tag_from_doc(json.loads(item["doc"]["S"]))
             bump = "SET #rv = :next ADD #gen :one" if state.spec is not None else "SET #rv = :next"
             names = {"#pk": "pk", "#rv": "resourceVersion"}
-            values = {":next": {"N": str(self._next_version())}}
+            version = self._next_version()
+            values = {":next": {"N": str(version)}}
             if state.spec is not None:
                 names["#gen"] = "generation"
                 values[":one"] = {"N": "1"}
@@ -660,6 +707,14 @@ class DynamoStreamStore(TableStore):
                                 "ConditionExpression": "attribute_exists(#pk)",
                                 "ExpressionAttributeNames": names,
                                 "ExpressionAttributeValues": values,
+                            }
+                        },
+                        {
+                            "Put": {
+                                "TableName": self._table,
+                                "Item": tag_tombstone_item(
+                                    meta, item["doc"]["S"], version, self._expires()
+                                ),
                             }
                         },
                     ]

@@ -38,6 +38,14 @@ class StreamChange:
     deleted: bool = False
 
 
+@dataclass(frozen=True)
+class TagDeletion:
+    """A tag as its deletion left it: its last state, in its stream at the version of the delete."""
+
+    meta: streams.StreamMeta
+    state: streams.TagState
+
+
 class StreamStore(Protocol):
     """ImageStreams: each stream's own fields, and a state per tag.
 
@@ -83,6 +91,12 @@ class StreamStore(Protocol):
         ``(after, upto]``, and those deleted in it, oldest first."""
         ...
 
+    def deleted_tags(self, namespace: str, after: int, upto: int) -> list[TagDeletion]:
+        """The tags of ``namespace`` deleted (alone or with their stream) with a version in
+        ``(after, upto]``, oldest first; deletions older than :meth:`oldest_version`
+        may be forgotten."""
+        ...
+
     def settled_version(self) -> int:
         """A version up to which every change is visible to :meth:`changes` and the lists."""
         ...
@@ -108,13 +122,15 @@ class StreamStore(Protocol):
         """
         ...
 
-    def delete_stream(self, namespace: str, name: str) -> bool: ...
+    def delete_stream(self, namespace: str, name: str) -> bool:
+        """Delete the stream with its tags (each remembered as :meth:`deleted_tags` tells)."""
+        ...
 
     def delete_tag(self, namespace: str, name: str, tag: str) -> streams.TagState | None:
         """Remove a tag's spec and history; the state it had, or None when it had none.
 
         The stream's ``resourceVersion`` moves on, and its ``generation`` when
-        the tag had a spec.
+        the tag had a spec; the deletion is remembered for :meth:`deleted_tags`.
         """
         ...
 

@@ -10,10 +10,17 @@ and tells, per tag of a changed stream:
   is ``MODIFIED`` unless its stream is newer than that version);
 - ``MODIFIED`` for a tag whose object changed (the stream's version alone
   moving does not count: every tag carries it);
-- ``DELETED`` for a known tag the stream no longer has, and for every known
-  tag of a deleted stream. Tags are not kept after a deletion (a stream's
-  tombstone keeps its own fields only), so a tag removed between the version
-  a watch resumes from and its start is not named.
+- ``DELETED`` for a tag deleted (``StreamStore.deleted_tags``, alone or with
+  its stream), shown as it was last sent or, for a watch resumed from a
+  version, as it was when deleted between that version and the watch's
+  start; and for a known tag its stream no longer shows (its image gone, or
+  no longer selected). A tag created and deleted between two polls was never
+  sent and is not named.
+
+Changes are told in version order, so a tag deleted and created again is
+told ``DELETED`` then ``ADDED``. A resumed watch cannot tell which of the
+tags it learned changed since its version: those of a changed stream are
+told ``MODIFIED`` (a harmless repeat for a client that had them).
 
 Objects are shown as a list shows them (the image named only), as they are
 now. It writes nothing.
@@ -27,7 +34,7 @@ from typing import Any
 
 from imagestreams import listing, streams, tagviews, watching
 from imagestreams.models import ImageStreamTag
-from imagestreams.usecases.ports import StreamStore
+from imagestreams.usecases.ports import StreamChange, StreamStore, TagDeletion
 
 Key = tuple[str, str]
 """A tag's namespace and ``<stream>:<tag>`` name."""
@@ -44,6 +51,8 @@ class TagWatchSource:
     # The tags known, by stream then tag (their last object), and what was sent of each.
     _known: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     _sent: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # The version the tags were learned at: deletions up to it are of tags before the watch.
+    _learned_at: int = 0
 
     def settled(self) -> int:
         return self.store.settled_version()
@@ -60,35 +69,74 @@ class TagWatchSource:
         return events
 
     def changes(self, after: int, upto: int) -> list[watching.Event]:
+        deletions = self.store.deleted_tags(self.namespace, after, upto)
+        # At equal versions the stream's change goes first: a deletion that is its latest
+        # change is told from the tags it knows, the tombstone then names the others.
+        timeline: list[tuple[int, int, str, TagDeletion | StreamChange]] = [
+            *(
+                (int(d.meta.resource_version), 1, tagviews.tag_name(d.meta.name, d.state.name), d)
+                for d in deletions
+            ),
+            *(
+                (int(c.meta.resource_version), 0, "", c)
+                for c in self.store.changes(self.namespace, after, upto)
+            ),
+        ]
         events: list[watching.Event] = []
-        for change in self.store.changes(self.namespace, after, upto):
-            meta = change.meta
-            known = self._known.setdefault(meta.name, {})
-            version = int(meta.resource_version)
-            now: dict[str, dict[str, Any]] = {}
-            if not change.deleted:
-                for state in self.store.get_tags(meta.namespace, meta.name).values():
-                    shown = tagviews.image_stream_tag(meta, state)
-                    if shown is not None and self._selects(meta, shown):
-                        now[state.name] = shown.to_json_dict()
-            for tag, document in sorted(now.items()):
-                key = (meta.name, tag)
-                if self._sent.get(key) == _unversioned(document):
-                    continue
-                if tag not in known:
-                    kind = watching.ADDED
-                elif key in self._sent or change.created <= after:
-                    kind = watching.MODIFIED
-                else:
-                    kind = watching.ADDED
-                events.append(self._event(kind, document, version))
-                known[tag] = document
-                self._sent[key] = _unversioned(document)
-            for tag in sorted(known.keys() - now.keys()):
-                gone = known.pop(tag)
-                self._sent.pop((meta.name, tag), None)
-                gone["metadata"] = {**gone["metadata"], "resourceVersion": str(version)}
-                events.append(self._event(watching.DELETED, gone, version))
+        for *_, happened in sorted(timeline, key=lambda entry: entry[:3]):
+            if isinstance(happened, TagDeletion):
+                events.extend(self._deleted(happened))
+            else:
+                events.extend(self._changed(happened, after))
+        return events
+
+    def _deleted(self, deletion: TagDeletion) -> list[watching.Event]:
+        """``DELETED`` for a tag the watch knows, or one deleted before it started."""
+        meta, state = deletion.meta, deletion.state
+        version = int(meta.resource_version)
+        known = self._known.setdefault(meta.name, {})
+        gone = known.pop(state.name, None)
+        self._sent.pop((meta.name, state.name), None)
+        if gone is None:
+            if version > self._learned_at:
+                return []
+            shown = tagviews.image_stream_tag(meta, state)
+            if shown is None or not self._selects(meta, shown):
+                return []
+            gone = shown.to_json_dict()
+        gone["metadata"] = {**gone["metadata"], "resourceVersion": str(version)}
+        return [self._event(watching.DELETED, gone, version)]
+
+    def _changed(self, change: StreamChange, after: int) -> list[watching.Event]:
+        """The events of the tags of one changed (or deleted) stream."""
+        events: list[watching.Event] = []
+        meta = change.meta
+        known = self._known.setdefault(meta.name, {})
+        version = int(meta.resource_version)
+        now: dict[str, dict[str, Any]] = {}
+        if not change.deleted:
+            for state in self.store.get_tags(meta.namespace, meta.name).values():
+                shown = tagviews.image_stream_tag(meta, state)
+                if shown is not None and self._selects(meta, shown):
+                    now[state.name] = shown.to_json_dict()
+        for tag, document in sorted(now.items()):
+            key = (meta.name, tag)
+            if self._sent.get(key) == _unversioned(document):
+                continue
+            if tag not in known:
+                kind = watching.ADDED
+            elif key in self._sent or change.created <= after:
+                kind = watching.MODIFIED
+            else:
+                kind = watching.ADDED
+            events.append(self._event(kind, document, version))
+            known[tag] = document
+            self._sent[key] = _unversioned(document)
+        for tag in sorted(known.keys() - now.keys()):
+            gone = known.pop(tag)
+            self._sent.pop((meta.name, tag), None)
+            gone["metadata"] = {**gone["metadata"], "resourceVersion": str(version)}
+            events.append(self._event(watching.DELETED, gone, version))
         return events
 
     def learn(self) -> list[dict[str, Any]]:
@@ -97,6 +145,7 @@ class TagWatchSource:
         A watch resumed from a version calls it first, so that the tags it
         did not send can still be told changed or deleted.
         """
+        self._learned_at = self.store.settled_version()
         everything = replace(self.options, limit=0, after="")
         documents = [t.to_json_dict() for t in self.listed(self.namespace, everything)]
         for document in documents:
