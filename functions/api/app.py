@@ -26,7 +26,7 @@ from imagestreams.api import (
     webhooks,
 )
 from imagestreams.errors import RequestError
-from imagestreams.models import ImageStream, ImageStreamTagList, ListMeta
+from imagestreams.models import ImageStream, ImageStreamTag, ImageStreamTagList, ListMeta
 from imagestreams.observability import logger
 from imagestreams.usecases.common import now
 
@@ -226,16 +226,7 @@ def patch_stream(namespace: str, name: str) -> Response[str]:
     """PATCH an ImageStream with a JSON merge patch or a JSON patch."""
     responses.check_path(namespace, name)
     allow(namespace, "patch", "imagestreams", name)
-    event = app.current_event
-    options = decoding.write_options(
-        event.multi_value_query_string_parameters or {}, "PatchOptions"
-    )
-    media_type = patching.patch_type(event.headers.get("Content-Type"))
-    raw = decoding.bounded_body(
-        event.body,
-        bool(event.is_base64_encoded),
-        bootstrap.container().settings.max_body_bytes,
-    )
+    options, media_type, raw = _patch_request()
     warnings: list[str] = []
 
     def patched(document: dict[str, Any]) -> ImageStream:
@@ -252,6 +243,21 @@ def patch_stream(namespace: str, name: str) -> Response[str]:
         )
     )
     return responses.with_warnings(responses.document(200, stream.to_json_dict()), warnings)
+
+
+def _patch_request() -> tuple[decoding.WriteOptions, str, bytes]:
+    """A PATCH's options, patch media type and body, in the API server's order."""
+    event = app.current_event
+    options = decoding.write_options(
+        event.multi_value_query_string_parameters or {}, "PatchOptions"
+    )
+    media_type = patching.patch_type(event.headers.get("Content-Type"))
+    raw = decoding.bounded_body(
+        event.body,
+        bool(event.is_base64_encoded),
+        bootstrap.container().settings.max_body_bytes,
+    )
+    return options, media_type, raw
 
 
 def _stream_request(namespace: str, options_kind: str) -> decoding.StreamRequest:
@@ -411,6 +417,30 @@ def update_tag(namespace: str, name: str) -> Response[str]:
     )
 
 
+@app.patch(f"{TAGS}/<name>", compress=True)
+def patch_tag(namespace: str, name: str) -> Response[str]:
+    """PATCH ``<stream>:<tag>`` with a JSON merge patch or a JSON patch (``kubectl apply``)."""
+    responses.check_path(namespace)
+    allow(namespace, "patch", "imagestreamtags", name)
+    options, media_type, raw = _patch_request()
+    warnings: list[str] = []
+
+    def patched(document: dict[str, Any]) -> ImageStreamTag:
+        changed = json.dumps(patching.apply(document, raw, media_type)).encode()
+        request = decoding.decode_tag(changed, decoding.JSON, namespace, options)
+        warnings[:] = request.warnings
+        return request.tag
+
+    tag = (
+        bootstrap.container()
+        .write_stream_tags()
+        .patch(
+            namespace, name, patched, _remaining(), dry_run=options.dry_run, may_read=_readable()
+        )
+    )
+    return responses.with_warnings(responses.document(200, tag.to_json_dict()), warnings)
+
+
 def _tag_request(namespace: str, options_kind: str) -> decoding.TagRequest:
     return decoding.parse_tag_request(
         app.current_event.body,
@@ -431,9 +461,9 @@ def _readable() -> Callable[[str], bool]:
 
 
 @app.route(TAGS, method=["PUT", "PATCH", "DELETE"])
-@app.route(f"{TAGS}/<name>", method=["POST", "PATCH"])
+@app.route(f"{TAGS}/<name>", method=["POST"])
 def tags_not_allowed(namespace: str, name: str = "") -> Response[str]:
-    """A verb imagestreamtags do not serve (patch, deletecollection): 405."""
+    """A verb imagestreamtags do not serve (deletecollection, a collection's patch): 405."""
     return _not_allowed(namespace, name, "imagestreamtags", check_name=False)
 
 

@@ -163,3 +163,75 @@ def test_the_dynamic_client_creates_and_patches_a_stream(
     )
     assert replaced.spec.lookupPolicy.local is False
     assert replaced.metadata.resourceVersion != patched.metadata.resourceVersion
+
+
+def istag_manifest(name: str, pull: str) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "image.openshift.io/v1",
+            "kind": "ImageStreamTag",
+            "metadata": {"name": name},
+            "tag": {"from": {"kind": "DockerImage", "name": pull}},
+        }
+    )
+
+
+def test_kubectl_apply_of_an_istag_creates_then_moves_it(
+    https_devserver: RunningServer, kubectl: Path, pulls: dict[str, str], tmp_path: Path
+) -> None:
+    name = f"tag-{uuid.uuid4().hex[:8]}:web"
+    path = tmp_path / "istag.yaml"
+
+    # When an ImageStreamTag of image one is applied, then the same tag of image two
+    path.write_text(istag_manifest(name, pulls["one"]))
+    created = kubectl_run(kubectl, https_devserver, "apply", "-f", str(path))
+    first = json.loads(
+        kubectl_run(kubectl, https_devserver, "get", "istag", name, "-o", "json").stdout
+    )
+    path.write_text(istag_manifest(name, pulls["two"]))
+    moved = kubectl_run(kubectl, https_devserver, "apply", "-f", str(path))
+    second = json.loads(
+        kubectl_run(kubectl, https_devserver, "get", "istag", name, "-o", "json").stdout
+    )
+
+    # Then the tag was created with image one, then patched to image two (imported);
+    # kubectl's record of what it applied is in both annotation places
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip() == f"imagestreamtag.image.openshift.io/{name} created"
+    assert moved.returncode == 0, moved.stderr
+    assert moved.stdout.strip() == f"imagestreamtag.image.openshift.io/{name} configured"
+    assert second["tag"]["from"]["name"] == pulls["two"]
+    assert second["image"]["metadata"]["name"] != first["image"]["metadata"]["name"]
+    applied = "kubectl.kubernetes.io/last-applied-configuration"
+    assert pulls["two"] in second["metadata"]["annotations"][applied]
+    assert second["tag"]["annotations"] == second["metadata"]["annotations"]
+
+
+def test_the_dynamic_client_patches_an_istag(
+    https_devserver: RunningServer, pulls: dict[str, str]
+) -> None:
+    from kubernetes import config, dynamic
+    from kubernetes.client import api_client
+
+    client = dynamic.DynamicClient(
+        api_client.ApiClient(
+            configuration=config.new_client_from_config(
+                config_file=str(https_devserver.kubeconfig)
+            ).configuration
+        )
+    )
+    tags = client.resources.get(api_version="image.openshift.io/v1", kind="ImageStreamTag")
+    name = f"dyn-{uuid.uuid4().hex[:8]}:web"
+    created = tags.create(body=yaml.safe_load(istag_manifest(name, pulls["one"])), namespace="demo")
+
+    patched = tags.patch(
+        name=name,
+        namespace="demo",
+        body=[{"op": "replace", "path": "/tag/from/name", "value": pulls["two"]}],
+        content_type="application/json-patch+json",
+    )
+
+    assert "patch" in tags.verbs
+    assert patched.tag["from"]["name"] == pulls["two"]
+    assert patched.image.metadata.name != created.image.metadata.name
+    assert int(patched.metadata.resourceVersion) > int(created.metadata.resourceVersion)

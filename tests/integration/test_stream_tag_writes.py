@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from testkit.api import Api
+from testkit.events import load_event, with_body, with_name
 from testkit.registry import Registry
 from tests.integration.test_stream_tags import request
 
@@ -191,6 +192,117 @@ def test_create_errors_are_the_api_servers(
     assert reply.body["reason"] == reason
     if message is not None:
         assert reply.body["message"] == message
+
+
+MERGE = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+
+def patch_tag(api: Api, patch: Any, content_type: str = MERGE, name: str = "web:latest") -> Any:
+    return request(
+        api, "imagestreamtags", name, method="PATCH", body=patch, content_type=content_type
+    )
+
+
+@pytest.mark.parametrize(
+    ("content_type", "patch"),
+    [
+        (MERGE, lambda spec: {"tag": {"from": {"name": spec}}}),
+        (JSON_PATCH, lambda spec: [{"op": "replace", "path": "/tag/from/name", "value": spec}]),
+    ],
+    ids=["merge-patch", "json-patch"],
+)
+def test_a_patch_of_the_source_imports_the_new_image(
+    api: Api,
+    tagged: dict[str, Any],
+    anon_registry: Registry,
+    push_image: Any,
+    content_type: str,
+    patch: Any,
+) -> None:
+    # Given web:latest imported, and another image pushed as another tag
+    other = push_image(anon_registry, tag="v2", via="api")
+
+    # When the tag's source is patched to it
+    reply = patch_tag(api, patch(other.pull_spec), content_type)
+
+    # Then the new image is imported and the tag points at it, as a get shows it
+    assert reply.status == 200, reply.body
+    assert reply.body["tag"]["from"] == {"kind": "DockerImage", "name": other.pull_spec}
+    assert reply.body["image"]["metadata"]["name"] == other.digest
+    assert reply.body["tag"]["generation"] > tagged["tag"]["generation"]
+    assert request(api, "imagestreamtags", "web:latest").body == reply.body
+
+
+def test_a_patch_of_the_annotations_alone_moves_the_tags_too(
+    api: Api, tagged: dict[str, Any], pushed: Any
+) -> None:
+    # When only metadata.annotations are patched, as kubectl apply records its configuration
+    # (the document patched still carries the old tag.annotations), with the sample event
+    applied = "kubectl.kubernetes.io/last-applied-configuration"
+    patch = {"metadata": {"annotations": {applied: "{}", "team": "web"}}}
+    reply = api.invoke(with_name(with_body(load_event("api-patch-tag.json"), patch), "web:latest"))
+
+    # Then both places carry them (PrepareForUpdate), and nothing is imported again
+    assert reply.status == 200, reply.body
+    assert reply.body["metadata"]["annotations"] == {applied: "{}", "team": "web"}
+    assert reply.body["tag"]["annotations"] == {applied: "{}", "team": "web"}
+    assert reply.body["image"]["metadata"]["name"] == pushed.digest
+
+
+PATCH_ERRORS = [
+    ("missing-tag", "web:none", MERGE, {"tag": {}}, 404, "NotFound"),
+    ("missing-stream", "nope:latest", MERGE, {"tag": {}}, 404, "NotFound"),
+    ("invalid-kind", "web:latest", MERGE, {"tag": {"from": {"kind": "Pod"}}}, 422, "Invalid"),
+    (
+        "stale-version",
+        "web:latest",
+        MERGE,
+        {"metadata": {"resourceVersion": "1"}},
+        409,
+        "Conflict",
+    ),
+    (
+        "failed-test",
+        "web:latest",
+        JSON_PATCH,
+        [{"op": "test", "path": "/tag/from/kind", "value": "ImageStreamTag"}],
+        422,
+        "Invalid",
+    ),
+    (
+        "strategic",
+        "web:latest",
+        "application/strategic-merge-patch+json",
+        {},
+        415,
+        "UnsupportedMediaType",
+    ),
+    ("not-json", "web:latest", MERGE, "{", 400, "BadRequest"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type", "patch", "code", "reason"),
+    [case[1:] for case in PATCH_ERRORS],
+    ids=[case[0] for case in PATCH_ERRORS],
+)
+def test_patch_errors_are_the_api_servers(
+    api: Api,
+    tagged: dict[str, Any],
+    name: str,
+    content_type: str,
+    patch: Any,
+    code: int,
+    reason: str | None,
+) -> None:
+    reply = patch_tag(api, patch, content_type, name=name)
+
+    assert reply.status == code, reply.body
+    assert reply.body["kind"] == "Status"
+    assert reply.body.get("reason") == reason
+    # The tag is as it was
+    assert request(api, "imagestreamtags", "web:latest").body == tagged
 
 
 def test_create_in_a_namespace_not_granted_is_forbidden(api: Api, pushed: Any) -> None:

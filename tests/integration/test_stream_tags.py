@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from testkit.api import Api, image_spec, import_body
-from testkit.events import load_event, with_body, with_namespace
+from testkit.events import load_event, with_body, with_header, with_namespace
 from testkit.registry import Registry
 
 TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
@@ -31,6 +31,7 @@ def request(
     accept: str | None = None,
     body: Any = None,
     grant: str = "path",
+    content_type: str | None = None,
 ) -> Any:
     """A request to ``resource`` (or one ``name`` of it), as API Gateway passes it."""
     event = copy.deepcopy(with_namespace(load_event("api-get-stream.json"), namespace))
@@ -46,6 +47,8 @@ def request(
         event["multiValueHeaders"]["Accept"] = [accept]
     if body is not None:
         event = with_body(event, body)
+    if content_type is not None:
+        event = with_header(event, "Content-Type", content_type)
     return api.invoke(event, grant=grant)
 
 
@@ -157,7 +160,7 @@ ERRORS = [
     ("missing-stream", "imagestreamtags", "nope:latest", "GET", 404, "NotFound"),
     ("image-without-at", "imagestreamimages", "web", "GET", 400, "BadRequest"),
     ("image-not-in-history", "imagestreamimages", "web@sha256:" + "0" * 64, "GET", 404, "NotFound"),
-    ("patch-tag", "imagestreamtags", "web:latest", "PATCH", 405, "MethodNotAllowed"),
+    ("patch-tags", "imagestreamtags", None, "PATCH", 405, "MethodNotAllowed"),
     ("delete-tags", "imagestreamtags", None, "DELETE", 405, "MethodNotAllowed"),
     ("list-images", "imagestreamimages", None, "GET", 405, "MethodNotAllowed"),
     ("delete-image", "imagestreamimages", "web@sha256:abc", "DELETE", 405, "MethodNotAllowed"),

@@ -151,6 +151,7 @@ def test_openshift_short_names_and_verbs() -> None:
         "delete",
         "get",
         "list",
+        "patch",
         "update",
         "watch",
     }

@@ -166,6 +166,10 @@ EXPECTED_OPERATIONS = {
         "delete",
         "ImageStreamTag",
     ),
+    ("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamtags/{name}", "patch"): (
+        "patch",
+        "ImageStreamTag",
+    ),
     ("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamimages/{name}", "get"): (
         "get",
         "ImageStreamImage",

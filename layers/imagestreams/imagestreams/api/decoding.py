@@ -181,7 +181,7 @@ class StreamRequest:
 
 @dataclass(frozen=True)
 class TagRequest:
-    """A decoded ImageStreamTag of a create or update, and what decoding it warns about."""
+    """A decoded ImageStreamTag of a create, update or patch, and what decoding it warns about."""
 
     tag: ImageStreamTag
     options: WriteOptions
@@ -261,6 +261,11 @@ def parse_tag_request(
     options = write_options(query or {}, options_kind)
     media_type = body_media_type(content_type)
     raw = bounded_body(body, is_base64, max_bytes)
+    return decode_tag(raw, media_type, namespace, options)
+
+
+def decode_tag(raw: bytes, media_type: str, namespace: str, options: WriteOptions) -> TagRequest:
+    """The ImageStreamTag in ``raw`` (a body, or a patched document as JSON)."""
     tag, warnings = decode_object(
         raw, media_type, ImageStreamTag, IMAGE_STREAM_TAG, options.field_validation
     )

@@ -100,8 +100,8 @@ RESOURCES: tuple[Resource, ...] = (
         singular="imagestreamtag",
         kind="ImageStreamTag",
         model=ImageStreamTag,
-        # OpenShift's also patch, but no watch: this one follows the streams' changes.
-        verbs=("create", "delete", "get", "list", "update", "watch"),
+        # OpenShift's have no watch: this one follows the streams' changes.
+        verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
         short_names=("istag",),
         list_kind="ImageStreamTagList",
     ),

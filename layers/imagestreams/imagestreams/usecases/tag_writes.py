@@ -10,10 +10,14 @@ resolved exactly as a spec tag written into the stream would be.
 - create: a stream that does not exist is created with the one tag; a tag
   already in the stream's spec is AlreadyExists;
 - update: ``tag`` (else the stored spec tag) with the object's annotations
-  replaces the spec tag; a stream that does not exist is created, unless the
-  object names a ``resourceVersion`` (then NotFound); a stale one is a
-  Conflict; without one, the write is retried when another writer got there
-  first;
+  replaces the spec tag (``tag.annotations`` are overwritten by the object's,
+  as the strategy's ``PrepareForUpdate`` does, so a client need not set
+  both); a stream that does not exist is created, unless the object names a
+  ``resourceVersion`` (then NotFound); a stale one is a Conflict; without
+  one, the write is retried when another writer got there first;
+- patch: the API server's generic patch: the tag as a get shows it (404
+  when it has no image), patched, then updated; a patch that names no
+  ``resourceVersion`` is applied again when another writer got there first;
 - the answer is the ImageStreamTag as a get shows it, or with an empty image
   while the tag has none.
 
@@ -22,7 +26,9 @@ It does not touch the stream's labels, other tags or status itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from imagestreams import errors, streams, tagviews
 from imagestreams.api import validation
@@ -37,6 +43,7 @@ from imagestreams.models import (
 )
 from imagestreams.usecases.common import now
 from imagestreams.usecases.ports import StreamStore
+from imagestreams.usecases.stream_tags import StreamTags
 from imagestreams.usecases.stream_writes import ReadableNamespaces, WriteStreams
 
 # Attempts of a write whose stream other writers keep changing (upstream tries 10 times).
@@ -104,7 +111,7 @@ class WriteStreamTags:
                 f"the name of the object ({istag.metadata.name}) does not match the name on "
                 f"the URL ({name})"
             )
-        stream_name, tag = _valid(istag, namespace)
+        stream_name, tag = _valid(istag, namespace, updating=True)
         expected = istag.metadata.resource_version
         for _ in range(ATTEMPTS):
             meta = self.store.get_meta(namespace, stream_name)
@@ -135,6 +142,34 @@ class WriteStreamTags:
                 continue
             return Written(self._view(written, tag), created=existing is None)
         raise errors.server_timeout(errors.IMAGESTREAMTAGS, "update")
+
+    def patch(
+        self,
+        namespace: str,
+        name: str,
+        patched: Callable[[dict[str, Any]], ImageStreamTag],
+        remaining_seconds: float,
+        *,
+        dry_run: bool = False,
+        may_read: ReadableNamespaces | None = None,
+    ) -> ImageStreamTag:
+        """The tag as a get shows it changed by ``patched`` (its JSON in, the tag out), updated."""
+        for attempt in range(ATTEMPTS):
+            current = StreamTags(self.store).get(namespace, name)
+            istag = patched(current.to_json_dict())
+            if not istag.metadata.resource_version:
+                istag.metadata.resource_version = current.metadata.resource_version
+            try:
+                written = self.update(
+                    namespace, name, istag, remaining_seconds, dry_run=dry_run, may_read=may_read
+                )
+            except ConflictError:
+                own = istag.metadata.resource_version == current.metadata.resource_version
+                if not own or attempt + 1 == ATTEMPTS:
+                    raise
+                continue
+            return written.tag
+        raise errors.server_timeout(errors.IMAGESTREAMTAGS, "patch")
 
     def _write(
         self,
@@ -212,13 +247,13 @@ class WriteStreamTags:
         return shown
 
 
-def _valid(istag: ImageStreamTag, namespace: str) -> tuple[str, str]:
+def _valid(istag: ImageStreamTag, namespace: str, *, updating: bool = False) -> tuple[str, str]:
     """``(stream, tag)`` of a written ImageStreamTag; 422 when it is invalid.
 
     ``ValidateImageStreamTag``: the name, the tag reference (its paths under
-    ``tag``), and tag annotations equal to the object's when given. A name
-    that is not ``<stream>:<tag>`` is invalid here (upstream fails later,
-    with a 500).
+    ``tag``), and tag annotations equal to the object's when given (on a
+    create: an update takes the object's). A name that is not
+    ``<stream>:<tag>`` is invalid here (upstream fails later, with a 500).
     """
     name = istag.metadata.name
     causes: list[FieldCause] = []
@@ -237,7 +272,10 @@ def _valid(istag: ImageStreamTag, namespace: str) -> tuple[str, str]:
     causes.extend(validation.metadata_causes(istag.metadata.labels, istag.metadata.annotations))
     ref = istag.tag
     if ref is not None:
-        if ref.annotations is not None and ref.annotations != (istag.metadata.annotations or {}):
+        mismatched = ref.annotations is not None and ref.annotations != (
+            istag.metadata.annotations or {}
+        )
+        if mismatched and not updating:
             causes.append(
                 FieldCause.invalid(
                     "tag.annotations",
