@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from imagestreams.api import openapi, protobuf
+from imagestreams.api import gnostic, openapi, protobuf, protowire
 from imagestreams.api.discovery import RESOURCES
 
 VARINT, FIXED64, LENGTH_DELIMITED = 0, 1, 2
@@ -165,7 +165,7 @@ def served() -> tuple[dict[str, Any], bytes]:
     ],
 )
 def test_varints(value: int, expected: bytes) -> None:
-    assert protobuf.varint(value) == expected
+    assert protowire.varint(value) == expected
 
 
 def test_a_small_document_byte_for_byte() -> None:
@@ -218,7 +218,7 @@ def test_schema_fields_have_their_numbers_and_wire_types() -> None:
     ],
 )
 def test_any_values_are_yaml_that_loads_to_the_value(value: Any) -> None:
-    assert yaml.safe_load(protobuf.yaml_text(value)) == value
+    assert yaml.safe_load(gnostic.yaml_text(value)) == value
 
 
 @pytest.mark.parametrize(
