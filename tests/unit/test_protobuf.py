@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from imagestreams.api import openapi, protobuf
+from imagestreams.api import gnostic, openapi, openapi_schemas, protobuf, protowire
 from imagestreams.api.discovery import RESOURCES
 
 VARINT, FIXED64, LENGTH_DELIMITED = 0, 1, 2
@@ -165,7 +165,7 @@ def served() -> tuple[dict[str, Any], bytes]:
     ],
 )
 def test_varints(value: int, expected: bytes) -> None:
-    assert protobuf.varint(value) == expected
+    assert protowire.varint(value) == expected
 
 
 def test_a_small_document_byte_for_byte() -> None:
@@ -218,7 +218,7 @@ def test_schema_fields_have_their_numbers_and_wire_types() -> None:
     ],
 )
 def test_any_values_are_yaml_that_loads_to_the_value(value: Any) -> None:
-    assert yaml.safe_load(protobuf.yaml_text(value)) == value
+    assert yaml.safe_load(gnostic.yaml_text(value)) == value
 
 
 @pytest.mark.parametrize(
@@ -270,8 +270,8 @@ def test_every_kind_is_found_by_its_group_version_kind() -> None:
     for resource in RESOURCES:
         kinds = [resource.kind, *([resource.list_kind] if resource.list_kind else [])]
         for kind in kinds:
-            assert models[("image.openshift.io", "v1", kind)] == f"{openapi.IMAGE}.{kind}"
-    assert models[("", "v1", "Status")] == f"{openapi.META}.Status"
+            assert models[("image.openshift.io", "v1", kind)] == f"{openapi_schemas.IMAGE}.{kind}"
+    assert models[("", "v1", "Status")] == f"{openapi_schemas.META}.Status"
 
 
 def kube_openapi_refusals(node: dict[str, Any], where: str, names: set[str]) -> list[str]:

@@ -20,7 +20,8 @@ decide before a request reaches its use case, with their codes and messages:
   ``DeleteOptions`` of a DELETE, validated as the API server validates them.
 
 It does not act on the options (dry runs are the use cases' business) and
-does not validate what a document means (``imagestreams.api.validation``).
+does not validate what a document means (``imagestreams.api.validation``,
+``imagestreams.api.stream_validation``).
 """
 
 from __future__ import annotations

@@ -9,119 +9,45 @@ An API server answers ``proto.Marshal`` of gnostic's ``openapi_v2.Document``
 
 Owns that translation: :func:`encode` takes the JSON document (parsed) and
 answers the message's bytes. The message layouts below are data: for each
-JSON key its field number and kind, as the ``.proto`` declares them, with
-``x-`` keys as ``NamedAny`` vendor extensions whose ``Any.yaml`` is the value
-as YAML (JSON with spaces after ``:`` and ``,`` is YAML). Oneofs choose their
+JSON key its field number and kind, as the ``.proto`` declares them, read
+as gnostic reads JSON (``imagestreams.api.gnostic``: ``x-`` keys as vendor
+extensions, a key with no field a ``ValueError``). Oneofs choose their
 branch as gnostic's parser does (``in: body`` is a ``BodyParameter``, a
 ``$ref`` a ``JsonReference``, ``type: apiKey`` an ``ApiKeySecurity``).
 
-A key with no field is a ``ValueError``, as it is a parse error in gnostic:
-nothing the JSON says is dropped silently. OAuth2 security definitions are
-not encoded (the API has none). Proto3 leaves scalars at their zero value
-out; messages, even empty ones, are written (an empty ``properties`` still
-makes an object a kind).
+OAuth2 security definitions are not encoded (the API has none). Proto3
+leaves scalars at their zero value out; messages, even empty ones, are
+written (an empty ``properties`` still makes an object a kind).
 
-Pure: a protobuf writer (varints, length-delimited fields, doubles) and no
-protobuf library; nothing here knows HTTP.
+Pure: the bytes are ``imagestreams.api.protowire``'s; nothing here knows HTTP.
 """
 
 from __future__ import annotations
 
-import json
-import struct
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-# Wire types.
-_VARINT = 0
-_FIXED64 = 1
-_LENGTH_DELIMITED = 2
-
-#: Encodes one JSON value as field ``number``: zero or more encoded fields.
-Field = Callable[[int, Any], bytes]
-#: Encodes one JSON value as a message's contents.
-Payload = Callable[[Any], bytes]
-
-
-# --- the writer -------------------------------------------------------------------
-
-
-def varint(value: int) -> bytes:
-    """``value`` as a base-128 varint; a negative one as its 64-bit two's complement."""
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _tag(number: int, wire_type: int) -> bytes:
-    return varint(number << 3 | wire_type)
-
-
-def _delimited(number: int, payload: bytes) -> bytes:
-    return _tag(number, _LENGTH_DELIMITED) + varint(len(payload)) + payload
-
-
-def _expect(value: Any, kinds: tuple[type, ...], number: int) -> None:
-    # JSON has no integer booleans: True is no int here.
-    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-        raise ValueError(f"field {number}: expected {kinds}, got {value!r}")
-
-
-def _string(number: int, value: Any) -> bytes:
-    return _text(number, value) if value != "" else b""
-
-
-def _text(number: int, value: Any) -> bytes:
-    """A string, written even when empty (an element of a repeated field)."""
-    _expect(value, (str,), number)
-    return _delimited(number, value.encode("utf-8"))
-
-
-def _bool(number: int, value: Any) -> bytes:
-    _expect(value, (bool,), number)
-    return _tag(number, _VARINT) + varint(1) if value else b""
-
-
-def _int64(number: int, value: Any) -> bytes:
-    _expect(value, (int,), number)
-    return _tag(number, _VARINT) + varint(value) if value else b""
-
-
-def _double(number: int, value: Any) -> bytes:
-    _expect(value, (int, float), number)
-    return _tag(number, _FIXED64) + struct.pack("<d", value) if value else b""
-
-
-def _strings(number: int, value: Any) -> bytes:
-    _expect(value, (list,), number)
-    return b"".join(_text(number, item) for item in value)
-
-
-def yaml_text(value: Any) -> str:
-    """``value`` as YAML: JSON with the spaces YAML's flow style needs after ``:`` and ``,``."""
-    return json.dumps(value, separators=(", ", ": "))
-
-
-def _any(number: int, value: Any) -> bytes:
-    """An ``Any``: the value as YAML in field 2 (``value``, a protobuf Any, stays empty)."""
-    return _delimited(number, _string(2, yaml_text(value)))
-
-
-def _anys(number: int, value: Any) -> bytes:
-    _expect(value, (list,), number)
-    return b"".join(_any(number, item) for item in value)
+from imagestreams.api.gnostic import Message, NamedMap, any_value, any_values
+from imagestreams.api.protowire import (
+    VARINT,
+    Field,
+    Payload,
+    boolean,
+    delimited,
+    double,
+    expect,
+    int64,
+    string,
+    strings,
+    tag,
+    varint,
+)
 
 
 def _message(name: str) -> Field:
     """A field holding the message ``name`` (looked up when used: messages nest)."""
 
     def field(number: int, value: Any) -> bytes:
-        return _delimited(number, MESSAGES[name](value))
+        return delimited(number, MESSAGES[name](value))
 
     return field
 
@@ -130,70 +56,10 @@ def _messages(name: str) -> Field:
     """A repeated field of the message ``name``, from a JSON list."""
 
     def field(number: int, value: Any) -> bytes:
-        _expect(value, (list,), number)
-        return b"".join(_delimited(number, MESSAGES[name](item)) for item in value)
+        expect(value, (list,), number)
+        return b"".join(delimited(number, MESSAGES[name](item)) for item in value)
 
     return field
-
-
-# --- messages as data -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Message:
-    """A message read from a JSON object: one field per key, ``x-`` keys as extensions.
-
-    ``extensions`` is the number of the message's ``repeated NamedAny
-    vendor_extension``, if it has one.
-    """
-
-    name: str
-    fields: Mapping[str, tuple[int, Field]]
-    extensions: int | None = None
-
-    def __call__(self, value: Any) -> bytes:
-        if not isinstance(value, dict):
-            raise ValueError(f"{self.name}: expected an object, got {value!r}")
-        out = bytearray()
-        for key, item in value.items():
-            if key in self.fields:
-                number, field = self.fields[key]
-                out += field(number, item)
-            elif self.extensions is not None and key.startswith("x-"):
-                out += _named_entry(self.extensions, key, _any, item)
-            else:
-                raise ValueError(f"{self.name}: no field for {key!r}")
-        return bytes(out)
-
-
-def _named_entry(number: int, name: str, field: Field, value: Any) -> bytes:
-    """One ``Named<T>`` pair (``name`` = 1, ``value`` = 2) as field ``number``."""
-    return _delimited(number, _string(1, name) + field(2, value))
-
-
-@dataclass(frozen=True)
-class NamedMap:
-    """A JSON object as ``repeated Named<T>`` in field ``entries``, in the object's order.
-
-    With ``extensions``, its ``x-`` keys are vendor extensions in that field
-    instead (``Paths``, ``Responses``).
-    """
-
-    name: str
-    entries: int
-    value: Field
-    extensions: int | None = None
-
-    def __call__(self, value: Any) -> bytes:
-        if not isinstance(value, dict):
-            raise ValueError(f"{self.name}: expected an object, got {value!r}")
-        out = bytearray()
-        for key, item in value.items():
-            if self.extensions is not None and key.startswith("x-"):
-                out += _named_entry(self.extensions, key, _any, item)
-            else:
-                out += _named_entry(self.entries, key, self.value, item)
-        return bytes(out)
 
 
 def _validations(first: int) -> dict[str, tuple[int, Field]]:
@@ -202,68 +68,68 @@ def _validations(first: int) -> dict[str, tuple[int, Field]]:
     The ``.proto`` lists them in this order in each of those messages.
     """
     kinds: list[tuple[str, Field]] = [
-        ("type", _string),
-        ("format", _string),
+        ("type", string),
+        ("format", string),
         ("items", _message("PrimitivesItems")),
-        ("collectionFormat", _string),
-        ("default", _any),
-        ("maximum", _double),
-        ("exclusiveMaximum", _bool),
-        ("minimum", _double),
-        ("exclusiveMinimum", _bool),
-        ("maxLength", _int64),
-        ("minLength", _int64),
-        ("pattern", _string),
-        ("maxItems", _int64),
-        ("minItems", _int64),
-        ("uniqueItems", _bool),
-        ("enum", _anys),
-        ("multipleOf", _double),
+        ("collectionFormat", string),
+        ("default", any_value),
+        ("maximum", double),
+        ("exclusiveMaximum", boolean),
+        ("minimum", double),
+        ("exclusiveMinimum", boolean),
+        ("maxLength", int64),
+        ("minLength", int64),
+        ("pattern", string),
+        ("maxItems", int64),
+        ("minItems", int64),
+        ("uniqueItems", boolean),
+        ("enum", any_values),
+        ("multipleOf", double),
     ]
     return {key: (first + offset, field) for offset, (key, field) in enumerate(kinds)}
 
 
 _PARAMETER_HEAD: dict[str, tuple[int, Field]] = {
-    "required": (1, _bool),
-    "in": (2, _string),
-    "description": (3, _string),
-    "name": (4, _string),
+    "required": (1, boolean),
+    "in": (2, string),
+    "description": (3, string),
+    "name": (4, string),
 }
 
 
 _SCHEMA = Message(
     "Schema",
     {
-        "$ref": (1, _string),
-        "format": (2, _string),
-        "title": (3, _string),
-        "description": (4, _string),
-        "default": (5, _any),
-        "multipleOf": (6, _double),
-        "maximum": (7, _double),
-        "exclusiveMaximum": (8, _bool),
-        "minimum": (9, _double),
-        "exclusiveMinimum": (10, _bool),
-        "maxLength": (11, _int64),
-        "minLength": (12, _int64),
-        "pattern": (13, _string),
-        "maxItems": (14, _int64),
-        "minItems": (15, _int64),
-        "uniqueItems": (16, _bool),
-        "maxProperties": (17, _int64),
-        "minProperties": (18, _int64),
-        "required": (19, _strings),
-        "enum": (20, _anys),
+        "$ref": (1, string),
+        "format": (2, string),
+        "title": (3, string),
+        "description": (4, string),
+        "default": (5, any_value),
+        "multipleOf": (6, double),
+        "maximum": (7, double),
+        "exclusiveMaximum": (8, boolean),
+        "minimum": (9, double),
+        "exclusiveMinimum": (10, boolean),
+        "maxLength": (11, int64),
+        "minLength": (12, int64),
+        "pattern": (13, string),
+        "maxItems": (14, int64),
+        "minItems": (15, int64),
+        "uniqueItems": (16, boolean),
+        "maxProperties": (17, int64),
+        "minProperties": (18, int64),
+        "required": (19, strings),
+        "enum": (20, any_values),
         "additionalProperties": (21, _message("AdditionalPropertiesItem")),
         "type": (22, _message("TypeItem")),
         "items": (23, _message("ItemsItem")),
         "allOf": (24, _messages("Schema")),
         "properties": (25, _message("Properties")),
-        "discriminator": (26, _string),
-        "readOnly": (27, _bool),
+        "discriminator": (26, string),
+        "readOnly": (27, boolean),
         "xml": (28, _message("Xml")),
         "externalDocs": (29, _message("ExternalDocs")),
-        "example": (30, _any),
+        "example": (30, any_value),
     },
     extensions=31,
 )
@@ -271,7 +137,7 @@ _SCHEMA = Message(
 
 def _type_item(value: Any) -> bytes:
     """``TypeItem``: one type name or a list of them."""
-    return _strings(1, value if isinstance(value, list) else [value])
+    return strings(1, value if isinstance(value, list) else [value])
 
 
 def _items_item(value: Any) -> bytes:
@@ -282,7 +148,7 @@ def _items_item(value: Any) -> bytes:
 def _additional_properties_item(value: Any) -> bytes:
     """``AdditionalPropertiesItem``: a schema (1) or a boolean (2, written even when false)."""
     if isinstance(value, bool):
-        return _tag(2, _VARINT) + varint(int(value))
+        return tag(2, VARINT) + varint(int(value))
     return _message("Schema")(1, value)
 
 
@@ -340,7 +206,7 @@ def _security_definitions_item(value: Any) -> bytes:
 
 
 def _string_array(value: Any) -> bytes:
-    return _strings(1, value)
+    return strings(1, value)
 
 
 #: Every message, by its ``.proto`` name.
@@ -348,13 +214,13 @@ MESSAGES: dict[str, Payload] = {
     "Document": Message(
         "Document",
         {
-            "swagger": (1, _string),
+            "swagger": (1, string),
             "info": (2, _message("Info")),
-            "host": (3, _string),
-            "basePath": (4, _string),
-            "schemes": (5, _strings),
-            "consumes": (6, _strings),
-            "produces": (7, _strings),
+            "host": (3, string),
+            "basePath": (4, string),
+            "schemes": (5, strings),
+            "consumes": (6, strings),
+            "produces": (7, strings),
             "paths": (8, _message("Paths")),
             "definitions": (9, _message("Definitions")),
             "parameters": (10, _message("ParameterDefinitions")),
@@ -369,27 +235,27 @@ MESSAGES: dict[str, Payload] = {
     "Info": Message(
         "Info",
         {
-            "title": (1, _string),
-            "version": (2, _string),
-            "description": (3, _string),
-            "termsOfService": (4, _string),
+            "title": (1, string),
+            "version": (2, string),
+            "description": (3, string),
+            "termsOfService": (4, string),
             "contact": (5, _message("Contact")),
             "license": (6, _message("License")),
         },
         extensions=7,
     ),
     "Contact": Message(
-        "Contact", {"name": (1, _string), "url": (2, _string), "email": (3, _string)}, extensions=4
+        "Contact", {"name": (1, string), "url": (2, string), "email": (3, string)}, extensions=4
     ),
-    "License": Message("License", {"name": (1, _string), "url": (2, _string)}, extensions=3),
+    "License": Message("License", {"name": (1, string), "url": (2, string)}, extensions=3),
     "ExternalDocs": Message(
-        "ExternalDocs", {"description": (1, _string), "url": (2, _string)}, extensions=3
+        "ExternalDocs", {"description": (1, string), "url": (2, string)}, extensions=3
     ),
     "Tag": Message(
         "Tag",
         {
-            "name": (1, _string),
-            "description": (2, _string),
+            "name": (1, string),
+            "description": (2, string),
             "externalDocs": (3, _message("ExternalDocs")),
         },
         extensions=4,
@@ -398,7 +264,7 @@ MESSAGES: dict[str, Payload] = {
     "PathItem": Message(
         "PathItem",
         {
-            "$ref": (1, _string),
+            "$ref": (1, string),
             "get": (2, _message("Operation")),
             "put": (3, _message("Operation")),
             "post": (4, _message("Operation")),
@@ -413,31 +279,31 @@ MESSAGES: dict[str, Payload] = {
     "Operation": Message(
         "Operation",
         {
-            "tags": (1, _strings),
-            "summary": (2, _string),
-            "description": (3, _string),
+            "tags": (1, strings),
+            "summary": (2, string),
+            "description": (3, string),
             "externalDocs": (4, _message("ExternalDocs")),
-            "operationId": (5, _string),
-            "produces": (6, _strings),
-            "consumes": (7, _strings),
+            "operationId": (5, string),
+            "produces": (6, strings),
+            "consumes": (7, strings),
             "parameters": (8, _messages("ParametersItem")),
             "responses": (9, _message("Responses")),
-            "schemes": (10, _strings),
-            "deprecated": (11, _bool),
+            "schemes": (10, strings),
+            "deprecated": (11, boolean),
             "security": (12, _messages("SecurityRequirement")),
         },
         extensions=13,
     ),
     "ParametersItem": _parameters_item,
     "Parameter": _parameter,
-    "JsonReference": Message("JsonReference", {"$ref": (1, _string), "description": (2, _string)}),
+    "JsonReference": Message("JsonReference", {"$ref": (1, string), "description": (2, string)}),
     "BodyParameter": Message(
         "BodyParameter",
         {
-            "description": (1, _string),
-            "name": (2, _string),
-            "in": (3, _string),
-            "required": (4, _bool),
+            "description": (1, string),
+            "name": (2, string),
+            "in": (3, string),
+            "required": (4, boolean),
             "schema": (5, _message("Schema")),
         },
         extensions=6,
@@ -451,12 +317,12 @@ MESSAGES: dict[str, Payload] = {
     ),
     "QueryParameterSubSchema": Message(
         "QueryParameterSubSchema",
-        {**_PARAMETER_HEAD, "allowEmptyValue": (5, _bool), **_validations(6)},
+        {**_PARAMETER_HEAD, "allowEmptyValue": (5, boolean), **_validations(6)},
         extensions=23,
     ),
     "FormDataParameterSubSchema": Message(
         "FormDataParameterSubSchema",
-        {**_PARAMETER_HEAD, "allowEmptyValue": (5, _bool), **_validations(6)},
+        {**_PARAMETER_HEAD, "allowEmptyValue": (5, boolean), **_validations(6)},
         extensions=23,
     ),
     "PrimitivesItems": Message("PrimitivesItems", _validations(1), extensions=18),
@@ -465,7 +331,7 @@ MESSAGES: dict[str, Payload] = {
     "Response": Message(
         "Response",
         {
-            "description": (1, _string),
+            "description": (1, string),
             "schema": (2, _message("SchemaItem")),
             "headers": (3, _message("Headers")),
             "examples": (4, _message("Examples")),
@@ -474,8 +340,8 @@ MESSAGES: dict[str, Payload] = {
     ),
     "SchemaItem": _schema_item,
     "Headers": NamedMap("Headers", entries=1, value=_message("Header")),
-    "Header": Message("Header", {**_validations(1), "description": (18, _string)}, extensions=19),
-    "Examples": NamedMap("Examples", entries=1, value=_any),
+    "Header": Message("Header", {**_validations(1), "description": (18, string)}, extensions=19),
+    "Examples": NamedMap("Examples", entries=1, value=any_value),
     "Definitions": NamedMap("Definitions", entries=1, value=_message("Schema")),
     "ParameterDefinitions": NamedMap(
         "ParameterDefinitions", entries=1, value=_message("Parameter")
@@ -489,11 +355,11 @@ MESSAGES: dict[str, Payload] = {
     "Xml": Message(
         "Xml",
         {
-            "name": (1, _string),
-            "namespace": (2, _string),
-            "prefix": (3, _string),
-            "attribute": (4, _bool),
-            "wrapped": (5, _bool),
+            "name": (1, string),
+            "namespace": (2, string),
+            "prefix": (3, string),
+            "attribute": (4, boolean),
+            "wrapped": (5, boolean),
         },
         extensions=6,
     ),
@@ -503,16 +369,16 @@ MESSAGES: dict[str, Payload] = {
     "SecurityDefinitionsItem": _security_definitions_item,
     "BasicAuthenticationSecurity": Message(
         "BasicAuthenticationSecurity",
-        {"type": (1, _string), "description": (2, _string)},
+        {"type": (1, string), "description": (2, string)},
         extensions=3,
     ),
     "ApiKeySecurity": Message(
         "ApiKeySecurity",
         {
-            "type": (1, _string),
-            "name": (2, _string),
-            "in": (3, _string),
-            "description": (4, _string),
+            "type": (1, string),
+            "name": (2, string),
+            "in": (3, string),
+            "description": (4, string),
         },
         extensions=5,
     ),

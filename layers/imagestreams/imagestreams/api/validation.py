@@ -4,6 +4,12 @@ Owns the rules of DESIGN section 3, with OpenShift's field paths and
 messages: which requests are rejected whole (422 ``Invalid``, one cause per
 field) and how an accepted request is defaulted (``to`` from the tag of
 ``from``, ``referencePolicy.type: Source``, the deployment's import mode).
+
+Also owns the rules an ImageStream and an ImageStreamTag share with it:
+namespaces, object names and image tags, Kubernetes' labels and annotations
+(``metadata_causes``), the import modes and reference policies, and the
+deployment's registry rules (``registry_allowed``). An ImageStream's own
+rules are ``imagestreams.api.stream_validation``'s.
 """
 
 from __future__ import annotations
@@ -14,11 +20,9 @@ from imagestreams import reference
 from imagestreams.errors import FieldCause, InvalidReferenceError, ValidationError
 from imagestreams.imports.plan import SpecReferences
 from imagestreams.models import (
-    ImageStream,
     ImageStreamImport,
     LocalObjectReference,
     TagImportPolicy,
-    TagReference,
     TagReferencePolicy,
 )
 from imagestreams.registry.rules import RegistryRules
@@ -185,7 +189,7 @@ def validate(
         if parsed is not None:
             images.append(parsed)
         policy = spec.import_policy
-        _registry_allowed(f"{path}.from.name", parsed, policy, rules, causes)
+        registry_allowed(f"{path}.from.name", parsed, policy, rules, causes)
         if parsed and parsed.digest and policy is not None and policy.scheduled:
             causes.append(
                 FieldCause.invalid(
@@ -205,7 +209,7 @@ def validate(
             )
         else:
             parsed = repository_ref = _reference(f"{path}.from.name", repository.from_.name, causes)
-            _registry_allowed(f"{path}.from.name", parsed, repository.import_policy, rules, causes)
+            registry_allowed(f"{path}.from.name", parsed, repository.import_policy, rules, causes)
             if parsed and (parsed.tag or parsed.digest):
                 causes.append(
                     FieldCause.invalid(
@@ -238,13 +242,14 @@ def _reference(path: str, name: str, causes: list[FieldCause]) -> reference.Refe
         return None
 
 
-def _registry_allowed(
+def registry_allowed(
     path: str,
     parsed: reference.Reference | None,
     policy: TagImportPolicy | None,
     rules: RegistryRules | None,
     causes: list[FieldCause],
 ) -> None:
+    """A ``Forbidden`` cause at ``path`` when ``rules`` block the registry of ``parsed``."""
     if parsed is None or rules is None:
         return
     if problem := rules.forbidden(parsed, bool(policy and policy.insecure)):
@@ -299,141 +304,3 @@ def _default_reference_policy(policy: TagReferencePolicy | None) -> TagReference
     if not policy.type:
         policy.type = "Source"
     return policy
-
-
-# --- ImageStream writes ------------------------------------------------------------
-
-STREAM_KIND = "ImageStream.image.openshift.io"
-TAG_FROM_KINDS = ("DockerImage", "ImageStreamImage", "ImageStreamTag")
-# openshift-apiserver's ValidateImageStreamName: a repository path component.
-_STREAM_NAME_PATTERN = "[a-z0-9]+(?:[._-][a-z0-9]+)*"
-_STREAM_NAME = re.compile(rf"^{_STREAM_NAME_PATTERN}$")
-# library-go's reference.NameTotalLengthMax: "namespace/name" must make a repository name.
-_REPOSITORY_NAME_MAX = 255
-
-
-def stream_name_problem(name: str) -> str | None:
-    """Why ``name`` cannot name an image stream (``ValidateImageStreamName``), or None."""
-    if name in (".", ".."):
-        return f"may not be '{name}'"
-    for part in ("/", "%"):
-        if part in name:
-            return f"may not contain '{part}'"
-    if not _STREAM_NAME.match(name):
-        return f'must match "{_STREAM_NAME_PATTERN}"'
-    return None
-
-
-def default_stream(stream: ImageStream, default_import_mode: str) -> ImageStream:
-    """The API server's defaults of a stream's spec tags; returns ``stream``.
-
-    An empty reference policy is ``Source``, an empty import mode the
-    deployment's (openshift-apiserver ``v1/defaults.go``).
-    """
-    for tag in stream.spec.tags or []:
-        if not tag.reference_policy.type:
-            tag.reference_policy.type = "Source"
-        if not tag.import_policy.import_mode:
-            tag.import_policy.import_mode = default_import_mode
-    return stream
-
-
-def validate_stream(
-    stream: ImageStream, namespace: str, rules: RegistryRules | None = None
-) -> dict[str, reference.Reference]:
-    """The parsed ``DockerImage`` references of ``stream``'s spec tags, by tag.
-
-    Raises :class:`ValidationError` listing every invalid field, with
-    openshift-apiserver's paths and messages (``ValidateImageStream`` and
-    ``ValidateImageStreamTagReference``); field paths name a tag by its name
-    (``spec.tags[latest].from.kind``) as upstream's map does. Stricter than
-    upstream, deliberately: a spec tag's name must be a valid image tag, as
-    the ImageStreamTag ``<stream>:<tag>`` it makes must be.
-    """
-    causes: list[FieldCause] = []
-    name = stream.metadata.name
-    if not name:
-        causes.append(FieldCause.required("metadata.name", "name or generateName is required"))
-    elif problem := stream_name_problem(name):
-        causes.append(FieldCause.invalid("metadata.name", name, problem))
-    if problem := namespace_problem(namespace):
-        causes.append(FieldCause.invalid("metadata.namespace", namespace, problem))
-    if len(f"{namespace}/{name}") > _REPOSITORY_NAME_MAX:
-        causes.append(
-            FieldCause.invalid(
-                "metadata.name",
-                name,
-                f"'namespace/name' cannot be longer than {_REPOSITORY_NAME_MAX} characters",
-            )
-        )
-    causes.extend(metadata_causes(stream.metadata.labels, stream.metadata.annotations))
-    parsed: dict[str, reference.Reference] = {}
-    for tag in stream.spec.tags or []:
-        path = f"spec.tags[{tag.name}]"
-        if problem := tag_problem(tag.name):
-            causes.append(FieldCause.invalid(f"{path}.name", tag.name, problem))
-        ref = _tag_reference(path, tag, rules, causes)
-        if ref is not None:
-            parsed[tag.name] = ref
-        mode = tag.import_policy.import_mode
-        if mode and mode not in IMPORT_MODES:
-            causes.append(
-                FieldCause.not_supported(f"{path}.importPolicy.importMode", mode, IMPORT_MODES)
-            )
-        if tag.reference_policy.type not in REFERENCE_POLICIES:
-            causes.append(
-                FieldCause.invalid(
-                    f"{path}.referencePolicy.type",
-                    tag.reference_policy.type,
-                    'valid values are "Source", "Local"',
-                )
-            )
-    if causes:
-        raise ValidationError(STREAM_KIND, "ImageStream", name, causes)
-    return parsed
-
-
-def _tag_reference(
-    path: str, tag: TagReference, rules: RegistryRules | None, causes: list[FieldCause]
-) -> reference.Reference | None:
-    """A spec tag's ``from``, checked; its parsed reference when it is a ``DockerImage``."""
-    source = tag.from_
-    if source is None:
-        return None
-    if not source.name:
-        causes.append(FieldCause.required(f"{path}.from.name"))
-    if source.kind not in TAG_FROM_KINDS:
-        causes.append(
-            FieldCause.required(
-                f"{path}.from.kind",
-                "valid values are 'DockerImage', 'ImageStreamImage', 'ImageStreamTag'",
-            )
-        )
-        return None
-    if source.kind != "DockerImage":
-        if tag.import_policy.scheduled:
-            causes.append(
-                FieldCause.invalid(
-                    f"{path}.importPolicy.scheduled",
-                    True,
-                    "only tags pointing to Docker repositories may be scheduled for "
-                    "background import",
-                )
-            )
-        return None
-    if not source.name:
-        return None
-    try:
-        ref = reference.parse(source.name)
-    except InvalidReferenceError as error:
-        causes.append(FieldCause.invalid(f"{path}.from.name", source.name, str(error)))
-        return None
-    if ref.digest and tag.import_policy.scheduled:
-        causes.append(
-            FieldCause.invalid(
-                f"{path}.from.name", source.name, "only tags can be scheduled for import"
-            )
-        )
-        return None
-    _registry_allowed(f"{path}.from.name", ref, tag.import_policy, rules, causes)
-    return ref

@@ -38,7 +38,7 @@ from datetime import datetime
 from typing import Any
 
 from imagestreams import errors, streams
-from imagestreams.api import validation
+from imagestreams.api import stream_validation
 from imagestreams.errors import ConflictError, FieldCause, ValidationError
 from imagestreams.imports.importer import Importer
 from imagestreams.imports.plan import SpecReferences, ValidImport
@@ -156,7 +156,7 @@ class WriteStreams:
         expected = stream.metadata.resource_version
         if not expected:
             raise ValidationError(
-                validation.STREAM_KIND,
+                stream_validation.STREAM_KIND,
                 "ImageStream",
                 name,
                 [
@@ -256,8 +256,8 @@ class WriteStreams:
     # --- the steps ----------------------------------------------------------------
 
     def _valid(self, namespace: str, stream: ImageStream) -> dict[str, Reference]:
-        validation.default_stream(stream, self.options.default_import_mode)
-        return validation.validate_stream(stream, namespace, self.rules)
+        stream_validation.default_stream(stream, self.options.default_import_mode)
+        return stream_validation.validate_stream(stream, namespace, self.rules)
 
     def _plan(
         self,
@@ -298,7 +298,7 @@ class WriteStreams:
                 change = _set_spec(tag, ref, event)
                 changes[tag] = [Tagged(image, change) if image is not None else change]
         if causes:
-            raise ValidationError(validation.STREAM_KIND, "ImageStream", meta.name, causes)
+            raise ValidationError(stream_validation.STREAM_KIND, "ImageStream", meta.name, causes)
         for tag in old.keys() - new.keys():
             changes[tag] = [_set_spec(tag, None, None)]
         if imports:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagestreams import errors, streams, tagviews
-from imagestreams.api import validation
+from imagestreams.api import stream_validation, validation
 from imagestreams.errors import ConflictError, FieldCause, ValidationError
 from imagestreams.models import (
     IMPORT_MODE_LEGACY,
@@ -265,7 +265,7 @@ def _valid(istag: ImageStreamTag, namespace: str, *, updating: bool = False) -> 
             FieldCause.invalid("metadata.name", name, "must be of the form <stream_name>:<tag>")
         )
     else:
-        if problem := validation.stream_name_problem(stream_name):
+        if problem := stream_validation.stream_name_problem(stream_name):
             causes.append(FieldCause.invalid("metadata.name", name, problem))
         if problem := validation.tag_problem(tag):
             causes.append(FieldCause.invalid("metadata.name", name, problem))
@@ -289,9 +289,9 @@ def _valid(istag: ImageStreamTag, namespace: str, *, updating: bool = False) -> 
         assert probe is not None
         one = ImageStream(metadata=ObjectMeta(name="probe"), spec=ImageStreamSpec(tags=[probe]))
         # Defaults first, as the API server decodes: the stream write applies them again.
-        validation.default_stream(one, IMPORT_MODE_LEGACY)
+        stream_validation.default_stream(one, IMPORT_MODE_LEGACY)
         try:
-            validation.validate_stream(one, "probe")
+            stream_validation.validate_stream(one, "probe")
         except ValidationError as error:
             prefix = f"spec.tags[{probe.name}]."
             causes.extend(
