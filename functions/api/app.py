@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from imagestreams import bootstrap, errors, listing, reimports, watching
 from imagestreams.api import (
     access,
+    bodies,
     decoding,
     discovery,
     openapi,
@@ -231,7 +232,7 @@ def patch_stream(namespace: str, name: str) -> Response[str]:
 
     def patched(document: dict[str, Any]) -> ImageStream:
         changed = json.dumps(patching.apply(document, raw, media_type)).encode()
-        request = decoding.decode_stream(changed, decoding.JSON, namespace, options)
+        request = decoding.decode_stream(changed, bodies.JSON, namespace, options)
         warnings[:] = request.warnings
         return request.stream
 
@@ -252,7 +253,7 @@ def _patch_request() -> tuple[decoding.WriteOptions, str, bytes]:
         event.multi_value_query_string_parameters or {}, "PatchOptions"
     )
     media_type = patching.patch_type(event.headers.get("Content-Type"))
-    raw = decoding.bounded_body(
+    raw = bodies.bounded_body(
         event.body,
         bool(event.is_base64_encoded),
         bootstrap.container().settings.max_body_bytes,
@@ -427,7 +428,7 @@ def patch_tag(namespace: str, name: str) -> Response[str]:
 
     def patched(document: dict[str, Any]) -> ImageStreamTag:
         changed = json.dumps(patching.apply(document, raw, media_type)).encode()
-        request = decoding.decode_tag(changed, decoding.JSON, namespace, options)
+        request = decoding.decode_tag(changed, bodies.JSON, namespace, options)
         warnings[:] = request.warnings
         return request.tag
 

@@ -15,13 +15,13 @@ import yaml
 
 from imagestreams.api.decoding import (
     Deletion,
-    FieldValidation,
     WriteOptions,
     delete_options,
     parse_import_request,
     write_options,
 )
 from imagestreams.api.responses import warning_headers
+from imagestreams.api.strict import FieldValidation
 from imagestreams.errors import (
     BadRequestError,
     RequestError,
