@@ -665,3 +665,33 @@ def test_a_push_notification_re_imports_exactly_the_streams_tracking_the_tag(
         assert history(server, "team-a", "other", token=token) == [v2.digest]
     finally:
         server.stop()
+
+
+def test_make_run_imports_from_ecr_with_its_moto_role(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, push_image: Any
+) -> None:
+    # Given a local registry standing in for the stack's ECR registry: its only user is the
+    # one moto's GetAuthorizationToken names (no pull secret is stored)
+    from testkit.registry import start_htpasswd_registry
+
+    account = "123456789012"
+    ecr = f"{account}.dkr.ecr.us-east-1.amazonaws.com"
+    registry = start_htpasswd_registry(
+        tmp_path_factory.mktemp("ecr"), username="AWS", password=f"{account}-auth-token"
+    )
+    server = start_devserver(tmp_path, REGISTRY_ENDPOINTS=f"{ecr}={registry.host}")
+    try:
+        pushed = push_image(registry, via="api")
+        pull_spec = f"{ecr}/{pushed.repository}:{pushed.tag}"
+
+        # When the local server imports the ECR image
+        reply = call_event(server, with_images(load_event("api-import-single"), pull_spec))
+    finally:
+        server.stop()
+        registry.stop()
+
+    # Then its role (moto's ECR) signed in, as deployed
+    assert reply.status == 201, reply.body
+    (image,) = reply.body["status"]["images"]
+    assert image["status"]["status"] == "Success", image["status"]
+    assert image["image"]["metadata"]["name"] == pushed.digest

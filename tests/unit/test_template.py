@@ -345,7 +345,9 @@ def test_api_function_may_send_to_the_import_queue_only(template: Template) -> N
     assert template.function_environment("ApiFunction")["IMPORT_QUEUE_URL"] == {"Ref": QUEUE}
 
 
-def test_worker_policies_are_the_tables_and_pull_secrets_only(template: Template) -> None:
+def test_worker_policies_are_the_tables_pull_secrets_and_ecr_reads_only(
+    template: Template,
+) -> None:
     policies = template.properties(WORKER)["Policies"]
     api_policies = template.properties("ApiFunction")["Policies"]
 
@@ -353,8 +355,37 @@ def test_worker_policies_are_the_tables_and_pull_secrets_only(template: Template
         {"DynamoDBCrudPolicy": {"TableName": {"Ref": "ImageCacheTable"}}},
         {"DynamoDBCrudPolicy": {"TableName": {"Ref": "StreamsTable"}}},
         SECRETS_POLICY,
+        {"Ref": "EcrReadPolicy"},
     ]
     assert SECRETS_POLICY in api_policies
+    assert {"Ref": "EcrReadPolicy"} in api_policies
+
+
+def test_the_role_reads_ecr_images_of_the_allowed_accounts_only(template: Template) -> None:
+    policy = template.resources["EcrReadPolicy"]["Properties"]["PolicyDocument"]
+    token, reads = policy["Statement"]
+    every, listed = reads["Fn::If"][1:]
+
+    # A registry password has no resource; image reads are scoped to the accounts allowed
+    assert (token["Action"], token["Resource"]) == ("ecr:GetAuthorizationToken", "*")
+    for statement in (every, listed):
+        assert sorted(statement["Action"]) == ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    assert reads["Fn::If"][0] == "EcrEveryAccount"
+    assert "Condition" not in every
+    accounts = listed["Condition"]["StringEquals"]["aws:ResourceAccount"]["Fn::If"]
+    assert accounts == [
+        "EcrOwnAccount",
+        [{"Ref": "AWS::AccountId"}],
+        {"Fn::Split": [",", {"Ref": "EcrAccounts"}]},
+    ]
+    # The setting the code reads follows the same parameter; nothing else has ECR rights
+    assert template.function_environment(WORKER)["ECR_ACCOUNTS"] == {
+        "Fn::If": ["EcrOwnAccount", {"Ref": "AWS::AccountId"}, {"Ref": "EcrAccounts"}]
+    }
+    others = {k: v for k, v in template.resources.items() if k != "EcrReadPolicy"}
+    assert "ecr:" not in json.dumps(others)
+    authorizer = template.properties("AuthorizerFunction")
+    assert {"Ref": "EcrReadPolicy"} not in authorizer.get("Policies", [])
 
 
 def test_worker_environment(template: Template) -> None:

@@ -27,12 +27,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from imagestreams.config import Settings, load_settings
 
 if TYPE_CHECKING:
+    from imagestreams.adapters.ecr_tokens import EcrAuthorizationTokens
     from imagestreams.adapters.imports_store import DynamoImportRecords
     from imagestreams.adapters.jobs_store import DynamoJobStore
     from imagestreams.adapters.queue import SqsImportQueue
     from imagestreams.adapters.secrets import SecretsManagerPullSecrets, SecretValue
     from imagestreams.adapters.streams_store import DynamoStreamStore
     from imagestreams.adapters.tokens_store import SecretsManagerTokens
+    from imagestreams.ecr import RoleCredentials
     from imagestreams.imports.importer import Importer
     from imagestreams.registry.client import RegistryClient
     from imagestreams.registry.rules import RegistryRules
@@ -155,7 +157,26 @@ class Container:
                 rules=self.registry_rules(),
             ),
             cache,
+            role=self.role_credentials(),
+            endpoints=config.endpoints(),
         )
+
+    @_built_once
+    def registry_tokens(self) -> EcrAuthorizationTokens:
+        """ECR passwords of the function's role, kept for every warm invocation."""
+        from imagestreams.adapters.ecr_tokens import EcrAuthorizationTokens
+
+        return EcrAuthorizationTokens()
+
+    @_built_once
+    def role_credentials(self) -> RoleCredentials | None:
+        """The role as the credential of allowed ECR registries; None when no account is."""
+        from imagestreams.ecr import AccountPolicy, RoleCredentials
+
+        policy = AccountPolicy.parse(self.settings.ecr_accounts)
+        if not policy.enabled:
+            return None
+        return RoleCredentials(self.registry_tokens(), policy)
 
     @_built_once
     def pull_secrets(self) -> SecretsManagerPullSecrets:

@@ -43,6 +43,13 @@ class Settings(BaseModel):
     allowed_registries: str = Field("", alias="ALLOWED_REGISTRIES")
     blocked_registries: str = Field("", alias="BLOCKED_REGISTRIES")
     insecure_registries: str = Field("", alias="INSECURE_REGISTRIES")
+    # ECR through the function's role: the accounts whose registries it may read
+    # (``*`` or a comma-separated list; the template defaults it to the stack's
+    # own account; empty: none), for registries no pull secret matches.
+    ecr_accounts: str = Field("", alias="ECR_ACCOUNTS")
+    # ``host=host[:port]`` pairs, comma-separated: connect to the second for the
+    # first (a mirror, or a local registry standing in for ECR in tests).
+    registry_endpoints: str = Field("", alias="REGISTRY_ENDPOINTS")
 
     # Budgets and bounds.
     import_parallelism: int = Field(16, ge=1, le=256, alias="IMPORT_PARALLELISM")
@@ -76,6 +83,11 @@ class Settings(BaseModel):
     def tokens_secret_name(self) -> str:
         """The secret holding the API token document."""
         return self.api_tokens_secret or f"{self.pull_secret_prefix.rstrip('/')}/api-tokens"
+
+    def endpoints(self) -> dict[str, str]:
+        """``REGISTRY_ENDPOINTS`` as a map of registry host to the address connected to."""
+        pairs = (item.partition("=") for item in self.registry_endpoints.split(","))
+        return {host.strip(): to.strip() for host, _, to in pairs if host.strip() and to.strip()}
 
     def private_cidrs(self) -> list[str]:
         """The CIDRs explicitly allowed although they are not global."""

@@ -194,6 +194,11 @@ class UnauthorizedError(RegistryError):
 
 
 @dataclass
+class CredentialsError(UnauthorizedError):
+    """The service could not get its own credentials for the registry (its role's token)."""
+
+
+@dataclass
 class TooManyRequestsError(RegistryError):
     """The registry throttled us and retries did not help."""
 

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from imagestreams import reference
+from imagestreams.ecr import registry_host
 from imagestreams.errors import InvalidReferenceError
 from imagestreams.imports.jobs import CHUNK_TAGS
 from imagestreams.reference import Reference
@@ -115,7 +116,9 @@ def ecr_pushes(event: Mapping[str, Any]) -> list[Pushed]:
         or not detail.get("repository-name")
     ):
         return []
-    registry = f"{event.get('account')}.dkr.ecr.{event.get('region')}.amazonaws.com"
+    # The China partition's registries end in .com.cn (a FIPS host is another name of
+    # the same registry; tags track the standard one).
+    registry = registry_host(str(event.get("account")), str(event.get("region")))
     return [Pushed(registry, str(detail["repository-name"]), str(detail["image-tag"]))]
 
 

@@ -31,7 +31,7 @@ from imagestreams.deadline import Deadline
 from imagestreams.errors import IntegrityError, RegistryError, UnsupportedContentError
 from imagestreams.imports import images, plan, tags
 from imagestreams.imports.plan import ImportOptions, SpecReferences, Target
-from imagestreams.imports.session import CacheKey, Fetcher, ImageCache, Registry
+from imagestreams.imports.session import CacheKey, Fetcher, ImageCache, Registry, RoleCredential
 from imagestreams.imports.statuses import failure_status, is_retryable, repository_status
 from imagestreams.models import (
     Image,
@@ -108,17 +108,29 @@ class Importer:
         registry: Registry,
         options: ImportOptions,
         cache: ImageCache | None = None,
+        *,
+        role: RoleCredential | None = None,
+        endpoints: Mapping[str, str] | None = None,
     ) -> None:
         self._registry = registry
         self._options = options
         self._cache = cache
+        self._role = role
+        self._endpoints = dict(endpoints or {})
 
     @property
     def options(self) -> ImportOptions:
         return self._options
 
     def fetcher(self, keyring: Keyring, deadline: Deadline) -> Fetcher:
-        return Fetcher(self._registry, keyring, deadline, self._cache)
+        return Fetcher(
+            self._registry,
+            keyring,
+            deadline,
+            self._cache,
+            role=self._role,
+            endpoints=self._endpoints,
+        )
 
     # --- whole specs -----------------------------------------------------
 

@@ -53,6 +53,12 @@ class Registry(Protocol):
     ) -> RepositoryReader: ...
 
 
+class RoleCredential(Protocol):
+    """The service's own credential for a registry no pull secret matches (ECR's role)."""
+
+    def credential(self, host: str) -> Credential | None: ...
+
+
 class CacheKey(NamedTuple):
     """A converted image's cache key: where it was verified, and its manifest digest.
 
@@ -161,7 +167,14 @@ class CacheView:
 
 
 class Fetcher:
-    """The registry work of one request, deduplicated and shared by its threads."""
+    """The registry work of one request, deduplicated and shared by its threads.
+
+    Credentials of a repository are the namespace's pull secret's that match
+    its registry, else ``role``'s (ECR through the function's role), else
+    none. ``endpoints`` maps a registry host to the ``host[:port]`` to connect
+    to instead (a mirror, or a local registry standing in for it); the
+    registry keeps its name everywhere else.
+    """
 
     def __init__(
         self,
@@ -169,12 +182,17 @@ class Fetcher:
         keyring: Keyring,
         deadline: Deadline,
         cache: ImageCache | None = None,
+        *,
+        role: RoleCredential | None = None,
+        endpoints: Mapping[str, str] | None = None,
     ) -> None:
         self._registry = registry
         self._keyring = keyring
         self.deadline = deadline
         self.cache = CacheView(cache)
         self._once = _Once()
+        self._role = role
+        self._endpoints = endpoints or {}
 
     def repository(self, ref: Reference, insecure: bool) -> RepositoryReader:
         key = ("repository", ref.api_host, ref.repository, insecure)
@@ -183,8 +201,12 @@ class Fetcher:
             credentials = self._keyring.lookup(ref.domain, ref.repository)
             if not credentials and ref.api_host != ref.domain:
                 credentials = self._keyring.lookup(ref.api_host, ref.repository)
+            if not credentials and self._role is not None:
+                own = self._role.credential(ref.api_host)
+                credentials = [own] if own is not None else []
+            host = self._endpoints.get(ref.api_host, ref.api_host)
             return self._registry.repository(
-                ref.api_host, ref.repository, credentials, insecure=insecure, deadline=self.deadline
+                host, ref.repository, credentials, insecure=insecure, deadline=self.deadline
             )
 
         return self._once.get(key, build)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from imagestreams.errors import (
+    CredentialsError,
     ForbiddenRegistryError,
     NotFoundError,
     RegistryError,
@@ -32,10 +33,12 @@ def failure_status(ref: str, error: RegistryError) -> Status:
             type_meta=False,
         )
     if isinstance(error, UnauthorizedError):
+        # The role's own token request failing says why (its AWS error code).
+        why = f": {error}" if isinstance(error, CredentialsError) else ""
         return Status.failure(
             401,
             "Unauthorized",
-            f'you may not have access to the container image "{ref}"',
+            f'you may not have access to the container image "{ref}"{why}',
             type_meta=False,
         )
     if isinstance(error, TooManyRequestsError):
