@@ -221,6 +221,26 @@ def test_head_resolves_the_tag_without_a_body(
     assert proxy.count("GET", "/manifests/") == 0
 
 
+@pytest.mark.parametrize("method", ["head_manifest", "get_manifest"])
+def test_sequential_requests_reuse_one_connection(
+    fake: FakeTime, anon_registry: Registry, push_image: Any, method: str
+) -> None:
+    # Given a registry client over one pool manager
+    pushed = push_image(anon_registry, fmt="v2s2")
+    pool = urllib3.PoolManager()
+    transport = Transport(pool, AddressPolicy(allow_private=True))
+    reader = repo(RegistryClient(transport), anon_registry.host, pushed.repository, fake)
+
+    # When the tag's manifest is asked for 20 times, one after the other
+    for _ in range(20):
+        getattr(reader, method)(pushed.tag)
+
+    # Then one plain-http connection served them all (a HEAD's goes back to the pool too)
+    address, port = anon_registry.host.rsplit(":", 1)
+    plain = pool.connection_from_host(address, port=int(port), scheme="http")
+    assert plain.num_connections == 1
+
+
 def test_ping_and_token_are_shared_across_repositories(
     fake: FakeTime, token_registry: Registry, push_image: Any, unique_repo: Any
 ) -> None:

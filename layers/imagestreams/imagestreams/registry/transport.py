@@ -248,8 +248,12 @@ class Transport:
                     method = "GET" if method != "HEAD" else "HEAD"
                 current = location
                 continue
+            if method == "HEAD":
+                # No body follows a HEAD: its connection serves the next request at once.
+                _release(raw, exchange)
+                return HttpResponse(raw.status, raw.headers, b"", current.url)
             limit = max_bytes if 200 <= raw.status < 300 else min(max_bytes, ERROR_BODY_LIMIT)
-            body = b"" if method == "HEAD" else _read_capped(raw, limit, current, exchange)
+            body = _read_capped(raw, limit, current, exchange)
             return HttpResponse(raw.status, raw.headers, body, current.url)
         raise UnavailableError(detail=f"too many redirects from {_origin(url)}")
 
