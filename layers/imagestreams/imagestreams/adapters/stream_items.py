@@ -1,6 +1,6 @@
 """How image streams are laid out as items of the streams table (pure).
 
-This module owns the items ``streams_store`` reads and writes, and how the
+This module owns the items the stream store reads and writes, and how the
 domain's stream objects become their JSON and back:
 
 - meta: ``pk = ns#<namespace>``, ``sk = stream#<name>``; ``doc`` (S) is the
@@ -36,7 +36,9 @@ domain's stream objects become their JSON and back:
   an older version needs to tell the tag deleted.
 
 What the states mean is ``imagestreams.streams``'s business; reading and
-writing the items, conditionally and in batches, is ``streams_store``'s.
+writing the items, conditionally and in batches, is the stream store's
+(``streams_store`` and its parts ``stream_metas``, ``stream_tags``,
+``stream_images`` and ``stream_versions``).
 """
 
 from __future__ import annotations
