@@ -34,6 +34,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -81,6 +82,31 @@ class InvocationTimeoutError(Exception):
     """The function ran past its timeout."""
 
 
+def load_module(path: Path, code_dir: Path, name: str) -> ModuleType:
+    """Import the file ``path`` as the module ``name``, ``code_dir`` being its code root.
+
+    Like the Lambda runtime, this puts the code directory (a function's
+    ``CodeUri``) on ``sys.path``, so the module's imports of its siblings
+    (the api's ``routes``) resolve there. ``path`` runs afresh on every call;
+    the siblings it imports are ordinary modules, imported once per process.
+    A module whose import fails is not left in ``sys.modules``.
+    """
+    code = str(code_dir)
+    if code not in sys.path:
+        sys.path.insert(0, code)
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise ImportError(f"cannot load {path}", name=name, path=str(path))
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
 def load_handler(spec: FunctionSpec) -> Handler:
     """Import ``spec``'s handler module from its file and return the handler.
 
@@ -89,25 +115,16 @@ def load_handler(spec: FunctionSpec) -> Handler:
     functions whose modules share a name (``app``) do not clash. A copy per
     environment is needed: Powertools' resolvers and batch processors keep
     the event being handled on module-level objects, so two invocations at
-    once on one module would see each other's. Like the Lambda runtime, the
-    code directory is put on ``sys.path`` for the module's own imports.
+    once on one module would see each other's. The module is imported by
+    :func:`load_module`, with the code directory on ``sys.path``.
     """
     path = spec.module_file
     if not path.is_file():
         raise HandlerLoadError(f"{spec.logical_id}: {path} does not exist")
-    code_dir = str(spec.code_uri)
-    if code_dir not in sys.path:
-        sys.path.insert(0, code_dir)
     name = f"_devserver_{spec.logical_id}_{next(_module_counter)}"
-    module_spec = importlib.util.spec_from_file_location(name, path)
-    if module_spec is None or module_spec.loader is None:
-        raise HandlerLoadError(f"{spec.logical_id}: cannot load {path}")
-    module: ModuleType = importlib.util.module_from_spec(module_spec)
-    sys.modules[name] = module
     try:
-        module_spec.loader.exec_module(module)
+        module = load_module(path, spec.code_uri, name)
     except Exception as error:
-        del sys.modules[name]
         detail = "".join(traceback.format_exception(error)).rstrip()
         raise HandlerLoadError(f"{spec.logical_id}: importing {path} failed:\n{detail}") from error
     handler = getattr(module, spec.handler_name, None)

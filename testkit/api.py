@@ -1,9 +1,9 @@
 """Calls the real API handler in-process, on AWS services from moto.
 
 The handler is loaded from ``functions/api/app.py`` the way Lambda loads it
-(by file, ``Handler: app.lambda_handler``); events come from ``events/``;
-settings come from the environment the caller (a test, the benchmark) sets,
-through ``bootstrap``.
+(by file, ``Handler: app.lambda_handler``, its folder the code root); events
+come from ``events/``; settings come from the environment the caller (a test,
+the benchmark) sets, through ``bootstrap``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import copy
 import gzip
-import importlib.util
 import json
 import uuid
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 
 import boto3
 
+from devserver.server import load_module
 from imagestreams import bootstrap
 from testkit.events import load_event, with_body, with_namespace
 
@@ -28,14 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_function(name: str) -> ModuleType:
-    """Load ``functions/<name>/app.py`` as a fresh module."""
-    path = ROOT / "functions" / name / "app.py"
-    spec = importlib.util.spec_from_file_location(f"function_{name}_{uuid.uuid4().hex}", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """Load ``functions/<name>/app.py`` as a fresh module, its folder the code root."""
+    code_dir = ROOT / "functions" / name
+    return load_module(code_dir / "app.py", code_dir, f"function_{name}_{uuid.uuid4().hex}")
 
 
 class FakeContext:

@@ -10,8 +10,10 @@ import base64
 import gzip
 import http.client
 import json
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -602,6 +604,40 @@ def test_load_handler_reports_a_missing_module(tmp_path: Path) -> None:
 
     with pytest.raises(HandlerLoadError, match="does not exist"):
         load_handler(spec)
+
+
+def test_load_handler_imports_siblings_from_the_code_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a handler module that imports a module beside it, as the api's imports its routes
+    sibling = f"sibling_{uuid.uuid4().hex}"
+    (tmp_path / f"{sibling}.py").write_text("ANSWER = 'from the sibling'\n", encoding="utf-8")
+    (tmp_path / "app.py").write_text(
+        f"import {sibling}\ndef lambda_handler(event, context):\n    return {sibling}.ANSWER\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    spec = FunctionSpec("Fn", tmp_path, "app.lambda_handler", 3, 128, {})
+
+    # When it is loaded
+    handler = load_handler(spec)
+    sys.modules.pop(sibling, None)
+
+    # Then the sibling was found in the code directory, as Lambda finds it
+    assert handler({}, None) == "from the sibling"
+
+
+def test_load_handler_reports_a_failed_import_and_forgets_the_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "app.py").write_text("raise RuntimeError('broken at import')\n", encoding="utf-8")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    spec = FunctionSpec("Broken", tmp_path, "app.lambda_handler", 3, 128, {})
+
+    with pytest.raises(HandlerLoadError, match="broken at import"):
+        load_handler(spec)
+
+    assert not [name for name in sys.modules if name.startswith("_devserver_Broken_")]
 
 
 @pytest.fixture
