@@ -303,9 +303,10 @@ def test_a_cache_entry_serves_an_import_only_if_it_holds_what_is_asked(
         )
     fakes.registry.requests.clear()
 
-    # When it is imported again, with or without includeManifest
+    # When it is imported again into its stream (known: a HEAD first), with or without
+    # includeManifest
     spec = images_of(f"{REPOSITORY}:v1", includeManifest=include_manifest)
-    created = app.start.create("demo", request(*spec, imported=False), REMAINING)
+    created = app.start.create("demo", request(*spec), REMAINING)
 
     # Then the answer holds the raw manifest whenever it was asked for,
     # from the registry when the cache lacks it
@@ -366,3 +367,45 @@ def test_a_dry_run_of_a_large_repository_queues_nothing(fakes: Fakes) -> None:
     status = dry.document["status"]["repository"]["status"]
     assert status["reason"] == "DryRun"
     assert status["message"].startswith("30 of 30 tags were not imported")
+
+
+@pytest.mark.parametrize(
+    ("second", "expected"),
+    [
+        # A tag new to the namespace's stream: the manifest GET tells its digest, the cache
+        # then spares the config GET.
+        ("import-false", {"GET manifests": 1}),
+        # A tag the stream has: a HEAD first, and nothing more while it has not moved.
+        ("import-true", {"HEAD manifests": 1}),
+        # A reference by digest: its digest is known, a HEAD proves access.
+        ("by-digest", {"HEAD manifests": 1}),
+    ],
+    ids=["new-tag-get-first", "known-tag-head-first", "digest-head-first"],
+)
+def test_which_request_resolves_a_cached_image(
+    fakes: Fakes, app: UseCases, second: str, expected: dict[str, int]
+) -> None:
+    # Given an image imported once, into a stream (so it is cached)
+    digests = push_tags(fakes.registry, ["v1"])
+    app.start.create("demo", request(*images_of(f"{REPOSITORY}:v1")), REMAINING)
+    fakes.registry.requests.clear()
+
+    # When it is imported again: as a new tag, a tag of the stream, or by digest
+    if second == "by-digest":
+        spec = images_of(f"{REPOSITORY}@{digests['v1']}")
+        again = request(*spec, name="other", imported=False)
+    else:
+        again = request(*images_of(f"{REPOSITORY}:v1"), imported=second == "import-true")
+    created = app.start.create("demo", again, REMAINING)
+
+    # Then one request resolved it, and the cache served the rest
+    assert created.document["status"]["images"][0]["status"]["status"] == "Success"
+    assert fakes.registry.counts() == expected
+
+
+def test_a_new_tag_costs_its_manifest_and_config_gets_only(fakes: Fakes, app: UseCases) -> None:
+    push_tags(fakes.registry, ["v1"])
+
+    app.start.create("demo", request(*images_of(f"{REPOSITORY}:v1")), REMAINING)
+
+    assert fakes.registry.counts() == {"GET manifests": 1, "GET blobs": 1}

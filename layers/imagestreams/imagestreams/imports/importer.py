@@ -21,9 +21,9 @@ Registry errors become the per-image ``Status`` OpenShift reports
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from imagestreams.credentials import Keyring
@@ -42,7 +42,7 @@ from imagestreams.models import (
     Status,
 )
 from imagestreams.observability import logger
-from imagestreams.reference import Digest, Reference
+from imagestreams.reference import Digest, Reference, is_digest
 from imagestreams.registry import media
 
 T = TypeVar("T")
@@ -141,12 +141,14 @@ class Importer:
         fetcher: Fetcher,
         annotations: Mapping[str, str] | None = None,
         defer_after: Deadline | None = None,
+        known_tags: Collection[str] = frozenset(),
     ) -> SpecResult:
         """Import ``spec.images`` and ``spec.repository`` together, sharing every fetch.
 
         With ``defer_after``, repository tags not finished by then are left for
         the import queue (:attr:`SpecResult.deferred`); images are always
-        imported inline.
+        imported inline. ``known_tags`` are the stream's tags (their targets
+        are ``known``).
         """
         image_targets = [
             plan.image_target(s, ref, self._options)
@@ -161,8 +163,12 @@ class Importer:
             else:
                 repo_targets, result.additional = listed
                 result.ordered = [t.tag for t in repo_targets]
+        targets = [
+            replace(t, known=True) if t.tag in known_tags else t
+            for t in [*image_targets, *repo_targets]
+        ]
         outcomes = self.run(
-            [*image_targets, *repo_targets],
+            targets,
             fetcher,
             annotations or {},
             defer_after=defer_after,
@@ -267,7 +273,10 @@ class Importer:
             return list(pool.map(work, items))
 
     def _resolve(self, target: Target, fetcher: Fetcher) -> Digest | RegistryError | None:
-        """The digest to import; a HEAD with the caller's credentials when a cache is in use.
+        """The digest to import, asked with the caller's credentials when a cache is in use.
+
+        A manifest HEAD when it pays (:func:`~imagestreams.imports.plan.head_first`),
+        else the manifest GET, whose digest the client verified.
 
         A reference by digest resolves to that digest and nothing else: a
         registry whose HEAD announces another one fails the image.
@@ -275,6 +284,13 @@ class Importer:
         ref = target.ref
         if not fetcher.cache.enabled:
             return ref.digest
+        if not plan.head_first(target):
+            # The manifest GET answers the digest too; the cache is looked up with it.
+            try:
+                manifest = fetcher.manifest(ref, target.insecure, ref.tag_or_latest)
+            except RegistryError as error:
+                return error
+            return Digest.parse(manifest.digest) if is_digest(manifest.digest) else None
         try:
             announced = fetcher.head(ref, target.insecure, ref.digest or ref.tag_or_latest)
         except RegistryError as error:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from imagestreams.credentials import DOCKER_HUB_ALIASES
 from imagestreams.models import (
     ImageImportSpec,
     ImageStreamImport,
@@ -48,13 +49,32 @@ class ImportOptions:
 
 @dataclass(frozen=True)
 class Target:
-    """One image to import: a tag or digest of a repository."""
+    """One image to import: a tag or digest of a repository.
+
+    ``known`` marks a tag the stream already has (a re-import, or an import
+    into a stream that has it): its digest has likely not changed, so a
+    manifest ``HEAD`` may spare the ``GET``s (see :func:`head_first`).
+    """
 
     ref: Reference
     tag: str
     insecure: bool
     mode: str
     include_manifest: bool
+    known: bool = False
+
+
+def head_first(target: Target) -> bool:
+    """Whether a target is resolved with a manifest ``HEAD`` before any ``GET``.
+
+    A ``HEAD`` costs a round trip of its own; it pays where the image is
+    likely cached already (a reference by digest, a tag the stream has) and
+    at Docker Hub, which counts manifest ``GET``s against a pull quota but
+    not ``HEAD``s. Elsewhere a new tag is resolved by its manifest ``GET``,
+    which answers the digest as well (2 requests per new image, not 3).
+    """
+    ref = target.ref
+    return ref.digest is not None or target.known or ref.api_host in DOCKER_HUB_ALIASES
 
 
 def insecure(ref: Reference, policy: TagImportPolicy | None, options: ImportOptions) -> bool:

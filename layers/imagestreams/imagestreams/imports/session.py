@@ -108,6 +108,14 @@ class _Once:
         result: T = future.result()
         return result
 
+    def put(self, key: object, value: object) -> None:
+        """Record ``value`` as the result of ``key`` unless it has one (or one is underway)."""
+        with self._lock:
+            if key not in self._futures:
+                done: Future[Any] = Future()
+                done.set_result(value)
+                self._futures[key] = done
+
 
 class CacheView:
     """The image cache as one request sees it: batched reads, one batched write."""
@@ -225,9 +233,14 @@ class Fetcher:
 
     def manifest(self, ref: Reference, insecure: bool, tag_or_digest: str | Digest) -> Manifest:
         key = ("manifest", ref.api_host, ref.repository, tag_or_digest, insecure)
-        return self._once.get(
+        manifest = self._once.get(
             key, lambda: self.repository(ref, insecure).get_manifest(tag_or_digest)
         )
+        if not isinstance(tag_or_digest, Digest) and is_digest(manifest.digest):
+            # The same document by its digest: a later GET of that digest is this one.
+            by_digest = ("manifest", ref.api_host, ref.repository, manifest.digest, insecure)
+            self._once.put(by_digest, manifest)
+        return manifest
 
     def blob(self, ref: Reference, insecure: bool, digest: Digest) -> bytes:
         key = ("blob", ref.api_host, ref.repository, digest, insecure)

@@ -8,7 +8,7 @@ costs no write, and a failure already recorded is not written again.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from imagestreams import reference, reimports, streams
@@ -105,8 +105,12 @@ class Reimport:
             for tag, spec in specs.items()
         }
         # Stored spec tags were validated when written: each is parsed here once.
+        # The stream has every one of them: a HEAD tells whether each moved.
         targets = [
-            plan.image_target(s, reference.parse(s.from_.name), self.importer.options)
+            replace(
+                plan.image_target(s, reference.parse(s.from_.name), self.importer.options),
+                known=True,
+            )
             for s in image_specs.values()
         ]
         outcomes = self.importer.run(targets, session, {})

@@ -91,8 +91,10 @@ class StartImport:
         )
         session = fetcher(self.importer, self.pull_secrets, namespace, seconds)
         annotations = dict(request.metadata.annotations or {})
+        # Tags the stream has are likely unchanged: a HEAD may spare their GETs.
+        known = self.store.tag_names(namespace, name) if request.spec.import_ else frozenset()
         result = self.importer.import_spec(
-            request.spec, valid.references, session, annotations, defer_after
+            request.spec, valid.references, session, annotations, defer_after, known
         )
         now = self.clock()
         request.metadata.namespace = namespace
