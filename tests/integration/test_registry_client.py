@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -239,6 +240,30 @@ def test_sequential_requests_reuse_one_connection(
     address, port = anon_registry.host.rsplit(":", 1)
     plain = pool.connection_from_host(address, port=int(port), scheme="http")
     assert plain.num_connections == 1
+
+
+def test_a_blocking_pool_bounds_the_connections_to_a_registry(
+    fake: FakeTime, anon_registry: Registry, push_image: Any
+) -> None:
+    # Given a client whose pools hold (and allow) 2 connections per registry, as deployed
+    pushed = push_image(anon_registry, fmt="v2s2")
+    pool = urllib3.PoolManager(maxsize=2, block=True)
+    reader = repo(
+        RegistryClient(Transport(pool, AddressPolicy(allow_private=True))),
+        anon_registry.host,
+        pushed.repository,
+        fake,
+    )
+
+    # When 12 threads ask for the manifest 5 times each, at once
+    with ThreadPoolExecutor(max_workers=12) as threads:
+        digests = list(threads.map(lambda _: reader.get_manifest(pushed.tag).digest, range(60)))
+
+    # Then every answer came, over no more than 2 connections
+    assert set(digests) == {pushed.digest}
+    address, port = anon_registry.host.rsplit(":", 1)
+    plain = pool.connection_from_host(address, port=int(port), scheme="http")
+    assert plain.num_connections <= 2
 
 
 def test_ping_and_token_are_shared_across_repositories(

@@ -107,7 +107,10 @@ class Container:
         # Insecure imports are an explicit choice of the import policy; a warning per
         # request would only bury the logs.
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        pool = urllib3.PoolManager(num_pools=64, maxsize=max(4, config.import_parallelism))
+        # One pool per registry address, as large as the import's concurrency, and blocking:
+        # no registry sees more than IMPORT_PARALLELISM connections from one invocation,
+        # and every connection is reused rather than opened, used once and dropped.
+        pool = urllib3.PoolManager(num_pools=64, maxsize=config.import_parallelism, block=True)
         policy = AddressPolicy.from_settings(
             config.allow_private_registries, config.private_cidrs()
         )

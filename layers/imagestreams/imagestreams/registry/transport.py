@@ -298,6 +298,8 @@ class Transport:
             retries=False,
             preload_content=False,
             timeout=timeout,
+            # A pool that blocks waits for a free connection no longer than the budget.
+            pool_timeout=remaining,
             assert_same_host=False,
         )
 
