@@ -18,6 +18,7 @@ on is closed, never pooled.
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import re
 import threading
@@ -298,8 +299,8 @@ class Transport:
             retries=False,
             preload_content=False,
             timeout=timeout,
-            # A pool that blocks waits for a free connection no longer than the budget.
-            pool_timeout=remaining,
+            # A pool that blocks waits for a free connection about as long as the budget.
+            pool_timeout=math.ceil(remaining),
             assert_same_host=False,
         )
 
