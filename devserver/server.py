@@ -60,6 +60,7 @@ from devserver.gateway import (
     parse_result,
     token_event,
 )
+from devserver.isolation import isolate_threads
 from devserver.template import (
     DEFAULT_STACK_NAME,
     AuthorizerSpec,
@@ -115,9 +116,12 @@ def load_handler(spec: FunctionSpec) -> Handler:
     functions whose modules share a name (``app``) do not clash. A copy per
     environment is needed: Powertools' resolvers and batch processors keep
     the event being handled on module-level objects, so two invocations at
-    once on one module would see each other's. The module is imported by
-    :func:`load_module`, with the code directory on ``sys.path``.
+    once on one module would see each other's; and what its event handler
+    keeps on its ``BaseRouter`` class is made per thread
+    (:func:`~devserver.isolation.isolate_threads`). The module is imported
+    by :func:`load_module`, with the code directory on ``sys.path``.
     """
+    isolate_threads()
     path = spec.module_file
     if not path.is_file():
         raise HandlerLoadError(f"{spec.logical_id}: {path} does not exist")

@@ -823,3 +823,44 @@ def test_queues_are_created_after_what_they_refer_to(aws: boto3.Session, tmp_pat
         "QUEUE_ARN": created.attributes[("ImportQueue", "Arn")],
         "JOBS_TABLE": created.name("JobsTable"),
     }
+
+
+def test_concurrent_invocations_see_their_own_events() -> None:
+    # Given a Powertools resolver whose route reads the event before and after a pause,
+    # in a process the local server has isolated
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+    from devserver.isolation import isolate_threads
+
+    isolate_threads()
+    app = APIGatewayRestResolver()
+    read: dict[str, tuple[str, str]] = {}
+
+    @app.get("/echo")
+    def echo() -> dict[str, bool]:
+        first = app.current_event.get_query_string_value("id") or ""
+        time.sleep(0.2)
+        read[first] = (first, app.current_event.get_query_string_value("id") or "")
+        return {"ok": True}
+
+    def invoke(request_id: str) -> None:
+        event = {
+            "httpMethod": "GET",
+            "path": "/echo",
+            "resource": "/echo",
+            "queryStringParameters": {"id": request_id},
+            "headers": {},
+            "requestContext": {"requestId": request_id},
+        }
+        app.resolve(event, None)
+
+    # When eight invocations overlap, each on a thread, as the server runs them
+    threads = [threading.Thread(target=invoke, args=(str(n),)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.01)
+    for thread in threads:
+        thread.join()
+
+    # Then each read its own event throughout (in one shared process they would not)
+    assert read == {str(n): (str(n), str(n)) for n in range(8)}
