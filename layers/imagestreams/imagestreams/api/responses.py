@@ -68,8 +68,15 @@ def accepted(message: str) -> Response[str]:
 def status_response(
     code: int, reason: str, message: str, details: StatusDetails | None = None
 ) -> Response[str]:
-    """A Kubernetes ``Status`` failure response."""
-    return document(code, Status.failure(code, reason, message, details).to_json_dict())
+    """A Kubernetes ``Status`` failure response.
+
+    Details that ask for a retry are also a ``Retry-After`` header, as the
+    API server writes them.
+    """
+    answer = document(code, Status.failure(code, reason, message, details).to_json_dict())
+    if details is not None and details.retry_after_seconds > 0:
+        answer.headers["Retry-After"] = str(details.retry_after_seconds)
+    return answer
 
 
 def for_request_error(error: RequestError) -> Response[str]:
@@ -77,7 +84,10 @@ def for_request_error(error: RequestError) -> Response[str]:
     details = None
     if error.details is not None:
         details = StatusDetails(
-            name=error.details.name, group=error.details.group, kind=error.details.kind
+            name=error.details.name,
+            group=error.details.group,
+            kind=error.details.kind,
+            retry_after_seconds=error.details.retry_after_seconds,
         )
     if isinstance(error, ValidationError):
         details = StatusDetails(

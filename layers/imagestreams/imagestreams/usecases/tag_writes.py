@@ -83,7 +83,7 @@ class WriteStreamTags:
             meta = self.store.get_meta(namespace, stream_name)
             states = self.store.get_tags(namespace, stream_name) if meta is not None else {}
             if tag in states and states[tag].spec is not None:
-                raise errors.already_exists(errors.IMAGESTREAMTAGS, name)
+                raise errors.already_exists(errors.IMAGESTREAMTAG, name)
             try:
                 written = self._write(
                     namespace, stream_name, meta, states, ref, remaining_seconds, dry_run, may_read
