@@ -183,8 +183,10 @@ def _not_allowed(
 
 @app.post(STREAMS, compress=True)
 def create_stream(namespace: str) -> Response[str]:
-    """POST an ImageStream: 201 with the stream after its spec tags were imported."""
-    responses.check_path(namespace)
+    """POST an ImageStream: 201 with the stream after its spec tags were imported.
+
+    The namespace is judged with the object's metadata (a 422), as an import's is.
+    """
     allow(namespace, "create", "imagestreams")
     request = _stream_request(namespace, "CreateOptions")
     stream = (
@@ -376,8 +378,10 @@ def delete_tag(namespace: str, name: str) -> Response[str]:
 
 @app.post(TAGS, compress=True)
 def create_tag(namespace: str) -> Response[str]:
-    """POST an ImageStreamTag: its ``tag`` becomes the stream's spec tag; 201 with the tag."""
-    responses.check_path(namespace)
+    """POST an ImageStreamTag: its ``tag`` becomes the stream's spec tag; 201 with the tag.
+
+    The namespace is judged with the object's metadata (a 422), as an import's is.
+    """
     allow(namespace, "create", "imagestreamtags")
     request = _tag_request(namespace, "CreateOptions")
     tag = (

@@ -168,13 +168,20 @@ def within_response_limit(
 
 
 def check_path(namespace: str, name: str | None = None) -> None:
-    """Refuse path parameters that cannot name a namespace or an object (400)."""
-    if validation.namespace_problem(namespace):
-        raise BadRequestError(
-            f"invalid namespace {namespace!r}: {validation.namespace_problem(namespace)}"
-        )
-    if name is not None and validation.name_problem(name):
-        raise BadRequestError(f"invalid name {name!r}: {validation.name_problem(name)}")
+    """Refuse path parameters that cannot name a namespace or an image stream (400).
+
+    A name is a stream's (an ImageStreamImport's is its stream's): what
+    ``ValidateImageStreamName`` accepts, ``namespace/name`` a repository name.
+    """
+    if problems := validation.namespace_problems(namespace):
+        raise BadRequestError(f"invalid namespace {namespace!r}: {problems[0]}")
+    if name is None:
+        return
+    problems = validation.stream_name_problems(name)
+    if problem := validation.repository_name_problem(namespace, name):
+        problems.append(problem)
+    if problems:
+        raise BadRequestError(f"invalid name {name!r}: {problems[0]}")
 
 
 def list_meta(
