@@ -516,25 +516,20 @@ def test_begin_import_with_another_resource_version_conflicts(
     assert streams.get_meta("team-a", "app").generation == 2  # type: ignore[union-attr]
 
 
+# imagestreamimport/rest.go Create: a stream that exists with another uid is its own
+# NotFound (resource "imagestream"); a missing one is the stream storage's ("imagestreams").
 @pytest.mark.parametrize(
-    ("exists", "rv", "uid"),
+    ("exists", "rv", "uid", "resource"),
     [
-        (True, None, "other-uid"),
-        (True, "1", "other-uid"),
-        (False, "1", None),
-        (False, None, "some-uid"),
-        (False, "not-a-number", None),
+        (True, None, "other-uid", "imagestream"),
+        (False, "1", None, "imagestreams"),
+        (False, None, "some-uid", "imagestreams"),
+        (False, "not-a-number", None, "imagestreams"),
     ],
-    ids=[
-        "uid-mismatch",
-        "uid-mismatch-with-rv",
-        "missing-with-rv",
-        "missing-with-uid",
-        "missing-garbage-rv",
-    ],
+    ids=["uid-mismatch", "missing-with-rv", "missing-with-uid", "missing-garbage-rv"],
 )
 def test_begin_import_not_found(
-    streams: DynamoStreamStore, exists: bool, rv: str | None, uid: str | None
+    streams: DynamoStreamStore, exists: bool, rv: str | None, uid: str | None, resource: str
 ) -> None:
     if exists:
         begin(streams)
@@ -544,8 +539,22 @@ def test_begin_import_not_found(
 
     assert raised.value.code == 404
     assert raised.value.reason == "NotFound"
-    assert raised.value.message == 'imagestream.image.openshift.io "app" not found'
+    assert raised.value.message == f'{resource}.image.openshift.io "app" not found'
     assert (streams.get_meta("team-a", "app") is not None) is exists
+
+
+def test_begin_import_checks_the_version_before_the_uid(streams: DynamoStreamStore) -> None:
+    # imagestreamimport/rest.go Create: a stale resourceVersion is a Conflict before the uid
+    # is looked at.
+    current = begin(streams).resource_version
+
+    with pytest.raises(ConflictError) as raised:
+        begin(streams, rv="1", uid="other-uid")
+
+    assert raised.value.message == (
+        'Operation cannot be fulfilled on imagestream.image.openshift.io "app": '
+        f'the image stream was updated from "1" to "{current}"'
+    )
 
 
 def test_empty_preconditions_are_none(streams: DynamoStreamStore) -> None:

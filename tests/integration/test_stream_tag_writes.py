@@ -136,7 +136,7 @@ ERRORS = [
         istag("web:latest", "ImageStreamTag", "latest"),
         409,
         "AlreadyExists",
-        'imagestreamtags.image.openshift.io "web:latest" already exists',
+        'imagestreamtag.image.openshift.io "web:latest" already exists',
     ),
     (
         "missing-source-stream",

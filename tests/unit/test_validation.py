@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from imagestreams.api import validation
 from imagestreams.api.decoding import parse_import_request
 from imagestreams.api.validation import apply_defaults
 from imagestreams.errors import BadRequestError, PayloadTooLargeError, ValidationError
@@ -74,19 +75,14 @@ INVALID = [
         "import-mode",
         body([docker("busybox", importPolicy={"importMode": "Everything"})]),
         "spec.images[0].importPolicy.importMode",
-        'Unsupported value: "Everything": supported values: "Legacy", "PreserveOriginal"',
+        'Invalid value: "Everything": invalid import mode, valid modes are '
+        "'', 'Legacy', 'PreserveOriginal'",
     ),
     (
-        "reference-policy",
-        body([docker("busybox", referencePolicy={"type": "Remote"})]),
+        "reference-policy-when-importing",
+        body([docker("busybox", referencePolicy={"type": "Remote"})], **{"import": True}),
         "spec.images[0].referencePolicy.type",
-        'Unsupported value: "Remote": supported values: "Source", "Local"',
-    ),
-    (
-        "scheduled-digest",
-        body([docker("busybox@sha256:" + "a" * 64, importPolicy={"scheduled": True})]),
-        "spec.images[0].from.name",
-        "only tags can be scheduled for import",
+        'Invalid value: "Remote": valid values are "Source", "Local"',
     ),
     (
         "repository-with-tag",
@@ -111,7 +107,7 @@ INVALID = [
         "bad-name",
         {**body([docker("busybox")]), "metadata": {"name": "Bad_Name"}},
         "metadata.name",
-        "RFC 1123 subdomain",
+        'Invalid value: "Bad_Name": must match "[a-z0-9]+(?:[._-][a-z0-9]+)*"',
     ),
     (
         "missing-from",
@@ -313,3 +309,65 @@ def test_more_images_than_allowed_is_one_too_many_cause() -> None:
     assert [(c.field, c.reason, c.body) for c in caught.value.causes] == [
         ("spec.images", "FieldValueTooMany", "Too many: 3: must have at most 2 items")
     ]
+
+
+# apimachinery path.ValidatePathSegmentName, validation.IsDNS1123Label and openshift-apiserver
+# ValidateImageStreamName: every reason, in their order.
+NAME_RULES = [
+    pytest.param(validation.path_segment_problems, "..", False, ["may not be '..'"], id="dot-dot"),
+    pytest.param(validation.path_segment_problems, "..", True, [], id="prefix-dot-dot"),
+    pytest.param(
+        validation.path_segment_problems,
+        "a/b%c",
+        False,
+        ["may not contain '/'", "may not contain '%'"],
+        id="slash-and-percent",
+    ),
+    pytest.param(validation.path_segment_problems, "web:1.0", False, [], id="tag-name"),
+    pytest.param(validation.stream_name_problems, "a_b.c-d", False, [], id="stream-separators"),
+    pytest.param(
+        validation.stream_name_problems,
+        "a__b",
+        False,
+        ['must match "[a-z0-9]+(?:[._-][a-z0-9]+)*"'],
+        id="stream-double-separator",
+    ),
+    pytest.param(
+        validation.stream_name_problems,
+        "web-",
+        True,
+        ['must match "[a-z0-9]+(?:[._-][a-z0-9]+)*"'],
+        id="stream-prefix-held-whole",
+    ),
+    pytest.param(
+        validation.stream_name_problems,
+        "Web/x",
+        False,
+        ["may not contain '/'"],
+        id="stream-path-segment-first",
+    ),
+    pytest.param(validation.stream_name_problems, "x" * 300, False, [], id="stream-no-length"),
+]
+
+
+@pytest.mark.parametrize(("rule", "name", "prefix", "problems"), NAME_RULES)
+def test_name_rules_give_every_reason(
+    rule: validation.NameRule, name: str, prefix: bool, problems: list[str]
+) -> None:
+    assert rule(name, prefix) == problems
+
+
+@pytest.mark.parametrize(
+    ("namespace", "problems"),
+    [
+        ("team-a", []),
+        ("a.b", ["must not contain dots"]),
+        ("a" * 64, ["must be no more than 63 characters"]),
+        ("-" * 64, ["must be no more than 63 characters", "a lowercase RFC 1123 label"]),
+    ],
+    ids=["valid", "dots", "too-long", "too-long-and-malformed"],
+)
+def test_namespace_rules_are_is_dns1123_label(namespace: str, problems: list[str]) -> None:
+    found = validation.namespace_problems(namespace)
+    assert len(found) == len(problems)
+    assert all(f.startswith(p) for f, p in zip(found, problems, strict=True))

@@ -105,8 +105,10 @@ def streams_not_allowed(namespace: str, name: str = "") -> Response[str]:
 
 @router.post(STREAMS, compress=True)
 def create_stream(namespace: str) -> Response[str]:
-    """POST an ImageStream: 201 with the stream after its spec tags were imported."""
-    responses.check_path(namespace)
+    """POST an ImageStream: 201 with the stream after its spec tags were imported.
+
+    The namespace is judged with the object's metadata (a 422), as an import's is.
+    """
     allow(namespace, "create", "imagestreams")
     request = _stream_request(namespace, "CreateOptions")
     stream = (

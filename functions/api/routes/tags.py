@@ -96,8 +96,10 @@ def delete_tag(namespace: str, name: str) -> Response[str]:
 
 @router.post(TAGS, compress=True)
 def create_tag(namespace: str) -> Response[str]:
-    """POST an ImageStreamTag: its ``tag`` becomes the stream's spec tag; 201 with the tag."""
-    responses.check_path(namespace)
+    """POST an ImageStreamTag: its ``tag`` becomes the stream's spec tag; 201 with the tag.
+
+    The namespace is judged with the object's metadata (a 422), as an import's is.
+    """
     allow(namespace, "create", "imagestreamtags")
     request = _tag_request(namespace, "CreateOptions")
     tag = (

@@ -78,12 +78,14 @@ class ObjectDetails:
     """The object an error is about, as a ``Status``'s ``details`` names it.
 
     ``kind`` is the resource (``imagestreams``), as the API server's NotFound,
-    Conflict and Forbidden errors carry it; ``name`` is empty for a list.
+    AlreadyExists, Conflict and Forbidden errors carry it; ``name`` is empty
+    for a list. ``retry_after_seconds`` is when the client may try again.
     """
 
     name: str
     group: str
     kind: str
+    retry_after_seconds: int = 0
 
 
 class RequestError(ImageStreamsError):
@@ -285,6 +287,8 @@ IMAGESTREAMIMPORTS = "imagestreamimports"
 """The resource the import routes name."""
 IMAGESTREAMTAGS = "imagestreamtags"
 """The resource ImageStreamTag's REST storage names in its errors."""
+IMAGESTREAMTAG = "imagestreamtag"
+"""The resource ImageStreamTag's REST storage names in its AlreadyExists (singular, as upstream)."""
 IMAGESTREAMIMAGE = "imagestreamimage"
 """The resource ImageStreamImage's REST storage names in its NotFound (singular, as upstream)."""
 
@@ -317,6 +321,15 @@ def already_exists(resource: str, name: str) -> AlreadyExistsError:
     )
 
 
+def generated_name_taken(resource: str, name: str) -> AlreadyExistsError:
+    """A name made from ``generateName`` that another object took (Kubernetes' wording)."""
+    return AlreadyExistsError(
+        f'{resource}.{API_GROUP} "{name}" already exists, the server was not able to '
+        "generate a unique name for the object",
+        details=ObjectDetails(name, API_GROUP, resource, retry_after_seconds=1),
+    )
+
+
 def object_modified(resource: str, name: str) -> ConflictError:
     """A write whose ``resourceVersion`` is no longer the object's (the optimistic lock)."""
     return conflict(resource, name, _OPTIMISTIC_LOCK)
@@ -342,8 +355,8 @@ def stream_updated(name: str, expected: str, actual: str) -> ConflictError:
 
 
 def stream_modified(name: str) -> ConflictError:
-    """Concurrent writers kept changing the stream (Kubernetes' optimistic-lock message)."""
-    return conflict(IMAGESTREAM, name, _OPTIMISTIC_LOCK)
+    """Concurrent writers kept changing the stream (the stream store's optimistic lock)."""
+    return conflict(IMAGESTREAMS, name, _OPTIMISTIC_LOCK)
 
 
 def stream_deleted_while_importing(name: str) -> ConflictError:
@@ -403,11 +416,15 @@ def forbidden_at_cluster_scope(
 
 
 def server_timeout(resource: str, operation: str) -> ServerTimeoutError:
-    """Kubernetes' ServerTimeout of an ``operation`` that kept losing to other writers."""
+    """Kubernetes' ServerTimeout of an ``operation`` that kept losing to other writers.
+
+    Its details name the operation, and ask for a retry in 2 seconds, as
+    ImageStreamTag's REST storage does.
+    """
     return ServerTimeoutError(
         f"The {operation} operation against {resource}.{API_GROUP} could not be completed "
         "at this time, please try again.",
-        details=ObjectDetails("", API_GROUP, resource),
+        details=ObjectDetails(operation, API_GROUP, resource, retry_after_seconds=2),
     )
 
 

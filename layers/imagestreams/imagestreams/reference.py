@@ -34,11 +34,14 @@ Docker Hub, so ``Foo/bar`` is an upper-case path, not a registry.
 Beyond the grammar, as distribution checks them:
 
 * the whole name (registry, ``/`` and path) is at most 255 characters;
-* a digest of a known algorithm must be lower-case hex of the right length
-  (``sha256`` 64, ``sha384`` 96, ``sha512`` 128); any other algorithm is
-  unsupported.
+* a digest of a known algorithm must have the right length (``sha256`` 64,
+  ``sha384`` 96, ``sha512`` 128 hex digits); any other algorithm is
+  unsupported (library-go's digest rules, which OpenShift's validation
+  applies); and its hex must be lower case, as go-digest, the registries and
+  OpenShift's importer require (library-go's validation lets upper case pass,
+  and the import of it fails).
 
-Error messages are distribution's and go-digest's texts, in the order
+Error messages are distribution's and library-go's texts, in the order
 distribution checks them: empty input, format (or upper case), length,
 digest.
 
@@ -98,6 +101,7 @@ _NAME_TOO_LONG: Final = f"repository name must not be more than {MAX_NAME_LENGTH
 _INVALID_TAG: Final = "invalid tag format"
 _INVALID_DIGEST: Final = "invalid digest format"
 _DIGEST_BAD_ENCODING: Final = "invalid checksum digest format"
+_DIGEST_BAD_LENGTH: Final = "invalid checksum digest length"
 _DIGEST_UNSUPPORTED: Final = "unsupported digest algorithm"
 
 # --- grammar, composed from named parts --------------------------------------
@@ -136,14 +140,9 @@ _REGISTRY_RE: Final = re.compile(_REGISTRY, re.ASCII)
 _TAG_RE: Final = re.compile(_TAG, re.ASCII)
 _DIGEST_RE: Final = re.compile(_DIGEST, re.ASCII)
 
-# go-digest: encodings of the algorithms it knows, and the shape an algorithm
-# must have to be called "unsupported" rather than malformed.
-_DIGEST_ENCODINGS: Final = {
-    "sha256": re.compile(r"[a-f0-9]{64}"),
-    "sha384": re.compile(r"[a-f0-9]{96}"),
-    "sha512": re.compile(r"[a-f0-9]{128}"),
-}
-_GO_DIGEST_SHAPE_RE: Final = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
+# The algorithms digests may use, and the length of their hex encodings.
+_DIGEST_HEX_LENGTHS: Final = {"sha256": 64, "sha384": 96, "sha512": 128}
+_LOWER_HEX_RE: Final = re.compile(r"[a-f0-9]+")
 
 _ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -321,12 +320,12 @@ def _format_error(text: str, pattern: re.Pattern[str]) -> str:
 
 
 def _check_digest(digest: str) -> None:
-    """Apply go-digest's checks to a digest the grammar accepted."""
+    """Apply the digest checks to a digest the grammar accepted."""
     algorithm, _, encoded = digest.partition(":")
-    encoding = _DIGEST_ENCODINGS.get(algorithm)
-    if encoding is None:
-        if not _GO_DIGEST_SHAPE_RE.fullmatch(digest):
-            raise InvalidReferenceError(_DIGEST_BAD_ENCODING)
+    length = _DIGEST_HEX_LENGTHS.get(algorithm)
+    if length is None:
         raise InvalidReferenceError(_DIGEST_UNSUPPORTED)
-    if not encoding.fullmatch(encoded):
+    if len(encoded) != length:
+        raise InvalidReferenceError(_DIGEST_BAD_LENGTH)
+    if not _LOWER_HEX_RE.fullmatch(encoded):
         raise InvalidReferenceError(_DIGEST_BAD_ENCODING)

@@ -6,6 +6,7 @@ the spec, and only new or changed ``DockerImage`` spec tags are imported.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -191,3 +192,34 @@ def test_a_reference_tag_is_recorded_not_imported(app: UseCases, fakes: Fakes) -
 
     assert status_tags(created)["ext"].items[0].docker_image_reference == "quay.io/x/y:1"
     assert fakes.registry.counts() == {}
+
+
+def test_a_generated_name_that_is_taken_is_made_again(app: UseCases) -> None:
+    # Given stream "webbbbbb", and a generator whose first name is that one
+    app.write_streams.create("demo", stream(name="webbbbbb"), REMAINING)
+    suffixes = iter(["bbbbb", "ccccc"])
+    writes = replace(app.write_streams, name_suffix=lambda: next(suffixes))
+
+    # When a stream is created from generateName "web"
+    created = writes.create("demo", stream(name="", metadata={"generateName": "web"}), REMAINING)
+
+    # Then it has the next name (the generic registry's createWithGenerateNameRetry)
+    assert created.metadata.name == "webccccc"
+
+
+def test_generated_names_all_taken_is_the_generate_name_conflict(app: UseCases) -> None:
+    # Given every name the generator makes is taken
+    app.write_streams.create("demo", stream(name="webbbbbb"), REMAINING)
+    writes = replace(app.write_streams, name_suffix=lambda: "bbbbb")
+
+    # When a stream is created from generateName "web"
+    with pytest.raises(errors.AlreadyExistsError) as raised:
+        writes.create("demo", stream(name="", metadata={"generateName": "web"}), REMAINING)
+
+    # Then it is apimachinery's NewGenerateNameConflict, after eight names
+    assert str(raised.value) == (
+        'imagestreams.image.openshift.io "webbbbbb" already exists, the server was not able '
+        "to generate a unique name for the object"
+    )
+    assert raised.value.details is not None
+    assert raised.value.details.retry_after_seconds == 1

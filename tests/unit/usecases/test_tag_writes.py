@@ -167,7 +167,8 @@ def test_create_of_an_existing_spec_tag_is_already_exists(
             "demo", istag("web:one", source=f"{REPOSITORY}:2.0"), REMAINING
         )
 
-    assert str(raised.value) == 'imagestreamtags.image.openshift.io "web:one" already exists'
+    # imagestreamtag/rest.go Create: NewAlreadyExists names the resource in the singular.
+    assert str(raised.value) == 'imagestreamtag.image.openshift.io "web:one" already exists'
 
 
 @pytest.mark.parametrize(

@@ -94,8 +94,8 @@ class StreamMetas(TableStore):
         if expected_rv is not None and not _is_resource_version(expected_rv):
             # No stored version can equal it; report what is there.
             current = self.get_meta(namespace, name)
-            if current is None or (expected_uid is not None and current.uid != expected_uid):
-                raise errors.not_found(errors.IMAGESTREAM, name)
+            if current is None:
+                raise errors.not_found(errors.IMAGESTREAMS, name)
             raise errors.stream_updated(name, expected_rv, current.resource_version)
 
         for _ in range(_BEGIN_ROUNDS):
@@ -108,13 +108,15 @@ class StreamMetas(TableStore):
                 response: Mapping[str, Any] = exc.response
                 old: Item | None = response.get("Item")
             if old:
-                # It exists, so a precondition failed.
+                # It exists, so a precondition failed: the version is checked first (rest.go).
+                actual = str(int(old["resourceVersion"]["N"]))
+                if expected_rv is not None and expected_rv != actual:
+                    raise errors.stream_updated(name, expected_rv, actual)
                 if expected_uid is not None and old.get("uid", {}).get("S") != expected_uid:
                     raise errors.not_found(errors.IMAGESTREAM, name)
-                actual = str(int(old["resourceVersion"]["N"]))
                 raise errors.stream_updated(name, expected_rv or "", actual)
             if expected_rv is not None or expected_uid is not None:
-                raise errors.not_found(errors.IMAGESTREAM, name)
+                raise errors.not_found(errors.IMAGESTREAMS, name)
             self._create(namespace, name, now)
         raise errors.stream_deleted_while_importing(name)
 

@@ -68,8 +68,15 @@ def accepted(message: str) -> Response[str]:
 def status_response(
     code: int, reason: str, message: str, details: StatusDetails | None = None
 ) -> Response[str]:
-    """A Kubernetes ``Status`` failure response."""
-    return document(code, Status.failure(code, reason, message, details).to_json_dict())
+    """A Kubernetes ``Status`` failure response.
+
+    Details that ask for a retry are also a ``Retry-After`` header, as the
+    API server writes them.
+    """
+    answer = document(code, Status.failure(code, reason, message, details).to_json_dict())
+    if details is not None and details.retry_after_seconds > 0:
+        answer.headers["Retry-After"] = str(details.retry_after_seconds)
+    return answer
 
 
 def for_request_error(error: RequestError) -> Response[str]:
@@ -77,7 +84,10 @@ def for_request_error(error: RequestError) -> Response[str]:
     details = None
     if error.details is not None:
         details = StatusDetails(
-            name=error.details.name, group=error.details.group, kind=error.details.kind
+            name=error.details.name,
+            group=error.details.group,
+            kind=error.details.kind,
+            retry_after_seconds=error.details.retry_after_seconds,
         )
     if isinstance(error, ValidationError):
         details = StatusDetails(
@@ -158,13 +168,20 @@ def within_response_limit(
 
 
 def check_path(namespace: str, name: str | None = None) -> None:
-    """Refuse path parameters that cannot name a namespace or an object (400)."""
-    if validation.namespace_problem(namespace):
-        raise BadRequestError(
-            f"invalid namespace {namespace!r}: {validation.namespace_problem(namespace)}"
-        )
-    if name is not None and validation.name_problem(name):
-        raise BadRequestError(f"invalid name {name!r}: {validation.name_problem(name)}")
+    """Refuse path parameters that cannot name a namespace or an image stream (400).
+
+    A name is a stream's (an ImageStreamImport's is its stream's): what
+    ``ValidateImageStreamName`` accepts, ``namespace/name`` a repository name.
+    """
+    if problems := validation.namespace_problems(namespace):
+        raise BadRequestError(f"invalid namespace {namespace!r}: {problems[0]}")
+    if name is None:
+        return
+    problems = validation.stream_name_problems(name)
+    if problem := validation.repository_name_problem(namespace, name):
+        problems.append(problem)
+    if problems:
+        raise BadRequestError(f"invalid name {name!r}: {problems[0]}")
 
 
 def list_meta(

@@ -80,9 +80,8 @@ class StartImport:
         name = request.metadata.name
         expected_rv = request.metadata.resource_version or None
         expected_uid = request.metadata.uid or None
-        if request.spec.import_:
-            # Fail on a stale resourceVersion before any registry work.
-            self._check_preconditions(namespace, name, expected_rv, expected_uid)
+        # Fail on a stale resourceVersion before any registry work, importing or not (rest.go).
+        self._check_preconditions(namespace, name, expected_rv, expected_uid)
         seconds = budget(self.options.time_budget, remaining_seconds)
         defer_after = (
             Deadline.after(seconds * self.options.inline_fraction)
@@ -199,10 +198,13 @@ class StartImport:
         if not (expected_rv or expected_uid):
             return
         meta = self.store.get_meta(namespace, name)
-        if meta is None or (expected_uid and meta.uid != expected_uid):
+        if meta is None:
             raise errors.not_found(errors.IMAGESTREAMS, name)
         if expected_rv and meta.resource_version != expected_rv:
             raise errors.stream_updated(name, expected_rv, meta.resource_version)
+        if expected_uid and meta.uid != expected_uid:
+            # OpenShift's own NotFound here (rest.go) names the resource in the singular.
+            raise errors.not_found(errors.IMAGESTREAM, name)
 
 
 def _progress(reason: str, message: str) -> Status:

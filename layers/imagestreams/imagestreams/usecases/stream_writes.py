@@ -70,8 +70,15 @@ ReadableNamespaces = Callable[[str], bool]
 
 # Attempts of a patch whose stream another writer changed meanwhile (the API server retries too).
 PATCH_ATTEMPTS = 5
-# names.SimpleNameGenerator: five characters after generateName, from an alphabet without vowels.
+# names.SimpleNameGenerator: five characters after generateName (cut to 58), from an
+# alphabet without vowels; the generic registry tries 8 names before it gives up.
 _GENERATED = "bcdfghjklmnpqrstvwxz2456789"
+GENERATE_NAME_ATTEMPTS = 8
+
+
+def random_suffix() -> str:
+    """Five random characters of the API server's name generator."""
+    return "".join(random.choices(_GENERATED, k=5))
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,7 @@ class WriteStreams:
     options: Options
     rules: RegistryRules | None = None
     clock: Callable[[], datetime] = field(default=now)
+    name_suffix: Callable[[], str] = field(default=random_suffix)
 
     # --- the verbs ----------------------------------------------------------------
 
@@ -106,10 +114,14 @@ class WriteStreams:
         dry_run: bool = False,
         may_read: ReadableNamespaces | None = None,
     ) -> ImageStream:
-        """A new stream from ``stream`` (its status ignored), its DockerImage tags imported."""
-        if not stream.metadata.name and stream.metadata.generate_name:
-            suffix = "".join(random.choices(_GENERATED, k=5))
-            stream.metadata.name = stream.metadata.generate_name + suffix
+        """A new stream from ``stream`` (its status ignored), its DockerImage tags imported.
+
+        Without a name, one is made from ``metadata.generateName`` as the
+        generic registry makes it, and another when that one is taken.
+        """
+        base = "" if stream.metadata.name else stream.metadata.generate_name[:58]
+        if base:
+            stream.metadata.name = base + self.name_suffix()
         refs = self._valid(namespace, stream)
         at = self.clock()
         meta = streams.StreamMeta(
@@ -127,12 +139,19 @@ class WriteStreams:
         for tag in tags.values():
             tag.generation = 1
         plan = self._plan(meta, {}, tags, set(tags), at, may_read)
-        if dry_run:
-            if self.store.get_meta(namespace, meta.name) is not None:
-                raise errors.already_exists(errors.IMAGESTREAMS, meta.name)
-        elif not self.store.create_stream(plan.meta):
-            raise errors.already_exists(errors.IMAGESTREAMS, meta.name)
-        return self._finish(plan, refs, remaining_seconds, dry_run, "image stream created")
+        for attempt in range(GENERATE_NAME_ATTEMPTS if base else 1):
+            if attempt:
+                # Same base and alphabet: a name as valid as the first.
+                plan = replace(plan, meta=replace(plan.meta, name=base + self.name_suffix()))
+            if dry_run:
+                taken = self.store.get_meta(namespace, plan.meta.name) is not None
+            else:
+                taken = not self.store.create_stream(plan.meta)
+            if not taken:
+                return self._finish(plan, refs, remaining_seconds, dry_run, "image stream created")
+        if base:
+            raise errors.generated_name_taken(errors.IMAGESTREAMS, plan.meta.name)
+        raise errors.already_exists(errors.IMAGESTREAMS, meta.name)
 
     def update(
         self,

@@ -83,7 +83,7 @@ class WriteStreamTags:
             meta = self.store.get_meta(namespace, stream_name)
             states = self.store.get_tags(namespace, stream_name) if meta is not None else {}
             if tag in states and states[tag].spec is not None:
-                raise errors.already_exists(errors.IMAGESTREAMTAGS, name)
+                raise errors.already_exists(errors.IMAGESTREAMTAG, name)
             try:
                 written = self._write(
                     namespace, stream_name, meta, states, ref, remaining_seconds, dry_run, may_read
@@ -250,26 +250,24 @@ class WriteStreamTags:
 def _valid(istag: ImageStreamTag, namespace: str, *, updating: bool = False) -> tuple[str, str]:
     """``(stream, tag)`` of a written ImageStreamTag; 422 when it is invalid.
 
-    ``ValidateImageStreamTag``: the name, the tag reference (its paths under
-    ``tag``), and tag annotations equal to the object's when given (on a
-    create: an update takes the object's). A name that is not
-    ``<stream>:<tag>`` is invalid here (upstream fails later, with a 500).
+    ``ValidateImageStreamTag``: the object's metadata (its name a path
+    segment), the tag reference (its paths under ``tag``), and tag
+    annotations equal to the object's when given (on a create: an update
+    takes the object's). Ours besides: a name that is not ``<stream>:<tag>``
+    is invalid here (upstream fails later, with a 500), and so are a stream
+    name ``ValidateImageStreamName`` refuses (upstream refuses it when the
+    stream is made) and a tag that is no image tag.
     """
     name = istag.metadata.name
-    causes: list[FieldCause] = []
+    causes = validation.object_meta_causes(
+        istag.metadata,
+        namespace,
+        validation.path_segment_problems,
+        names_not_generated_for="ImageStreamTags",
+    )
     stream_name, _, tag = name.partition(":")
-    if not name:
-        causes.append(FieldCause.required("metadata.name", "name or generateName is required"))
-    elif ":" not in name or not stream_name or not tag or ":" in tag or "@" in name:
-        causes.append(
-            FieldCause.invalid("metadata.name", name, "must be of the form <stream_name>:<tag>")
-        )
-    else:
-        if problem := stream_validation.stream_name_problem(stream_name):
-            causes.append(FieldCause.invalid("metadata.name", name, problem))
-        if problem := validation.tag_problem(tag):
-            causes.append(FieldCause.invalid("metadata.name", name, problem))
-    causes.extend(validation.metadata_causes(istag.metadata.labels, istag.metadata.annotations))
+    if name and not any(c.field == "metadata.name" for c in causes):
+        causes.extend(FieldCause.invalid("metadata.name", name, p) for p in _name_problems(name))
     ref = istag.tag
     if ref is not None:
         mismatched = ref.annotations is not None and ref.annotations != (
@@ -302,6 +300,17 @@ def _valid(istag: ImageStreamTag, namespace: str, *, updating: bool = False) -> 
     if causes:
         raise ValidationError(TAG_KIND, "ImageStreamTag", name, causes)
     return stream_name, tag
+
+
+def _name_problems(name: str) -> list[str]:
+    """Why ``name``, a path segment, does not name a tag ``<stream>:<tag>`` of a stream."""
+    stream_name, _, tag = name.partition(":")
+    if not stream_name or not tag or ":" in tag or "@" in name:
+        return ["must be of the form <stream_name>:<tag>"]
+    problems = validation.stream_name_problems(stream_name)
+    if problem := validation.tag_problem(tag):
+        problems.append(problem)
+    return problems
 
 
 def _spec_tag(
