@@ -427,7 +427,7 @@ def test_manifest_digest_mismatch_is_an_integrity_error() -> None:
 
 
 def test_config_digest_mismatch_is_an_integrity_error() -> None:
-    with pytest.raises(IntegrityError, match="image config"):
+    with pytest.raises(IntegrityError, match="the blob retrieved with digest"):
         images.image_from_manifest(
             digest=digest(SCHEMA2),
             raw=SCHEMA2,

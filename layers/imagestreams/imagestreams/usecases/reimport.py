@@ -109,7 +109,10 @@ class Reimport:
             plan.image_target(s, reference.parse(s.from_.name), self.importer.options)
             for s in image_specs.values()
         ]
-        outcomes = self.importer.run(targets, session, {})
+        # As OpenShift's importer, a tag's own prefer-arch/prefer-os choose in a manifest list.
+        outcomes = self.importer.run(
+            targets, session, {}, tag_annotations=lambda tag: specs[tag].annotations or {}
+        )
         kept, retry = Delivery(receive_count, self.options.chunk_max_receives).kept(outcomes)
         now = self.clock()
 

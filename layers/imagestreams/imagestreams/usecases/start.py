@@ -19,12 +19,13 @@ from imagestreams import errors, streams
 from imagestreams.api.validation import apply_defaults
 from imagestreams.deadline import Deadline
 from imagestreams.imports import jobs
-from imagestreams.imports.importer import Importer, SpecResult
+from imagestreams.imports.importer import Importer
 from imagestreams.imports.jobs import Job
+from imagestreams.imports.outcomes import SpecResult
 from imagestreams.imports.plan import ValidImport
 from imagestreams.models import ImageStreamImport, ImageStreamImportStatus, Status
 from imagestreams.observability import logger
-from imagestreams.usecases.common import Options, budget, fetcher, now
+from imagestreams.usecases.common import Options, budget, fetcher, now, spec_tag_annotations
 from imagestreams.usecases.ports import (
     ImportQueue,
     ImportRecords,
@@ -92,7 +93,12 @@ class StartImport:
         session = fetcher(self.importer, self.pull_secrets, namespace, seconds)
         annotations = dict(request.metadata.annotations or {})
         result = self.importer.import_spec(
-            request.spec, valid.references, session, annotations, defer_after
+            request.spec,
+            valid.references,
+            session,
+            annotations,
+            defer_after,
+            tag_annotations=spec_tag_annotations(self.store, namespace, name),
         )
         now = self.clock()
         request.metadata.namespace = namespace
