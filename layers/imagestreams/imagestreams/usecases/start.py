@@ -2,7 +2,8 @@
 
 Owns the order of work for one request: take the time budget from the
 invocation, read the namespace's pull secret, run the importer, tag the
-results into the ImageStream when ``spec.import`` is true, keep the latest
+results into the ImageStream when ``spec.import`` is true (leaving it as it
+was when nothing would change, as OpenShift does), keep the latest
 import document, and queue what did not fit inline as an import job (the
 answer is then 202 with the progress so far).
 """
@@ -23,7 +24,7 @@ from imagestreams.imports.importer import Importer
 from imagestreams.imports.jobs import Job
 from imagestreams.imports.outcomes import SpecResult
 from imagestreams.imports.plan import ValidImport
-from imagestreams.models import ImageStreamImport, ImageStreamImportStatus, Status
+from imagestreams.models import ImageStream, ImageStreamImport, ImageStreamImportStatus, Status
 from imagestreams.observability import logger
 from imagestreams.usecases.common import Options, budget, fetcher, now, spec_tag_annotations
 from imagestreams.usecases.ports import (
@@ -111,10 +112,14 @@ class StartImport:
             return self._dry_run(namespace, valid, request, result, now)
         meta = None
         if request.spec.import_:
-            meta = self.tagger.begin_import(namespace, name, now, expected_rv, expected_uid)
-            self.tagger.apply(
-                namespace, name, self.tagger.request_mutations(valid, meta.generation, now)
-            )
+            unchanged = self._unchanged(namespace, valid, result, now)
+            if unchanged is not None:
+                request.status.import_ = unchanged
+            else:
+                meta = self.tagger.begin_import(namespace, name, now, expected_rv, expected_uid)
+                self.tagger.apply(
+                    namespace, name, self.tagger.request_mutations(valid, meta.generation, now)
+                )
         job = self._start_job(namespace, request, result, meta, now) if result.deferred else None
         if meta is not None:
             request.status.import_ = self.tagger.stream(meta)
@@ -129,9 +134,16 @@ class StartImport:
             images=len(result.images),
             repository_tags=len(result.ordered),
             deferred=len(result.deferred),
-            tagged=bool(request.spec.import_),
+            tagged=meta is not None,
         )
         return Created(document, accepted=job is not None)
+
+    def _unchanged(
+        self, namespace: str, valid: ValidImport, result: SpecResult, now: datetime
+    ) -> ImageStream | None:
+        """The stream as it is, when importing changes none of its tags (see
+        :meth:`StreamTagger.unchanged`); tags left for the queue may change it."""
+        return None if result.deferred else self.tagger.unchanged(namespace, valid, now)
 
     def _dry_run(
         self,
@@ -145,9 +157,13 @@ class StartImport:
         assert request.status is not None
         if request.spec.import_:
             name = request.metadata.name
-            meta = self.tagger.preview_import(namespace, name, now)
-            mutations = self.tagger.request_mutations(valid, meta.generation, now)
-            request.status.import_ = self.tagger.preview(meta, mutations)
+            unchanged = self._unchanged(namespace, valid, result, now)
+            if unchanged is not None:
+                request.status.import_ = unchanged
+            else:
+                meta = self.tagger.preview_import(namespace, name, now)
+                mutations = self.tagger.request_mutations(valid, meta.generation, now)
+                request.status.import_ = self.tagger.preview(meta, mutations)
         if result.deferred and request.status.repository is not None:
             request.status.repository.status = _progress(
                 "DryRun",
