@@ -219,9 +219,11 @@ def test_missing_config_blob_is_an_internal_error(
 @pytest.mark.parametrize(
     "fmt",
     [
-        # image.go manifestListToImage with a Docker manifest list.
+        # image.go manifestListToImage with a Docker manifest list
+        # (importer_manifestlist_test.go TestImportManifestList imports such lists whole).
         pytest.param("v2s2", id="docker-list"),
-        # importer_imageindex_test.go: an OCI index is kept whole the same way.
+        # distribution's manifestlist.go registers the OCI image index as a manifest list,
+        # so manifestListToImage builds an index the same way.
         pytest.param("oci", id="oci-index"),
     ],
 )
