@@ -610,6 +610,10 @@ class RegistryClient:
         """DELETE a manifest by digest (needs ``storage.delete.enabled``)."""
         self.request("DELETE", f"/v2/{repo}/manifests/{digest}", expect=(202,))
 
+    def delete_blob(self, repo: str, digest: str) -> None:
+        """DELETE a blob from a repository (needs ``storage.delete.enabled``)."""
+        self.request("DELETE", f"/v2/{repo}/blobs/{digest}", expect=(202,))
+
     def tags(self, repo: str) -> list[str]:
         """All tags of ``repo``, following ``Link`` pagination."""
         tags: list[str] = []
@@ -983,6 +987,15 @@ def delete_tag(registry: RegistryLike, repository: str, tag: str) -> str:
     digest = client.manifest_digest(repository, tag)
     client.delete_manifest(repository, digest)
     return digest
+
+
+def delete_blob(registry: RegistryLike, repository: str, digest: str) -> None:
+    """Remove blob ``digest`` from ``repository``; manifests naming it stay, as served.
+
+    The registry then answers ``404 BLOB_UNKNOWN`` for it, as for a config
+    never uploaded or garbage-collected.
+    """
+    RegistryClient.for_registry(registry).delete_blob(repository, digest)
 
 
 def repush_tag(

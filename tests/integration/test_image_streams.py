@@ -137,7 +137,8 @@ def test_stale_resource_version_is_a_conflict(
     pushed = push_image(anon_registry, via="api")
     first = api.post_import("demo", importing(image_spec(pushed.pull_spec)))
     version = first.body["status"]["import"]["metadata"]["resourceVersion"]
-    api.post_import("demo", importing(image_spec(pushed.pull_spec)))
+    # A second import that tags something new moves the stream on.
+    api.post_import("demo", importing(image_spec(pushed.pull_spec, to={"name": "other"})))
 
     stale = importing(image_spec(pushed.pull_spec))
     stale["metadata"]["resourceVersion"] = version

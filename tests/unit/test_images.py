@@ -300,7 +300,8 @@ def test_image_from_manifest(name: str) -> None:
     assert metadata["kind"] == "DockerImage"
     assert metadata["apiVersion"] == "image.openshift.io/1.0"
     assert metadata["Id"] == case.image_id
-    assert metadata["Size"] == case.size
+    # Size is omitempty in docker10.DockerImage: a list's 0 is left out.
+    assert metadata.get("Size") == (case.size or None)
     assert metadata["Created"] == case.created
     assert metadata.get("Architecture", "") == case.architecture
     layers = [(x["name"], x["size"], x["mediaType"]) for x in doc.get("dockerImageLayers", [])]
@@ -426,7 +427,7 @@ def test_manifest_digest_mismatch_is_an_integrity_error() -> None:
 
 
 def test_config_digest_mismatch_is_an_integrity_error() -> None:
-    with pytest.raises(IntegrityError, match="image config"):
+    with pytest.raises(IntegrityError, match="the blob retrieved with digest"):
         images.image_from_manifest(
             digest=digest(SCHEMA2),
             raw=SCHEMA2,

@@ -252,7 +252,8 @@ OMITEMPTY_CASES: list[tuple[str, OpenShiftModel, dict[str, Any]]] = [
         {"digest": DIGEST, "mediaType": "m", "manifestSize": 0, "architecture": "", "os": ""},
     ),
     (
-        "docker-image-keeps-id-size-created-containerconfig",
+        # docker10.DockerImage: Size is omitempty; Created and ContainerConfig are structs.
+        "docker-image-keeps-id-created-containerconfig",
         DockerImage(),
         {
             "kind": "DockerImage",
@@ -260,7 +261,6 @@ OMITEMPTY_CASES: list[tuple[str, OpenShiftModel, dict[str, Any]]] = [
             "Id": "",
             "Created": None,
             "ContainerConfig": {},
-            "Size": 0,
         },
     ),
     ("docker-config", DockerConfig(env=[], tty=False, labels={}), {}),
@@ -310,7 +310,12 @@ OMITEMPTY_CASES: list[tuple[str, OpenShiftModel, dict[str, Any]]] = [
         TagEventCondition(type="ImportSuccess", status="False"),
         {"type": "ImportSuccess", "status": "False", "lastTransitionTime": None, "generation": 0},
     ),
-    ("named-tag-event-list", NamedTagEventList(tag="t", conditions=[]), {"tag": "t", "items": []}),
+    # image/v1 NamedTagEventList: items has no omitempty and is nil without history.
+    (
+        "named-tag-event-list-writes-null-items",
+        NamedTagEventList(tag="t", conditions=[]),
+        {"tag": "t", "items": None},
+    ),
     (
         "image-stream",
         ImageStream(),

@@ -374,6 +374,33 @@ def test_repository_string(text: str, expected: str) -> None:
     assert ref.repository_string() == expected
 
 
+# distribution/reference normalize.go splitDockerDomain (through ParseNormalizedNamed), which
+# OpenShift's importer prints in per-image errors (importer_test.go TestImport expects
+# "docker.io/library/test:latest" for "test" by tag "latest").
+NORMALIZED = [
+    pytest.param("test:latest", "docker.io/library/test:latest", id="one-component-gets-library"),
+    pytest.param("mysql:8", "docker.io/library/mysql:8", id="hub-tag"),
+    pytest.param("openshift/origin", "docker.io/openshift/origin", id="hub-two-components"),
+    pytest.param("docker.io/mysql", "docker.io/library/mysql", id="hub-domain-gets-library"),
+    pytest.param("index.docker.io/mysql", "docker.io/library/mysql", id="legacy-hub-domain"),
+    pytest.param(
+        "registry-1.docker.io/mysql", "registry-1.docker.io/mysql", id="api-host-as-written"
+    ),
+    pytest.param(f"test:5000/repo:tag@{SHA256}", f"test:5000/repo:tag@{SHA256}", id="other-host"),
+    pytest.param("localhost/app", "localhost/app", id="localhost"),
+    pytest.param(f"test@{SHA256}", f"docker.io/library/test@{SHA256}", id="hub-digest"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), NORMALIZED)
+def test_normalized(text: str, expected: str) -> None:
+    # Given
+    ref = parse(text)
+
+    # Then
+    assert ref.normalized() == expected
+
+
 BAD_DERIVATIONS = [
     pytest.param(tag_of(""), "invalid tag format", id="tag-empty"),
     pytest.param(tag_of("-x"), "invalid tag format", id="tag-leading-dash"),

@@ -174,7 +174,8 @@ def item(
     if spec is not None:
         result["spec"] = spec
     if items is not None:
-        result["status"] = {"tag": TAG, "items": items}
+        # NamedTagEventList.items has no omitempty: Go writes an empty history as null.
+        result["status"] = {"tag": TAG, "items": items or None}
         if conditions:
             result["status"]["conditions"] = conditions
     return result

@@ -191,6 +191,12 @@ class NotFoundError(RegistryError):
 
 
 @dataclass
+class BlobUnknownError(RegistryError):
+    """A blob the registry lacks: distribution's ``ErrBlobUnknown``, which OpenShift
+    reports as an ``InternalError``, not as an unknown manifest's ``NotFound``."""
+
+
+@dataclass
 class UnauthorizedError(RegistryError):
     """The registry refused us (no credentials, wrong credentials, denied)."""
 

@@ -83,6 +83,9 @@ DOCKER_HUB_API_HOST: Final = "registry-1.docker.io"
 DOCKER_HUB_ALIASES: Final = frozenset({DOCKER_HUB, "index.docker.io", DOCKER_HUB_API_HOST})
 """Registry names that all mean Docker Hub (compared case-insensitively)."""
 
+_LEGACY_DOCKER_HUB: Final = "index.docker.io"
+"""The one other name distribution's normalization folds into :data:`DOCKER_HUB`."""
+
 DOCKER_HUB_OFFICIAL_NAMESPACE: Final = "library"
 """Namespace of Docker Hub's one-component ("official") repositories."""
 
@@ -229,6 +232,23 @@ class Reference:
         if self.digest:
             text += f"@{self.digest}"
         return text
+
+    def normalized(self) -> str:
+        """The reference as distribution's ``ParseNormalizedNamed`` prints it.
+
+        No registry (or ``index.docker.io``) is ``docker.io``, where a
+        one-component path gains ``library/``; any other registry stays as
+        written. Tag and digest are kept as written: ``mysql:8`` is
+        ``docker.io/library/mysql:8``. OpenShift names an image this way in
+        the per-image errors it reports.
+        """
+        domain = self.registry
+        if not domain or domain == _LEGACY_DOCKER_HUB:
+            domain = DOCKER_HUB
+        path = self.path
+        if domain == DOCKER_HUB and "/" not in path:
+            path = f"{DOCKER_HUB_OFFICIAL_NAMESPACE}/{path}"
+        return replace(self, registry=domain, path=path).exact()
 
     def without_tag(self) -> Reference:
         """The same reference with no tag (a digest is kept)."""

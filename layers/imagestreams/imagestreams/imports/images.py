@@ -11,7 +11,8 @@ OpenShift's importer builds it:
   reversed to base first; layer sizes from each history entry (0 when
   absent); ``Size`` is the sum over distinct layers; there is no config.
 - Manifest lists and OCI indexes: one ``Image`` describing the list
-  (``dockerImageManifests``, no layers, ``Size`` 0) and, for a Legacy
+  (``dockerImageManifests``, no layers, ``Size`` 0 and so not written; the
+  importer dates it, as ``manifestListToImage`` does) and, for a Legacy
   import, the rule that picks one child.
 
 It also reads what the importer must fetch next (the config descriptor, the
@@ -350,7 +351,7 @@ def _schema2_image(digest: str, raw: bytes, media_type: str, config: bytes | Non
     if actual != manifest.config.digest:
         raise IntegrityError(
             detail=(
-                f"content integrity error: the image config with digest "
+                f"content integrity error: the blob retrieved with digest "
                 f"{manifest.config.digest} does not match the digest calculated from the "
                 f"content {actual}"
             )

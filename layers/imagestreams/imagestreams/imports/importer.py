@@ -9,37 +9,40 @@ For every target, with an image cache:
    registry that merely *claims* a digest in a HEAD answer gets a hit only
    if that same repository of that same registry once served that content;
 2. fetch what the cache lacks (manifest GET by digest, config blob GET) and
-   convert it; manifest lists pick a child in ``Legacy`` mode or import
-   every child in ``PreserveOriginal`` mode. A reference by digest only ever
+   convert it; manifest lists pick a child in ``Legacy`` mode (as the
+   stream's spec tag, or the request, prefers: :func:`.plan.platform_preference`)
+   or import every child in ``PreserveOriginal`` mode, the list's own Image
+   dated by the import as OpenShift dates it. A reference by digest only ever
    yields content of that digest: a HEAD or GET that answers another digest
    is a content integrity failure;
 3. write new conversions back to the cache in one batch.
 
 Registry errors become the per-image ``Status`` OpenShift reports
-(:mod:`.statuses`); targets come from :mod:`.plan`.
+(:mod:`.outcomes`, :mod:`.statuses`); targets come from :mod:`.plan`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from imagestreams.credentials import Keyring
 from imagestreams.deadline import Deadline
 from imagestreams.errors import IntegrityError, RegistryError, UnsupportedContentError
 from imagestreams.imports import images, plan, tags
-from imagestreams.imports.plan import ImportOptions, SpecReferences, Target
+from imagestreams.imports.outcomes import Outcome, SpecResult
+from imagestreams.imports.plan import ImportOptions, SpecReferences, TagAnnotations, Target
 from imagestreams.imports.session import CacheKey, Fetcher, ImageCache, Registry, RoleCredential
 from imagestreams.imports.statuses import failure_status, is_retryable, repository_status
 from imagestreams.models import (
     Image,
-    ImageImportStatus,
     ImageStreamImportSpec,
     RepositoryImportSpec,
     RepositoryImportStatus,
-    Status,
 )
 from imagestreams.observability import logger
 from imagestreams.reference import Digest, Reference, is_digest
@@ -48,32 +51,21 @@ from imagestreams.registry import media
 T = TypeVar("T")
 R = TypeVar("R")
 
-PREFER_ARCH = "importer.image.openshift.io/prefer-arch"
-PREFER_OS = "importer.image.openshift.io/prefer-os"
+Preference = Callable[[], tuple[str | None, str | None]]
+"""The (architecture, OS) a target prefers in a manifest list, worked out when asked."""
 
 
-@dataclass
-class Outcome:
-    """What importing one target gave."""
+class _ChildFailed(Exception):
+    """A child of a list kept whole failed: the error, and the child's reference."""
 
-    target: Target
-    image: Image | None = None
-    manifests: list[Image] = field(default_factory=list)
-    error: RegistryError | None = None
-    deferred: bool = False
+    def __init__(self, ref: Reference, error: RegistryError) -> None:
+        super().__init__(str(error))
+        self.ref = ref
+        self.error = error
 
-    def status(self) -> ImageImportStatus:
-        if self.error is not None or self.image is None:
-            error = self.error or UnsupportedContentError(detail="no image")
-            return ImageImportStatus(
-                status=failure_status(self.target.ref.exact(), error), tag=self.target.tag
-            )
-        return ImageImportStatus(
-            status=Status.success(type_meta=False),
-            image=self.image,
-            tag=self.target.tag,
-            manifests=self.manifests or None,
-        )
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class _Deferred:
@@ -81,23 +73,6 @@ class _Deferred:
 
 
 _DEFERRED = _Deferred()
-
-
-@dataclass
-class SpecResult:
-    """What importing a spec gave, and what it left for the import queue.
-
-    ``ordered`` is every repository tag to import, in import order;
-    ``finished`` the statuses of those imported now, by tag; ``deferred`` the
-    tags left for later, in order.
-    """
-
-    images: list[ImageImportStatus] = field(default_factory=list)
-    repository: RepositoryImportStatus | None = None
-    ordered: list[str] = field(default_factory=list)
-    finished: dict[str, ImageImportStatus] = field(default_factory=dict)
-    deferred: list[str] = field(default_factory=list)
-    additional: list[str] = field(default_factory=list)
 
 
 class Importer:
@@ -108,6 +83,7 @@ class Importer:
         registry: Registry,
         options: ImportOptions,
         cache: ImageCache | None = None,
+        clock: Callable[[], datetime] = _utc_now,
         *,
         role: RoleCredential | None = None,
         endpoints: Mapping[str, str] | None = None,
@@ -115,6 +91,7 @@ class Importer:
         self._registry = registry
         self._options = options
         self._cache = cache
+        self._clock = clock
         self._role = role
         self._endpoints = dict(endpoints or {})
 
@@ -142,13 +119,15 @@ class Importer:
         annotations: Mapping[str, str] | None = None,
         defer_after: Deadline | None = None,
         known_tags: Collection[str] = frozenset(),
+        tag_annotations: TagAnnotations | None = None,
     ) -> SpecResult:
         """Import ``spec.images`` and ``spec.repository`` together, sharing every fetch.
 
         With ``defer_after``, repository tags not finished by then are left for
         the import queue (:attr:`SpecResult.deferred`); images are always
         imported inline. ``known_tags`` are the stream's tags (their targets
-        are ``known``).
+        are ``known``). ``tag_annotations`` reads the stream's spec tags, and
+        ``annotations`` are the request's (:func:`plan.platform_preference`).
         """
         image_targets = [
             plan.image_target(s, ref, self._options)
@@ -173,6 +152,7 @@ class Importer:
             annotations or {},
             defer_after=defer_after,
             deferrable=len(image_targets),
+            tag_annotations=tag_annotations,
         )
         result.images = [o.status() for o in outcomes[: len(image_targets)]]
         if spec.repository is not None and result.repository is None:
@@ -217,8 +197,13 @@ class Importer:
         *,
         defer_after: Deadline | None = None,
         deferrable: int | None = None,
+        tag_annotations: TagAnnotations | None = None,
     ) -> list[Outcome]:
         """Import every target; outcomes are in target order.
+
+        A manifest list imported in ``Legacy`` mode gives the child
+        :func:`plan.platform_preference` prefers, from ``tag_annotations``
+        (the stream's spec tags) or the request's ``annotations``.
 
         With ``defer_after``, targets from index ``deferrable`` on may be left
         for the import queue: once ``defer_after`` has passed they are not
@@ -256,7 +241,11 @@ class Importer:
             target, digest = targets[index], resolved[index]
             if isinstance(digest, _Deferred) or may_defer(index):
                 return Outcome(target, deferred=True)
-            outcome = self._build(target, digest, fetcher, annotations)
+            # Asked only of a manifest list: reading a spec tag may cost a store read.
+            preference = functools.partial(
+                plan.platform_preference, target, tag_annotations, annotations
+            )
+            outcome = self._build(target, digest, fetcher, preference)
             if is_retryable(outcome.error) and can_defer(index):
                 return Outcome(target, deferred=True)
             return outcome
@@ -311,7 +300,7 @@ class Importer:
         target: Target,
         resolved: Digest | RegistryError | None,
         fetcher: Fetcher,
-        annotations: Mapping[str, str],
+        preference: Preference,
     ) -> Outcome:
         outcome = Outcome(target)
         if isinstance(resolved, RegistryError):
@@ -319,10 +308,12 @@ class Importer:
         else:
             try:
                 outcome.image, outcome.manifests = self._fetch(
-                    target, resolved, fetcher, annotations
+                    target, resolved, fetcher, preference
                 )
             except RegistryError as error:
                 outcome.error = error
+            except _ChildFailed as failed:
+                outcome.error, outcome.failed_at = failed.error, failed.ref
         if outcome.error is not None:
             logger.info(
                 "image import failed",
@@ -337,7 +328,7 @@ class Importer:
         target: Target,
         digest: Digest | None,
         fetcher: Fetcher,
-        annotations: Mapping[str, str],
+        preference: Preference,
     ) -> tuple[Image, list[Image]]:
         ref = target.ref
         top = self._image(target, digest or ref.digest or ref.tag_or_latest, fetcher)
@@ -345,13 +336,17 @@ class Importer:
             return self._present(top, target), []
         entries = top.docker_image_manifests or []
         if target.mode == "PreserveOriginal":
-            children = [self._child(target, entry.digest, fetcher) for entry in entries]
+            children = []
+            for entry in entries:
+                try:
+                    children.append(self._child(target, entry.digest, fetcher))
+                except RegistryError as error:
+                    # OpenShift names the child in the error (importSubManifests).
+                    raise _ChildFailed(ref.with_digest(entry.digest), error) from error
             return self._present(top, target), [self._present(c, target) for c in children]
+        prefer_arch, prefer_os = preference()
         chosen = images.select_child(
-            entries,
-            annotations.get(PREFER_ARCH) or None,
-            annotations.get(PREFER_OS) or None,
-            self._options.default_platform,
+            entries, prefer_arch, prefer_os, self._options.default_platform
         )
         return self._present(self._child(target, chosen.digest, fetcher), target), []
 
@@ -407,6 +402,10 @@ class Importer:
         # Only top-level fields change: a shallow copy is enough.
         shown = image.model_copy()
         shown.docker_image_reference = target.ref.with_digest(image.metadata.name).exact()
+        metadata = shown.docker_image_metadata
+        if media.is_list(shown.docker_image_manifest_media_type) and metadata is not None:
+            # manifestListToImage: a list was "created" when it is imported.
+            shown.docker_image_metadata = metadata.model_copy(update={"created": self._clock()})
         if not target.include_manifest:
             shown.docker_image_manifest = ""
             shown.docker_image_config = ""

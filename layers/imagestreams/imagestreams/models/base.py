@@ -12,7 +12,9 @@ This module owns how the models read and write Kubernetes-style JSON:
   it is ``None``, ``""``, ``0``, ``False`` or an empty list/map; one
   annotated :data:`OMIT_NIL` (a Go pointer to a struct) only when it is
   ``None``. Unannotated fields are always written, as Go writes struct
-  values and fields without ``omitempty``;
+  values and fields without ``omitempty``; an empty list annotated
+  :data:`NIL_SLICE` is written as ``null``, as Go writes a slice it never
+  filled;
 - times (:data:`Time`) as RFC 3339 UTC strings at second precision, with
   Go's zero time written as ``null``; byte strings (:data:`Base64Bytes`) as
   standard base64.
@@ -55,6 +57,17 @@ class _Omit:
 OMIT_EMPTY = _Omit(nil_only=False)
 #: Go ``omitempty`` on a pointer to a struct: omitted only when nil.
 OMIT_NIL = _Omit(nil_only=True)
+
+
+class _NilSlice:
+    """Marker placed in ``Annotated`` metadata: an empty list is Go's nil slice."""
+
+    def __repr__(self) -> str:
+        return "NIL_SLICE"
+
+
+#: A Go slice without ``omitempty`` that is nil whenever empty: ``null`` when empty.
+NIL_SLICE = _NilSlice()
 
 
 def _is_empty(value: Any) -> bool:
@@ -186,19 +199,30 @@ class OpenShiftModel(BaseModel):
     # key -> omit only when nil; one map for aliases, one for field names.
     __omit_by_alias__: ClassVar[dict[str, bool]] = {}
     __omit_by_name__: ClassVar[dict[str, bool]] = {}
+    # keys written as null when empty, by alias and by field name.
+    __nil_by_alias__: ClassVar[frozenset[str]] = frozenset()
+    __nil_by_name__: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         by_alias: dict[str, bool] = {}
         by_name: dict[str, bool] = {}
+        nil_alias: set[str] = set()
+        nil_name: set[str] = set()
         for name, info in cls.model_fields.items():
+            alias = info.serialization_alias or info.alias or name
             for marker in info.metadata:
                 if isinstance(marker, _Omit):
                     by_name[name] = marker.nil_only
-                    by_alias[info.serialization_alias or info.alias or name] = marker.nil_only
+                    by_alias[alias] = marker.nil_only
+                elif isinstance(marker, _NilSlice):
+                    nil_name.add(name)
+                    nil_alias.add(alias)
         cls.__omit_by_alias__ = by_alias
         cls.__omit_by_name__ = by_name
+        cls.__nil_by_alias__ = frozenset(nil_alias)
+        cls.__nil_by_name__ = frozenset(nil_name)
 
     @model_validator(mode="before")
     @classmethod
@@ -219,6 +243,9 @@ class OpenShiftModel(BaseModel):
                 value = data[key]
                 if value is None or (not nil_only and _is_empty(value)):
                     del data[key]
+        for key in self.__nil_by_alias__ if info.by_alias else self.__nil_by_name__:
+            if data.get(key) == []:
+                data[key] = None
         return data
 
     def to_json_dict(self) -> dict[str, Any]:

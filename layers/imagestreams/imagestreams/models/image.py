@@ -91,7 +91,8 @@ class DockerConfig(OpenShiftModel):
 class DockerImage(OpenShiftModel):
     """docker10 ``DockerImage``: the metadata of an image (``dockerImageMetadata``).
 
-    ``Size`` is always written, also when 0 (a manifest list).
+    ``Size`` is ``omitempty`` there, so a manifest list's (0) is left out;
+    ``Created`` and ``ContainerConfig`` are structs, which Go always writes.
     """
 
     model_config = ConfigDict(alias_generator=to_pascal)
@@ -114,7 +115,7 @@ class DockerImage(OpenShiftModel):
     author: Annotated[str, OMIT_EMPTY] = ""
     config: Annotated[DockerConfig | None, OMIT_NIL] = None
     architecture: Annotated[str, OMIT_EMPTY] = ""
-    size: int = 0
+    size: Annotated[int, OMIT_EMPTY] = 0
 
 
 class ImageLayer(OpenShiftModel):

@@ -13,7 +13,14 @@ from typing import Annotated
 
 from pydantic import Field
 
-from imagestreams.models.base import OMIT_EMPTY, OMIT_NIL, OpenShiftModel, OptionalTime, Time
+from imagestreams.models.base import (
+    NIL_SLICE,
+    OMIT_EMPTY,
+    OMIT_NIL,
+    OpenShiftModel,
+    OptionalTime,
+    Time,
+)
 from imagestreams.models.meta import ObjectMeta, ObjectReference
 
 IMPORT_MODE_LEGACY = "Legacy"
@@ -96,10 +103,14 @@ class TagEventCondition(OpenShiftModel):
 
 
 class NamedTagEventList(OpenShiftModel):
-    """A status tag: its history (``items``) and conditions."""
+    """A status tag: its history (``items``) and conditions.
+
+    ``items`` has no ``omitempty`` and OpenShift's conversion leaves it nil
+    when there is no history: a tag with only conditions says ``null``.
+    """
 
     tag: str = ""
-    items: list[TagEvent] = Field(default_factory=list)
+    items: Annotated[list[TagEvent], NIL_SLICE] = Field(default_factory=list)
     conditions: Annotated[list[TagEventCondition] | None, OMIT_EMPTY] = None
 
 

@@ -57,7 +57,10 @@ def verify_blob(data: bytes, digest: str) -> None:
     actual = _hash(data, algorithm)
     if actual != digest:
         raise IntegrityError(
-            detail=f"content integrity error: the blob {digest} does not match its content {actual}"
+            detail=(
+                f"content integrity error: the blob retrieved with digest {digest} does not "
+                f"match the digest calculated from the content {actual}"
+            )
         )
 
 

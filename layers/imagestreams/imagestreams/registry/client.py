@@ -24,6 +24,7 @@ from imagestreams import jsondoc
 from imagestreams.credentials import Credential
 from imagestreams.deadline import Deadline
 from imagestreams.errors import (
+    BlobUnknownError,
     ContentTooLargeError,
     IntegrityError,
     ProtocolError,
@@ -229,8 +230,10 @@ class RepositoryClient:
         return Manifest(media.digest_of(raw, media_type), media_type, raw)
 
     def get_blob(self, digest: str, max_bytes: int = CONFIG_LIMIT) -> bytes:
-        """GET a blob (following redirects) and verify its digest."""
+        """GET a blob (following redirects) and verify its digest; a 404 is ``BlobUnknownError``."""
         response = self._request("GET", f"blobs/{digest}", accept=("*/*",), max_bytes=max_bytes)
+        if response.status == 404:
+            raise BlobUnknownError(detail="unknown blob", http_status=404)
         if response.status != 200:
             raise error_for(response, f"blob {digest}")
         verify_blob(response.body, digest)

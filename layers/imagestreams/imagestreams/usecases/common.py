@@ -1,17 +1,20 @@
-"""What several use cases share: their options, time budgets and redelivery."""
+"""What several use cases share: options, time budgets, spec tag lookups and redelivery."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from imagestreams import streams
 from imagestreams.deadline import Deadline
-from imagestreams.imports.importer import Importer, Outcome
+from imagestreams.imports.importer import Importer
+from imagestreams.imports.outcomes import Outcome
+from imagestreams.imports.plan import TagAnnotations
 from imagestreams.imports.session import Fetcher
 from imagestreams.imports.statuses import is_retryable
-from imagestreams.usecases.ports import PullSecrets
+from imagestreams.usecases.ports import PullSecrets, StreamStore
 
 # Time kept back from the Lambda deadline to store and write the response.
 RESPONSE_RESERVE = 3.0
@@ -45,6 +48,21 @@ def fetcher(
 ) -> Fetcher:
     """The registry session of one import in ``namespace``, bounded to ``seconds``."""
     return importer.fetcher(pull_secrets.for_namespace(namespace), Deadline.after(seconds))
+
+
+def spec_tag_annotations(store: StreamStore, namespace: str, name: str) -> TagAnnotations:
+    """The annotations of the stream's spec tags, each tag read once and only when asked for.
+
+    The importer asks only when a manifest list leaves it a choice, so most
+    imports read nothing.
+    """
+
+    @functools.cache
+    def lookup(tag: str) -> Mapping[str, str]:
+        state = store.get_tags(namespace, name, [tag]).get(tag)
+        return dict(state.spec.annotations or {}) if state and state.spec else {}
+
+    return lookup
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,10 @@ class Reimport:
             )
             for s in image_specs.values()
         ]
-        outcomes = self.importer.run(targets, session, {})
+        # As OpenShift's importer, a tag's own prefer-arch/prefer-os choose in a manifest list.
+        outcomes = self.importer.run(
+            targets, session, {}, tag_annotations=lambda tag: specs[tag].annotations or {}
+        )
         kept, retry = Delivery(receive_count, self.options.chunk_max_receives).kept(outcomes)
         now = self.clock()
 

@@ -2,7 +2,8 @@
 
 Owns the order of work for one request: take the time budget from the
 invocation, read the namespace's pull secret, run the importer, tag the
-results into the ImageStream when ``spec.import`` is true, keep the latest
+results into the ImageStream when ``spec.import`` is true (leaving it as it
+was when nothing would change, as OpenShift does), keep the latest
 import document, and queue what did not fit inline as an import job (the
 answer is then 202 with the progress so far).
 """
@@ -19,12 +20,13 @@ from imagestreams import errors, streams
 from imagestreams.api.validation import apply_defaults
 from imagestreams.deadline import Deadline
 from imagestreams.imports import jobs
-from imagestreams.imports.importer import Importer, SpecResult
+from imagestreams.imports.importer import Importer
 from imagestreams.imports.jobs import Job
+from imagestreams.imports.outcomes import SpecResult
 from imagestreams.imports.plan import ValidImport
-from imagestreams.models import ImageStreamImport, ImageStreamImportStatus, Status
+from imagestreams.models import ImageStream, ImageStreamImport, ImageStreamImportStatus, Status
 from imagestreams.observability import logger
-from imagestreams.usecases.common import Options, budget, fetcher, now
+from imagestreams.usecases.common import Options, budget, fetcher, now, spec_tag_annotations
 from imagestreams.usecases.ports import (
     ImportQueue,
     ImportRecords,
@@ -93,7 +95,13 @@ class StartImport:
         # Tags the stream has are likely unchanged: a HEAD may spare their GETs.
         known = self.store.tag_names(namespace, name) if request.spec.import_ else frozenset()
         result = self.importer.import_spec(
-            request.spec, valid.references, session, annotations, defer_after, known
+            request.spec,
+            valid.references,
+            session,
+            annotations,
+            defer_after,
+            known,
+            tag_annotations=spec_tag_annotations(self.store, namespace, name),
         )
         now = self.clock()
         request.metadata.namespace = namespace
@@ -106,10 +114,14 @@ class StartImport:
             return self._dry_run(namespace, valid, request, result, now)
         meta = None
         if request.spec.import_:
-            meta = self.tagger.begin_import(namespace, name, now, expected_rv, expected_uid)
-            self.tagger.apply(
-                namespace, name, self.tagger.request_mutations(valid, meta.generation, now)
-            )
+            unchanged = self._unchanged(namespace, valid, result, now)
+            if unchanged is not None:
+                request.status.import_ = unchanged
+            else:
+                meta = self.tagger.begin_import(namespace, name, now, expected_rv, expected_uid)
+                self.tagger.apply(
+                    namespace, name, self.tagger.request_mutations(valid, meta.generation, now)
+                )
         job = self._start_job(namespace, request, result, meta, now) if result.deferred else None
         if meta is not None:
             request.status.import_ = self.tagger.stream(meta)
@@ -124,9 +136,16 @@ class StartImport:
             images=len(result.images),
             repository_tags=len(result.ordered),
             deferred=len(result.deferred),
-            tagged=bool(request.spec.import_),
+            tagged=meta is not None,
         )
         return Created(document, accepted=job is not None)
+
+    def _unchanged(
+        self, namespace: str, valid: ValidImport, result: SpecResult, now: datetime
+    ) -> ImageStream | None:
+        """The stream as it is, when importing changes none of its tags (see
+        :meth:`StreamTagger.unchanged`); tags left for the queue may change it."""
+        return None if result.deferred else self.tagger.unchanged(namespace, valid, now)
 
     def _dry_run(
         self,
@@ -140,9 +159,13 @@ class StartImport:
         assert request.status is not None
         if request.spec.import_:
             name = request.metadata.name
-            meta = self.tagger.preview_import(namespace, name, now)
-            mutations = self.tagger.request_mutations(valid, meta.generation, now)
-            request.status.import_ = self.tagger.preview(meta, mutations)
+            unchanged = self._unchanged(namespace, valid, result, now)
+            if unchanged is not None:
+                request.status.import_ = unchanged
+            else:
+                meta = self.tagger.preview_import(namespace, name, now)
+                mutations = self.tagger.request_mutations(valid, meta.generation, now)
+                request.status.import_ = self.tagger.preview(meta, mutations)
         if result.deferred and request.status.repository is not None:
             request.status.repository.status = _progress(
                 "DryRun",

@@ -384,8 +384,14 @@ class WriteStreams:
         references = SpecReferences(tuple(refs[tag.name] for tag in tags))
         seconds = budget(self.options.time_budget, remaining_seconds)
         session = fetcher(self.importer, self.pull_secrets, meta.namespace, seconds)
+        # The tags' own prefer-arch/prefer-os annotations choose in a manifest list,
+        # as OpenShift's importer reads them from the stream's spec tags.
+        written = {tag.name: dict(tag.annotations or {}) for tag in tags}
         result = self.importer.import_spec(
-            request.spec, references, session, dict(meta.annotations)
+            request.spec,
+            references,
+            session,
+            tag_annotations=lambda name: written.get(name, {}),
         )
         request.status = ImageStreamImportStatus(images=result.images or None)
         valid = ValidImport(request, references)

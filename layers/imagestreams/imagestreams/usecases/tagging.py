@@ -90,6 +90,28 @@ class StreamTagger:
             annotations={**current.annotations, **annotation},
         )
 
+    def unchanged(self, namespace: str, valid: ValidImport, now: datetime) -> ImageStream | None:
+        """The stream as stored when the import of ``valid`` would change none of its tags.
+
+        OpenShift's ``imagestreamimport`` REST storage leaves such a stream
+        alone and answers it as it was (``hasTagChanged``, then no update when
+        nothing differs): no new generation, no new repository check time.
+        None when something would change, or when the stream is missing or
+        was never checked (it lacks the repository check annotation, which
+        the import then writes).
+        """
+        name = valid.request.metadata.name
+        meta = self._store.get_meta(namespace, name)
+        if meta is None or DOCKER_REPOSITORY_CHECK_ANNOTATION not in meta.annotations:
+            return None
+        mutations = self.request_mutations(valid, meta.generation + 1, now)
+        states = self._store.get_tags(namespace, name, list(mutations))
+        for tag, changes in mutations.items():
+            after = _in_turn(changes)(states.get(tag))
+            if after is not None and streams.changed(states.get(tag), after):
+                return None
+        return streams.assemble(meta, self._store.get_tags(namespace, name).values())
+
     def preview(
         self, meta: streams.StreamMeta, mutations: Mapping[str, list[Mutation]]
     ) -> ImageStream:
