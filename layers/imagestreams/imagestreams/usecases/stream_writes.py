@@ -30,7 +30,6 @@ running at the same time lose nothing.
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -50,7 +49,6 @@ from imagestreams.models import (
     ImageStreamImportSpec,
     ImageStreamImportStatus,
     LocalObjectReference,
-    NamedTagEventList,
     ObjectMeta,
     ObjectReference,
     TagEvent,
@@ -62,6 +60,14 @@ from imagestreams.reference import Reference
 from imagestreams.registry.rules import RegistryRules
 from imagestreams.usecases.common import Options, budget, fetcher, now
 from imagestreams.usecases.ports import PullSecrets, StreamStore
+from imagestreams.usecases.spec_tags import (
+    GENERATE_NAME_ATTEMPTS,
+    random_suffix,
+    set_spec,
+    spec_json,
+    tag_json,
+    tag_ref_changed,
+)
 from imagestreams.usecases.tag_sources import TagSources
 from imagestreams.usecases.tagging import Mutation, StreamTagger, Tagged
 
@@ -70,15 +76,6 @@ ReadableNamespaces = Callable[[str], bool]
 
 # Attempts of a patch whose stream another writer changed meanwhile (the API server retries too).
 PATCH_ATTEMPTS = 5
-# names.SimpleNameGenerator: five characters after generateName (cut to 58), from an
-# alphabet without vowels; the generic registry tries 8 names before it gives up.
-_GENERATED = "bcdfghjklmnpqrstvwxz2456789"
-GENERATE_NAME_ATTEMPTS = 8
-
-
-def random_suffix() -> str:
-    """Five random characters of the API server's name generator."""
-    return "".join(random.choices(_GENERATED, k=5))
 
 
 @dataclass(frozen=True)
@@ -197,7 +194,7 @@ class WriteStreams:
             if ref.generation != 0 and tag in old:
                 ref.generation = old[tag].generation
         spec_changed = current.lookup_policy_local != stream.spec.lookup_policy.local or (
-            _spec_json(old) != _spec_json(new)
+            spec_json(old) != spec_json(new)
         )
         generation = (
             current.generation + 1
@@ -313,13 +310,13 @@ class WriteStreams:
                     )
                 else:
                     imports.append(ref)
-            if event is not None or tag not in old or _json(old[tag]) != _json(ref):
-                change = _set_spec(tag, ref, event)
+            if event is not None or tag not in old or tag_json(old[tag]) != tag_json(ref):
+                change = set_spec(tag, ref, event)
                 changes[tag] = [Tagged(image, change) if image is not None else change]
         if causes:
             raise ValidationError(stream_validation.STREAM_KIND, "ImageStream", meta.name, causes)
         for tag in old.keys() - new.keys():
-            changes[tag] = [_set_spec(tag, None, None)]
+            changes[tag] = [set_spec(tag, None, None)]
         if imports:
             stamp = format_time(at) or ""
             meta = replace(
@@ -396,49 +393,3 @@ class WriteStreams:
         request.status = ImageStreamImportStatus(images=result.images or None)
         valid = ValidImport(request, references)
         return self.tagger.request_mutations(valid, meta.generation, self.clock())
-
-
-def tag_ref_changed(old: TagReference, new: TagReference, namespace: str) -> bool:
-    """Whether a spec tag asks for a new import or resolution (upstream's ``tagRefChanged``)."""
-    if new.from_ is None or not (new.from_.kind or new.from_.name):
-        return False
-    before = old.from_ or ObjectReference()
-    if (before.namespace or namespace) != (new.from_.namespace or namespace):
-        return True
-    if before.name != new.from_.name or old.reference != new.reference:
-        return True
-    return (
-        old.generation is not None
-        and new.generation is not None
-        and old.generation != new.generation
-        and new.generation == 0
-    )
-
-
-def _set_spec(tag: str, spec: TagReference | None, event: TagEvent | None) -> Mutation:
-    """The change that makes ``spec`` the tag's spec (None: no spec tag), keeping its status."""
-    written = spec.model_copy(deep=True) if spec is not None else None
-
-    def mutate(state: streams.TagState | None) -> streams.TagState:
-        status = state.status.model_copy(deep=True) if state and state.status else None
-        if event is not None:
-            status = status or NamedTagEventList(tag=tag)
-            current = status.items[0] if status.items else None
-            if current is None or (current.docker_image_reference, current.image) != (
-                event.docker_image_reference,
-                event.image,
-            ):
-                status.items.insert(0, event.model_copy())
-            status.conditions = None
-        spec_copy = written.model_copy(deep=True) if written is not None else None
-        return streams.TagState(name=tag, spec=spec_copy, status=status)
-
-    return mutate
-
-
-def _json(tag: TagReference) -> dict[str, Any]:
-    return tag.to_json_dict()
-
-
-def _spec_json(tags: Mapping[str, TagReference]) -> list[dict[str, Any]]:
-    return [_json(tags[name]) for name in sorted(tags)]
