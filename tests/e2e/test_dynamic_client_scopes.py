@@ -8,24 +8,14 @@ granted a namespace is refused at the cluster scope.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tests.support.devserver import RunningServer
+from tests.support.devserver import RunningServer, dynamic_client
 
 pytestmark = pytest.mark.slow
 
 DEMO_CONTEXT = "imagestreams-local-dev-1"
 ADMIN_CONTEXT = "imagestreams-local-dev-3"
-
-
-def dynamic_client(server: RunningServer, context: str) -> Any:
-    from kubernetes import config, dynamic
-
-    return dynamic.DynamicClient(
-        config.new_client_from_config(config_file=str(server.kubeconfig), context=context)
-    )
 
 
 def test_a_token_of_every_namespace_lists_streams_across_namespaces(

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from testkit.registry import Registry
-from tests.support.devserver import RunningServer, import_stream
+from tests.support.devserver import RunningServer, dynamic_client, import_stream
 
 pytestmark = pytest.mark.slow
 
@@ -157,17 +157,8 @@ def test_kubectl_get_is_in_a_namespace_not_granted_is_forbidden(
 def test_the_dynamic_client_discovers_creates_reads_and_deletes(
     https_devserver: RunningServer, anon_registry: Registry, push_image: Callable[..., Any]
 ) -> None:
-    from kubernetes import config, dynamic
-    from kubernetes.client import api_client
-
     pushed = push_image(anon_registry, via="api")
-    client = dynamic.DynamicClient(
-        api_client.ApiClient(
-            configuration=config.new_client_from_config(
-                config_file=str(https_devserver.kubeconfig)
-            ).configuration
-        )
-    )
+    client = dynamic_client(https_devserver)
     name = f"dyn-{uuid.uuid4().hex[:8]}"
 
     # Discovery: both resources by kind
@@ -254,17 +245,8 @@ def test_dynamic_client_watches_image_streams(
     anon_registry: Registry,
     push_image: Callable[..., Any],
 ) -> None:
-    from kubernetes import config, dynamic
-    from kubernetes.client import api_client
-
     # Given the dynamic client, the list's version, and then a re-import of the stream
-    client = dynamic.DynamicClient(
-        api_client.ApiClient(
-            configuration=config.new_client_from_config(
-                config_file=str(https_devserver.kubeconfig)
-            ).configuration
-        )
-    )
+    client = dynamic_client(https_devserver)
     image_streams = client.resources.get(api_version="image.openshift.io/v1", kind="ImageStream")
     version = image_streams.get(namespace="demo").metadata.resourceVersion
     pushed = push_image(anon_registry, via="api", tag="v2")
@@ -368,16 +350,7 @@ def test_kubectl_delete_istag_removes_the_tag(
 def test_the_dynamic_client_reads_istags_and_isimages(
     https_devserver: RunningServer, stream: str
 ) -> None:
-    from kubernetes import config, dynamic
-    from kubernetes.client import api_client
-
-    client = dynamic.DynamicClient(
-        api_client.ApiClient(
-            configuration=config.new_client_from_config(
-                config_file=str(https_devserver.kubeconfig)
-            ).configuration
-        )
-    )
+    client = dynamic_client(https_devserver)
     tags = client.resources.get(api_version="image.openshift.io/v1", kind="ImageStreamTag")
     images = client.resources.get(api_version="image.openshift.io/v1", kind="ImageStreamImage")
     assert tags.short_names == ["istag"]
@@ -507,16 +480,7 @@ def test_kubectl_get_istag_watch_shows_a_new_tag_and_ends(
 
 
 def test_the_dynamic_client_creates_an_istag(https_devserver: RunningServer, stream: str) -> None:
-    from kubernetes import config, dynamic
-    from kubernetes.client import api_client
-
-    client = dynamic.DynamicClient(
-        api_client.ApiClient(
-            configuration=config.new_client_from_config(
-                config_file=str(https_devserver.kubeconfig)
-            ).configuration
-        )
-    )
+    client = dynamic_client(https_devserver)
     tags = client.resources.get(api_version="image.openshift.io/v1", kind="ImageStreamTag")
     assert {"create", "update", "watch"} <= set(tags.verbs)
 

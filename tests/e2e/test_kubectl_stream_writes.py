@@ -20,7 +20,7 @@ import yaml
 
 from testkit.registry import Registry
 from tests.e2e.test_kubectl_clients import kubectl_run
-from tests.support.devserver import RunningServer
+from tests.support.devserver import RunningServer, dynamic_client
 
 pytestmark = pytest.mark.slow
 
@@ -120,16 +120,7 @@ def test_kubectl_apply_of_an_invalid_tag_is_the_api_servers_422(
 def test_the_dynamic_client_creates_and_patches_a_stream(
     https_devserver: RunningServer, pulls: dict[str, str]
 ) -> None:
-    from kubernetes import config, dynamic
-    from kubernetes.client import api_client
-
-    client = dynamic.DynamicClient(
-        api_client.ApiClient(
-            configuration=config.new_client_from_config(
-                config_file=str(https_devserver.kubeconfig)
-            ).configuration
-        )
-    )
+    client = dynamic_client(https_devserver)
     streams = client.resources.get(api_version="image.openshift.io/v1", kind="ImageStream")
     name = f"dyn-{uuid.uuid4().hex[:8]}"
 
@@ -210,16 +201,7 @@ def test_kubectl_apply_of_an_istag_creates_then_moves_it(
 def test_the_dynamic_client_patches_an_istag(
     https_devserver: RunningServer, pulls: dict[str, str]
 ) -> None:
-    from kubernetes import config, dynamic
-    from kubernetes.client import api_client
-
-    client = dynamic.DynamicClient(
-        api_client.ApiClient(
-            configuration=config.new_client_from_config(
-                config_file=str(https_devserver.kubeconfig)
-            ).configuration
-        )
-    )
+    client = dynamic_client(https_devserver)
     tags = client.resources.get(api_version="image.openshift.io/v1", kind="ImageStreamTag")
     name = f"dyn-{uuid.uuid4().hex[:8]}:web"
     created = tags.create(body=yaml.safe_load(istag_manifest(name, pulls["one"])), namespace="demo")

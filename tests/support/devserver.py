@@ -212,3 +212,12 @@ def import_stream(server: RunningServer, name: str, image: str) -> dict[str, Any
         assert response.status == 201
         answer: dict[str, Any] = json.loads(response.read())
     return answer
+
+
+def dynamic_client(server: RunningServer, context: str | None = None) -> Any:
+    """The Python ``kubernetes`` client's ``DynamicClient`` on the server's kubeconfig."""
+    from kubernetes import config, dynamic
+
+    return dynamic.DynamicClient(
+        config.new_client_from_config(config_file=str(server.kubeconfig), context=context)
+    )

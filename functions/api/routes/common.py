@@ -10,18 +10,23 @@ registers a route or calls a use case.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from imagestreams import bootstrap, errors
 from imagestreams.api import access, bodies, decoding, discovery, patching, responses
+from imagestreams.models import OpenShiftModel
 from imagestreams.observability import logger
 
 NAMESPACE = "/apis/image.openshift.io/v1/namespaces/<namespace>"
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]
+
+M = TypeVar("M", bound=OpenShiftModel)
 
 
 def allow(namespace: str, verb: str, resource: str, name: str = "") -> None:
@@ -81,8 +86,32 @@ def include_object() -> str:
     return query.get("includeObject") or "Metadata"
 
 
-def patch_request() -> tuple[decoding.WriteOptions, str, bytes]:
-    """A PATCH's options, patch media type and body, in the API server's order."""
+class PatchWrite(Protocol[M]):
+    """A use case's patch: the stored object's JSON through ``patched``, then updated."""
+
+    def __call__(
+        self,
+        namespace: str,
+        name: str,
+        patched: Callable[[dict[str, Any]], M],
+        remaining_seconds: float,
+        *,
+        dry_run: bool = False,
+        may_read: Callable[[str], bool] | None = None,
+    ) -> M: ...
+
+
+def patch(
+    namespace: str,
+    name: str,
+    decode: Callable[[bytes, decoding.WriteOptions], tuple[M, Sequence[str]]],
+    write: PatchWrite[M],
+) -> Response[str]:
+    """Answer a PATCH: its options, patch type and body read in the API server's order.
+
+    ``decode`` reads the patched document (JSON) as the resource's object,
+    with what decoding it warns about; ``write`` is the use case's patch.
+    """
     event = router.current_event
     options = decoding.write_options(
         event.multi_value_query_string_parameters or {}, "PatchOptions"
@@ -93,7 +122,18 @@ def patch_request() -> tuple[decoding.WriteOptions, str, bytes]:
         bool(event.is_base64_encoded),
         bootstrap.container().settings.max_body_bytes,
     )
-    return options, media_type, raw
+    warnings: list[str] = []
+
+    def patched(document: dict[str, Any]) -> M:
+        changed = json.dumps(patching.apply(document, raw, media_type)).encode()
+        written, found = decode(changed, options)
+        warnings[:] = found
+        return written
+
+    written = write(
+        namespace, name, patched, remaining(), dry_run=options.dry_run, may_read=readable()
+    )
+    return responses.with_warnings(responses.document(200, written.to_json_dict()), warnings)
 
 
 def remaining() -> float:

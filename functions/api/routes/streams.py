@@ -8,14 +8,13 @@ document; DockerImage spec tags of a write are imported by the use case.
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from collections.abc import Sequence
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from imagestreams import bootstrap, errors, listing, watching
-from imagestreams.api import access, bodies, decoding, patching, responses, tables
+from imagestreams.api import access, bodies, decoding, responses, tables
 from imagestreams.models import ImageStream
 from imagestreams.usecases.common import now
 from routes.common import (
@@ -24,7 +23,7 @@ from routes.common import (
     allow_cluster,
     include_object,
     not_allowed,
-    patch_request,
+    patch,
     readable,
     remaining,
 )
@@ -151,21 +150,12 @@ def patch_stream(namespace: str, name: str) -> Response[str]:
     """PATCH an ImageStream with a JSON merge patch or a JSON patch."""
     responses.check_path(namespace, name)
     allow(namespace, "patch", "imagestreams", name)
-    options, media_type, raw = patch_request()
-    warnings: list[str] = []
 
-    def patched(document: dict[str, Any]) -> ImageStream:
-        changed = json.dumps(patching.apply(document, raw, media_type)).encode()
-        request = decoding.decode_stream(changed, bodies.JSON, namespace, options)
-        warnings[:] = request.warnings
-        return request.stream
+    def decode(raw: bytes, options: decoding.WriteOptions) -> tuple[ImageStream, Sequence[str]]:
+        request = decoding.decode_stream(raw, bodies.JSON, namespace, options)
+        return request.stream, request.warnings
 
-    stream = (
-        bootstrap.container()
-        .write_streams()
-        .patch(namespace, name, patched, remaining(), dry_run=options.dry_run, may_read=readable())
-    )
-    return responses.with_warnings(responses.document(200, stream.to_json_dict()), warnings)
+    return patch(namespace, name, decode, bootstrap.container().write_streams().patch)
 
 
 def _stream_request(namespace: str, options_kind: str) -> decoding.StreamRequest:

@@ -7,14 +7,13 @@ route checks its path and grant, calls one use case and returns its document.
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from collections.abc import Sequence
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from imagestreams import bootstrap, listing, watching
-from imagestreams.api import bodies, decoding, patching, responses, tables
+from imagestreams.api import bodies, decoding, responses, tables
 from imagestreams.models import ImageStreamTag, ImageStreamTagList, ListMeta
 from imagestreams.usecases.common import now
 from routes.common import (
@@ -22,7 +21,7 @@ from routes.common import (
     allow,
     include_object,
     not_allowed,
-    patch_request,
+    patch,
     readable,
     remaining,
 )
@@ -145,21 +144,12 @@ def patch_tag(namespace: str, name: str) -> Response[str]:
     """PATCH ``<stream>:<tag>`` with a JSON merge patch or a JSON patch (``kubectl apply``)."""
     responses.check_path(namespace)
     allow(namespace, "patch", "imagestreamtags", name)
-    options, media_type, raw = patch_request()
-    warnings: list[str] = []
 
-    def patched(document: dict[str, Any]) -> ImageStreamTag:
-        changed = json.dumps(patching.apply(document, raw, media_type)).encode()
-        request = decoding.decode_tag(changed, bodies.JSON, namespace, options)
-        warnings[:] = request.warnings
-        return request.tag
+    def decode(raw: bytes, options: decoding.WriteOptions) -> tuple[ImageStreamTag, Sequence[str]]:
+        request = decoding.decode_tag(raw, bodies.JSON, namespace, options)
+        return request.tag, request.warnings
 
-    tag = (
-        bootstrap.container()
-        .write_stream_tags()
-        .patch(namespace, name, patched, remaining(), dry_run=options.dry_run, may_read=readable())
-    )
-    return responses.with_warnings(responses.document(200, tag.to_json_dict()), warnings)
+    return patch(namespace, name, decode, bootstrap.container().write_stream_tags().patch)
 
 
 def _tag_request(namespace: str, options_kind: str) -> decoding.TagRequest:
