@@ -28,7 +28,7 @@ from imagestreams.api import (
 )
 from imagestreams.errors import RequestError
 from imagestreams.models import ImageStream, ImageStreamTag, ImageStreamTagList, ListMeta
-from imagestreams.observability import logger
+from imagestreams.observability import logger, metrics, tracer
 from imagestreams.usecases.common import now
 
 NAMESPACE = "/apis/image.openshift.io/v1/namespaces/<namespace>"
@@ -609,6 +609,8 @@ def unexpected(error: Exception) -> Response[str]:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Resolve one API Gateway REST proxy event.
 

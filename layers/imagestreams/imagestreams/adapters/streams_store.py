@@ -87,6 +87,7 @@ from imagestreams.adapters.stream_items import (
     version_counter_key,
 )
 from imagestreams.models import Image
+from imagestreams.observability import tracer
 from imagestreams.streams import StreamMeta, TagMutation, TagState
 from imagestreams.usecases.ports import StreamChange, TagDeletion
 
@@ -116,6 +117,7 @@ def _is_resource_version(value: str) -> bool:
     return value.isascii() and value.isdigit() and len(value) <= 38
 
 
+@tracer.trace_methods("streams")
 class DynamoStreamStore(TableStore):
     """Stream meta and tag states in the streams table.
 

@@ -24,6 +24,7 @@ from imagestreams.imports.jobs import Job
 from imagestreams.imports.plan import ValidImport
 from imagestreams.models import ImageStreamImport, ImageStreamImportStatus, Status
 from imagestreams.observability import logger
+from imagestreams.telemetry import NO_TELEMETRY, Telemetry
 from imagestreams.usecases.common import Options, budget, fetcher, now
 from imagestreams.usecases.ports import (
     ImportQueue,
@@ -56,6 +57,7 @@ class StartImport:
     queue: ImportQueue
     options: Options
     clock: Callable[[], datetime] = field(default=now)
+    telemetry: Telemetry = NO_TELEMETRY
 
     def create(
         self,
@@ -103,6 +105,7 @@ class StartImport:
         )
         if dry_run:
             return self._dry_run(namespace, valid, request, result, now)
+        self.telemetry.imported("import", [*result.images, *result.finished.values()])
         meta = None
         if request.spec.import_:
             meta = self.tagger.begin_import(namespace, name, now, expected_rv, expected_uid)
@@ -178,6 +181,7 @@ class StartImport:
             },
         )
         self.job_store.create(job, result.finished)
+        self.telemetry.job_started()
         job.done = len(result.finished)
         job.failed = sum(1 for s in result.finished.values() if not s.status.is_success)
         request.metadata.annotations = {**(request.metadata.annotations or {}), **job.annotations()}

@@ -60,6 +60,7 @@ from imagestreams.models.base import format_time
 from imagestreams.observability import logger
 from imagestreams.reference import Reference
 from imagestreams.registry.rules import RegistryRules
+from imagestreams.telemetry import NO_TELEMETRY, Telemetry
 from imagestreams.usecases.common import Options, budget, fetcher, now
 from imagestreams.usecases.ports import PullSecrets, StreamStore
 from imagestreams.usecases.tag_sources import TagSources
@@ -94,6 +95,7 @@ class WriteStreams:
     options: Options
     rules: RegistryRules | None = None
     clock: Callable[[], datetime] = field(default=now)
+    telemetry: Telemetry = NO_TELEMETRY
 
     # --- the verbs ----------------------------------------------------------------
 
@@ -368,6 +370,7 @@ class WriteStreams:
         result = self.importer.import_spec(
             request.spec, references, session, dict(meta.annotations)
         )
+        self.telemetry.imported("write", result.images)
         request.status = ImageStreamImportStatus(images=result.images or None)
         valid = ValidImport(request, references)
         return self.tagger.request_mutations(valid, meta.generation, self.clock())
