@@ -14,9 +14,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
 import pytest
 
 from devserver.queues import drain
+from devserver.resources import CreatedResources
+from imagestreams.adapters.jobs_store import DynamoJobStore
+from ops.dead_letters import Stack, show
 from testkit.api import Api, FakeContext, image_spec, import_body, load_function
 from testkit.events import load_event
 from testkit.images import repush_tag
@@ -273,6 +277,7 @@ def test_a_fanned_out_job_counts_its_chunks_and_completion(
 
 def test_a_chunk_failing_every_delivery_counts_as_dead_lettered(
     fanout: dict[str, str],
+    template_resources: CreatedResources,
     anon_registry: Registry,
     push_tags: Any,
     proxy: RegistryProxy,
@@ -301,6 +306,25 @@ def test_a_chunk_failing_every_delivery_counts_as_dead_lettered(
     assert emitted.total("TagsImported") >= 20
     assert emitted.total("ChunksDeadLettered", operation="job") == 1
     assert emitted.total("JobsCompleted") == 1
+    # And the dead-letter tool says the job completed, so a redrive would change nothing
+    printed: list[str] = []
+    dead_letters = Stack(
+        boto3.client("sqs").get_queue_url(
+            QueueName=template_resources.name("ImportDeadLetterQueue")
+        )["QueueUrl"],
+        fanout["IMPORT_QUEUE_URL"],
+        fanout["STREAMS_TABLE"],
+    )
+    assert (
+        show(
+            dead_letters,
+            boto3.client("sqs"),
+            DynamoJobStore(dead_letters.streams_table),
+            printed.append,
+        )
+        == 1
+    )
+    assert "job Complete (25 of 25 tags, 5 failed)" in printed[1]
 
 
 # --- re-imports: the scheduler queues, the worker re-imports -----------------------------
