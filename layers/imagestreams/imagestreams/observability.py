@@ -97,7 +97,7 @@ class InvocationMetrics(AmazonCloudWatchEMFProvider):
     """
 
     def __init__(self, service: str = SERVICE, output: Output | None = None) -> None:
-        # The namespace is resolved at each flush: nothing is read at import.
+        # The namespace is read at each flush: the environment may be set after import.
         super().__init__(namespace=None, service=service)
         self.output: Output = output or print_documents
         self._lock = threading.Lock()
