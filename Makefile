@@ -12,7 +12,7 @@ PYTEST_ARGS ?= -n 2
 SAM_BUILD_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: install run test lint build deploy bench
+.PHONY: install run test lint build deploy bench dead-letters redrive
 
 install: $(STAMP)
 
@@ -43,3 +43,14 @@ deploy: build
 # Writes bench/RESULTS.md; e.g. BENCH_ARGS='--runs 5' or '--quick'.
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The import dead-letter queue of a deployed stack (README, "Operating it"):
+# `make dead-letters STACK=imagestreams` shows each dead message and what a
+# redrive would do; `make redrive STACK=imagestreams` moves them back to the
+# import queue, and `make dead-letters` afterwards shows what is left.
+dead-letters: $(STAMP)
+	$(BIN)/python -m ops.dead_letters show --stack $(STACK)
+	$(BIN)/python -m ops.dead_letters status --stack $(STACK)
+
+redrive: $(STAMP)
+	$(BIN)/python -m ops.dead_letters redrive --stack $(STACK)

@@ -1,12 +1,18 @@
 """Measure: cold start, the api handler's import time against a bare ``import boto3``.
 
 This module owns the fresh-process imports (``python -I``, the layer on
-``sys.path`` as Lambda puts it, the api function's literal variables) and
-the attribution of the import time from ``python -X importtime``.
+``sys.path`` as Lambda puts it, the api function's variables as the template
+resolves them) and the attribution of the import time from ``python -X
+importtime``. The handler is measured twice: as deployed by default (metrics
+on, tracing off), and with the template's ``Tracing=Active``, where what the
+first invocation builds (Powertools' Tracer: the X-Ray SDK, botocore
+patched) counts too. Both snippets end with that first use, a no-op when
+tracing is off.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -15,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bench.fixtures import API_FUNCTION, ROOT, TEMPLATE, median
-from devserver.template import load_template
+from devserver.template import TemplateError, load_template
 
 LAYER_DIR = ROOT / "layers" / "imagestreams"
 API_DIR = ROOT / "functions" / "api"
@@ -23,21 +29,33 @@ API_DIR = ROOT / "functions" / "api"
 
 IMPORT_APP = (
     "import sys, time; sys.path[:0] = [{layer!r}, {function!r}]; "
-    "started = time.perf_counter(); import app; print(time.perf_counter() - started)"
+    "started = time.perf_counter(); import app; "
+    "from imagestreams.observability import tracer; tracer.tracer(); "
+    "print(time.perf_counter() - started)"
 )
 IMPORT_BOTO3 = (
     "import time; started = time.perf_counter(); import boto3; print(time.perf_counter() - started)"
 )
 
 
-def lambda_like_environment() -> dict[str, str]:
-    """The api function's literal variables, fake credentials, and nothing of this shell."""
-    template = load_template(TEMPLATE)
-    variables = {
-        name: str(value)
-        for name, value in template.function_environment(API_FUNCTION).items()
-        if isinstance(value, str | int | float)
-    }
+def lambda_like_environment(tracing: str = "Disabled") -> dict[str, str]:
+    """The api function's variables, fake credentials, and nothing of this shell.
+
+    ``tracing`` is the template's ``Tracing`` parameter. Variables naming a
+    resource are left out: the handler finds those at its first request.
+    """
+    template = dataclasses.replace(
+        load_template(TEMPLATE), parameter_overrides={"Tracing": tracing}
+    )
+    values = template.intrinsics()
+    variables = {}
+    for name, value in template.function_environment(API_FUNCTION).items():
+        try:
+            resolved = values.resolve(value)
+        except TemplateError:
+            continue
+        if isinstance(resolved, str | int | float):
+            variables[name] = str(resolved)
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
@@ -45,6 +63,8 @@ def lambda_like_environment() -> dict[str, str]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
+        # Lambda sets it; Powertools traces only where it is set.
+        "LAMBDA_TASK_ROOT": str(API_DIR),
         **variables,
     }
 
@@ -76,17 +96,28 @@ class ImportCost:
 
 @dataclass
 class ColdStart:
-    """Import times of the api handler module and of ``boto3``, fresh processes."""
+    """Import times of the api handler module and of ``boto3``, fresh processes.
+
+    ``app_seconds`` as deployed by default (metrics on, tracing off);
+    ``traced_seconds`` with tracing on.
+    """
 
     app_seconds: list[float]
     boto3_seconds: list[float]
     direct_imports: list[ImportCost]
     packages: list[ImportCost]
     imports_boto3: bool
+    traced_seconds: list[float] = dataclasses.field(default_factory=list)
 
     @property
     def ratio(self) -> float:
         return median(self.app_seconds) / median(self.boto3_seconds)
+
+    @property
+    def traced_ratio(self) -> float | None:
+        if not self.traced_seconds:
+            return None
+        return median(self.traced_seconds) / median(self.boto3_seconds)
 
 
 def parse_importtime(text: str) -> list[tuple[int, str, int, int]]:
@@ -119,17 +150,23 @@ def import_subtree(
 
 
 def measure_cold_start(samples: int) -> ColdStart:
-    """Alternate fresh-process imports of the handler and of boto3; then attribute the cost."""
+    """Alternate fresh-process imports of the handler (untraced, traced) and of boto3.
+
+    Then attribute the untraced handler's cost.
+    """
     environ = lambda_like_environment()
+    traced = lambda_like_environment("Active")
     app_code = IMPORT_APP.format(layer=str(LAYER_DIR), function=str(API_DIR))
-    # Once each unmeasured, so both read compiled bytecode and a warm page cache.
+    # Once each unmeasured, so all read compiled bytecode and a warm page cache.
     timed_import(app_code, environ)
+    timed_import(app_code, traced)
     timed_import(IMPORT_BOTO3, environ)
-    app_times, boto3_times = [], []
+    app_times, traced_times, boto3_times = [], [], []
     for _ in range(samples):
         app_times.append(timed_import(app_code, environ))
+        traced_times.append(timed_import(app_code, traced))
         boto3_times.append(timed_import(IMPORT_BOTO3, environ))
-    traced = subprocess.run(
+    profile = subprocess.run(
         [
             sys.executable,
             "-I",
@@ -145,8 +182,8 @@ def measure_cold_start(samples: int) -> ColdStart:
         cwd=ROOT,
         check=False,
     )
-    rows = parse_importtime(traced.stderr)
-    imports_boto3 = traced.stdout.strip().splitlines()[-1:] == ["True"]
+    rows = parse_importtime(profile.stderr)
+    imports_boto3 = profile.stdout.strip().splitlines()[-1:] == ["True"]
     subtree = import_subtree(rows, "app")
     top = min((depth for depth, _, _, _ in subtree), default=0)
     direct = [
@@ -168,4 +205,5 @@ def measure_cold_start(samples: int) -> ColdStart:
         direct_imports=sorted(direct, key=lambda cost: -cost.cumulative_ms)[:8],
         packages=packages[:8],
         imports_boto3=imports_boto3,
+        traced_seconds=traced_times,
     )

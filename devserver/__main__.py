@@ -40,7 +40,9 @@ JSON file ``{"<namespace>": {<.dockerconfigjson content>}}`` whose pull
 secrets are stored at start (:mod:`devserver.seed`). The registry
 webhook's shared secret, generated as the template says at the first
 start and kept after that (``DEVSERVER_WEBHOOK_SECRET`` pins it), is
-printed too, with an example notification.
+printed too, with an example notification. The metrics the functions
+emit are shown as one line per invocation (``DEVSERVER_METRICS``:
+:mod:`devserver.metrics`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ from devserver.environment import (
     unseen_variables,
 )
 from devserver.kubeconfig import context_name, context_namespace, write_kubeconfig
+from devserver.metrics import VARIABLE as METRICS_VARIABLE
+from devserver.metrics import install as show_metrics
 from devserver.moto_support import local_aws
 from devserver.queues import QueuePoller
 from devserver.resources import CreatedResources, create_resources
@@ -318,6 +322,7 @@ def _banner(
     local: LocalSecrets,
     triggers: LocalTriggers,
     address_policy: list[str],
+    metrics: str = "summary",
 ) -> str:
     lines = [
         f"ImageStreamImport API listening on {server.url} and {secure.server.url}",
@@ -336,6 +341,11 @@ def _banner(
     ]
     lines += [f"  pull secret {name} (from {PULL_SECRETS_VARIABLE})" for name in local.pull_secrets]
     lines += address_policy
+    lines += [
+        "",
+        f"Metrics: {metrics} ({METRICS_VARIABLE}=summary prints one line per invocation,"
+        " emf the EMF documents as deployed, off nothing)",
+    ]
     lines += _https_lines(secure, local)
     lines += [
         "",
@@ -422,6 +432,10 @@ def main(argv: list[str] | None = None) -> int:
     aws.__enter__()
     poller: QueuePoller | None = None
     try:
+        try:
+            metrics = show_metrics(os.environ, lambda line: print(line, flush=True))
+        except ValueError as error:
+            raise SettingsError(str(error)) from None
         template = load_template(args.template)
         created = create_resources(template)
         state = StateDir.from_environment(os.environ, PROJECT_ROOT)
@@ -458,7 +472,16 @@ def main(argv: list[str] | None = None) -> int:
             poller.start()
             policy = _address_policy_lines(values, overrides)
             banner = _banner(
-                server, secure, state, template, created.names, poller, local, triggers, policy
+                server,
+                secure,
+                state,
+                template,
+                created.names,
+                poller,
+                local,
+                triggers,
+                policy,
+                metrics,
             )
             print(banner, flush=True)
             server.serve_forever()

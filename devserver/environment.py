@@ -42,6 +42,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from devserver.metrics import invoked_as
 from devserver.server import Handler, load_handler
 from devserver.template import FunctionSpec
 from imagestreams import bootstrap
@@ -115,7 +116,7 @@ def environment_loader(
             handler = load(spec)
 
         def invoke(event: dict[str, Any], context: Any) -> Any:
-            with bootstrap.activated(container):
+            with bootstrap.activated(container), invoked_as(spec.logical_id):
                 return handler(event, context)
 
         return invoke

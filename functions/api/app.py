@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagestreams.api import responses
 from imagestreams.errors import RequestError
-from imagestreams.observability import logger
+from imagestreams.observability import logger, metrics, tracer
 from routes import common, discovery, imports, streams, tags, webhooks
 
 app = APIGatewayRestResolver()
@@ -51,6 +51,8 @@ def unexpected(error: Exception) -> Response[str]:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Resolve one API Gateway REST proxy event.
 

@@ -21,7 +21,8 @@ Thin and quick to start: it imports only the token model, gets its store
 from the composition root (which imports nothing it does not build), builds
 the Secrets Manager client on the first call, and never logs the
 token or its hash (only the decision and, when known, the subject). The
-event itself is never logged.
+event itself is never logged. Each decision is counted (``Authorizations``
+by ``decision``: allow, deny, or error when the token store fails).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from imagestreams import bootstrap
 from imagestreams.adapters.tokens_store import TokenStoreUnavailableError
 from imagestreams.auth.tokens import MethodArn, bearer_token, build_policy
-from imagestreams.observability import logger
+from imagestreams.observability import logger, metrics, tracer
 
 # API Gateway answers 401 for exactly this error message; any other error is a 500.
 UNAUTHORIZED = "Unauthorized"
@@ -41,10 +42,13 @@ UNAUTHORIZED = "Unauthorized"
 
 def _deny(reason: str) -> Exception:
     logger.info("authorization", decision="unauthorized", reason=reason)
+    bootstrap.container().telemetry().authorization("deny")
     return Exception(UNAUTHORIZED)
 
 
 @logger.inject_lambda_context(clear_state=True, log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Authorize one request, or raise ``Exception("Unauthorized")``."""
     header = event.get("authorizationToken")
@@ -59,6 +63,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except TokenStoreUnavailableError as error:
         # Not cached by API Gateway: the next request asks again.
         logger.error("token store unavailable", secret_name=error.secret_name, reason=error.reason)
+        bootstrap.container().telemetry().authorization("error")
         raise
     if grant is None:
         raise _deny("unknown token")
@@ -68,4 +73,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         subject=grant.subject,
         namespaces=",".join(grant.namespaces),
     )
+    bootstrap.container().telemetry().authorization("allow")
     return build_policy(grant, method_arn)

@@ -13,10 +13,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagestreams import bootstrap, reimports
-from imagestreams.observability import logger
+from imagestreams.observability import logger, metrics, tracer
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     """Queue the re-imports an event calls for; answers how many were queued."""
     service = bootstrap.container().queue_reimports()

@@ -23,7 +23,7 @@ from pydantic import Field, Json
 
 from imagestreams import bootstrap
 from imagestreams.imports.jobs import ChunkMessage
-from imagestreams.observability import logger
+from imagestreams.observability import logger, metrics, tracer
 from imagestreams.reimports import ReimportMessage
 
 
@@ -50,6 +50,8 @@ def record_handler(record: ChunkRecord, lambda_context: LambdaContext) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Process a batch of import-queue records, reporting partial failures."""
     return process_partial_response(

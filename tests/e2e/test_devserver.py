@@ -317,6 +317,31 @@ def test_imports_an_image_from_a_registry_on_loopback(
     assert result["image"]["metadata"]["name"] == pushed.digest
 
 
+def test_each_invocation_prints_one_line_of_its_metrics(
+    devserver: RunningServer, anon_registry: Any, push_image: Any
+) -> None:
+    # Given an image on loopback, imported once so the next import is from the cache
+    pushed = push_image(anon_registry)
+    event = with_images(load_event("api-import-single"), pushed.pull_spec)
+    assert call_event(devserver, event).status == 201
+
+    # When it is imported again
+    before = len(devserver.printed().splitlines())
+    assert call_event(devserver, event).status == 201
+
+    # Then the api function's metrics line says so, and no EMF document is printed raw
+    def api_lines() -> list[str]:
+        lines = devserver.printed().splitlines()[before:]
+        return [line for line in lines if line.startswith("metrics ApiFunction: ")]
+
+    (line,) = wait_for(api_lines)
+    assert "Imports{operation=import}=1" in line
+    assert "TagsImported{operation=import}=1" in line
+    assert "CacheHits=1" in line
+    assert "RegistryLatency{kind=manifest-head}=" in line
+    assert '"_aws"' not in devserver.printed()
+
+
 def test_unknown_fields_reach_the_client_as_one_warning_header_each(
     devserver: RunningServer, anon_registry: Any, push_image: Any
 ) -> None:

@@ -23,6 +23,7 @@ from devserver.resources import CreatedResources
 from imagestreams import bootstrap
 from testkit.api import FakeContext, load_function
 from testkit.events import load_event
+from tests.support.emf import read_emf
 
 AUTHORIZER = "AuthorizerFunction"
 SAMPLE = load_event("authorizer-token")
@@ -298,3 +299,39 @@ def test_no_token_or_hash_appears_in_the_logs(
         assert sha256(secret) not in logged
     assert "Bearer" not in logged
     assert "Basic" not in logged
+
+
+@pytest.mark.parametrize(
+    ("header", "document", "decision"),
+    [
+        (f"Bearer {DEMO_TOKEN}", None, "allow"),
+        ("Bearer wrong-token-5566", None, "deny"),
+        (f"Basic {DEMO_TOKEN}", None, "deny"),
+        (None, None, "deny"),
+        (f"Bearer {DEMO_TOKEN}", "not a token document", "error"),
+    ],
+    ids=["known-token", "unknown-token", "not-bearer", "no-header", "broken-secret"],
+)
+def test_each_decision_is_counted_once(
+    authorizer: ModuleType,
+    put_tokens: Callable[[Any], None],
+    capsys: pytest.CaptureFixture[str],
+    header: str | None,
+    document: str | None,
+    decision: str,
+) -> None:
+    # Given the token document (or a broken one)
+    if document is not None:
+        put_tokens(document)
+    capsys.readouterr()
+
+    # When a request is authorized, or refused, or fails
+    if decision == "allow":
+        authorize(authorizer, header)
+    else:
+        with pytest.raises(Exception):  # noqa: B017 - refused (401) or failed (500)
+            authorize(authorizer, header)
+
+    # Then the decision is counted, whatever the answer, and nothing else is
+    emitted = read_emf(capsys.readouterr().out)
+    assert emitted.counts() == {f"Authorizations{{decision={decision}}}": 1}

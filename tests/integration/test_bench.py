@@ -80,6 +80,7 @@ def test_every_measurement_has_figures(quick_run: tuple[str, str, dict[str, obje
     assert isinstance(cold_start, dict)
     assert cold_start["app_seconds"]
     assert cold_start["boto3_seconds"]
+    assert cold_start["traced_seconds"]
     assert cold_start["direct_imports"]
     memory = figures["memory"]
     assert isinstance(memory, dict)

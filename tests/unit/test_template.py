@@ -7,6 +7,7 @@ loader and compare it with what exists on disk and what the code expects.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -20,6 +21,7 @@ from devserver.gateway import DEFAULT_STATUS
 from devserver.template import Template, load_template
 from imagestreams.adapters.stream_items import CHANGES_INDEX, SCHEDULE_INDEX, TRACKING_INDEX
 from imagestreams.config import Settings
+from imagestreams.telemetry import AUTHORIZATIONS, CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -662,3 +664,269 @@ def test_authentication_errors_are_kubernetes_statuses(
 
     assert (status["kind"], status["code"], status["reason"]) == ("Status", code, reason)
     assert (response.status_code or DEFAULT_STATUS[response_type]) == code
+
+
+# --- Operating it: tracing, metrics, alarms, the dashboard -----------------------
+
+NAMESPACE = {"Fn::Sub": "ImageStreams/${AWS::StackName}"}
+FUNCTIONS = ["ApiFunction", WORKER, "SchedulerFunction", AUTHORIZER]
+NOTIFY = {
+    "Fn::If": [
+        "AlarmNotificationIsEmail",
+        [{"Ref": "AlarmTopic"}],
+        {
+            "Fn::If": [
+                "AlarmNotificationIsArn",
+                [{"Ref": "AlarmNotification"}],
+                {"Ref": "AWS::NoValue"},
+            ]
+        },
+    ]
+}
+
+
+def _with_parameters(template: Template, **values: str) -> Template:
+    return dataclasses.replace(template, parameter_overrides=values)
+
+
+def _placeholders(template: Template) -> Any:
+    """An evaluator with a stand-in for every resource: its id, ``arn:<id>``, ``<id>-queue``."""
+    refs = {logical_id: logical_id for logical_id in template.resources}
+    attributes = {
+        (logical_id, attribute): value
+        for logical_id in template.resources
+        for attribute, value in (("Arn", f"arn:{logical_id}"), ("QueueName", f"{logical_id}-q"))
+    }
+    return template.intrinsics(refs, attributes)
+
+
+@pytest.mark.parametrize(("tracing", "disabled"), [("Disabled", "true"), ("Active", "false")])
+def test_tracing_is_a_parameter_off_by_default(
+    template: Template, tracing: str, disabled: str
+) -> None:
+    chosen = _with_parameters(template, Tracing=tracing)
+    globals_ = template.document["Globals"]["Function"]
+
+    assert template.parameter_values()["Tracing"] == "Disabled"
+    assert globals_["Tracing"] == {"Fn::If": ["TracingActive", "Active", "PassThrough"]}
+    assert _resolved(chosen, globals_["Tracing"]) == (
+        "Active" if tracing == "Active" else "PassThrough"
+    )
+    for function_id in FUNCTIONS:
+        variables = _placeholders(chosen).resolve(chosen.function_environment(function_id))
+        assert variables["POWERTOOLS_TRACE_DISABLED"] == disabled
+    assert _resolved(chosen, template.properties("Api")["TracingEnabled"]) is (tracing == "Active")
+
+
+def test_the_deployed_functions_trace_as_the_parameter_says(transformed: dict[str, Any]) -> None:
+    resources = transformed["Resources"]
+    stages = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage"]
+
+    for function_id in FUNCTIONS:
+        config = resources[function_id]["Properties"]["TracingConfig"]
+        assert config == {"Mode": {"Fn::If": ["TracingActive", "Active", "PassThrough"]}}
+    assert [s["Properties"]["TracingEnabled"] for s in stages] == [
+        {"Fn::If": ["TracingActive", True, False]}
+    ]
+
+
+def test_every_function_emits_metrics_to_the_stacks_own_namespace(template: Template) -> None:
+    for function_id in FUNCTIONS:
+        variables = template.function_environment(function_id)
+        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == NAMESPACE
+        assert variables["POWERTOOLS_SERVICE_NAME"] == "imagestreams"
+
+
+# (alarm, namespace, metric, dimension, what the dimension names, statistic)
+SINGLE_METRIC_ALARMS = [
+    ("DeadLetterQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName",
+     {"Fn::GetAtt": [DEAD_LETTERS, "QueueName"]}, "Maximum"),
+    ("ImportQueueAgeAlarm", "AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName",
+     {"Fn::GetAtt": [QUEUE, "QueueName"]}, "Maximum"),
+    ("WorkerErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName", {"Ref": WORKER}, "Sum"),
+    ("SchedulerErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName",
+     {"Ref": "SchedulerFunction"}, "Sum"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("alarm", "namespace", "metric", "dimension", "value", "statistic"),
+    SINGLE_METRIC_ALARMS,
+    ids=[row[0] for row in SINGLE_METRIC_ALARMS],
+)
+def test_alarms_on_one_metric_watch_what_they_say(
+    template: Template,
+    alarm: str,
+    namespace: str,
+    metric: str,
+    dimension: str,
+    value: Any,
+    statistic: str,
+) -> None:
+    props = template.properties(alarm)
+
+    assert (props["Namespace"], props["MetricName"], props["Statistic"]) == (
+        namespace,
+        metric,
+        statistic,
+    )
+    assert props["Dimensions"] == [{"Name": dimension, "Value": value}]
+    assert props["ComparisonOperator"] == "GreaterThanThreshold"
+    assert props["TreatMissingData"] == "notBreaching"
+
+
+def test_the_queue_age_alarm_allows_for_paced_re_imports(template: Template) -> None:
+    props = template.properties("ImportQueueAgeAlarm")
+
+    assert props["Threshold"] == {"Ref": "ImportQueueAgeAlarmSeconds"}
+    # Re-imports are queued with delays of up to 15 minutes.
+    assert int(template.parameter_values()["ImportQueueAgeAlarmSeconds"]) > 900
+
+
+def _math(template: Template, alarm: str) -> tuple[str, dict[str, Any]]:
+    """An alarm's expression and its metrics by id."""
+    queries = template.properties(alarm)["Metrics"]
+    (expression,) = [q["Expression"] for q in queries if q.get("ReturnData")]
+    return expression, {q["Id"]: q["MetricStat"] for q in queries if "MetricStat" in q}
+
+
+def test_the_api_5xx_alarm_is_a_rate_of_the_deployed_stage(template: Template) -> None:
+    expression, stats = _math(template, "ApiServerErrorsAlarm")
+    stage = [
+        {"Name": "ApiName", "Value": {"Ref": "AWS::StackName"}},
+        {"Name": "Stage", "Value": {"Ref": "StageName"}},
+    ]
+
+    assert expression == "IF(requests >= 10, errors / requests, 0)"
+    assert stats["errors"]["Metric"] == {
+        "Namespace": "AWS/ApiGateway", "MetricName": "5XXError", "Dimensions": stage
+    }  # fmt: skip
+    assert stats["requests"]["Metric"]["MetricName"] == "Count"
+    assert stats["requests"]["Metric"]["Dimensions"] == stage
+    # The metrics are found by the API's name, which is the stack's.
+    assert template.properties("Api")["Name"] == {"Ref": "AWS::StackName"}
+    assert template.properties("ApiServerErrorsAlarm")["Threshold"] == 0.05
+
+
+def test_the_authorizer_alarm_leaves_refused_tokens_out(template: Template) -> None:
+    expression, stats = _math(template, "AuthorizerErrorsAlarm")
+    denials = stats["denials"]["Metric"]
+
+    assert expression == "FILL(errors, 0) - FILL(denials, 0)"
+    assert stats["errors"]["Metric"]["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": AUTHORIZER}}
+    ]
+    # The denials are the authorizer's own metric, as the code records it.
+    assert denials["Namespace"] == NAMESPACE
+    assert denials["MetricName"] == AUTHORIZATIONS.name
+    assert denials["Dimensions"] == [
+        {"Name": "service", "Value": "imagestreams"},
+        {"Name": "decision", "Value": "deny"},
+    ]
+    assert AUTHORIZATIONS.dimensions == ("decision",)
+
+
+def test_the_throttles_alarm_adds_up_every_function(template: Template) -> None:
+    expression, stats = _math(template, "ThrottlesAlarm")
+    watched = {
+        stat["Metric"]["Dimensions"][0]["Value"]["Ref"]
+        for stat in stats.values()
+        if stat["Metric"]["MetricName"] == "Throttles"
+    }
+
+    assert watched == set(template.resources_of_type("AWS::Serverless::Function"))
+    assert all(f"FILL({name}, 0)" in expression for name in stats)
+
+
+def test_every_alarm_notifies_the_chosen_topic_on_alarm_and_recovery(template: Template) -> None:
+    alarms = template.resources_of_type("AWS::CloudWatch::Alarm")
+
+    assert len(alarms) == 7
+    for logical_id, alarm in alarms.items():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == props["OKActions"] == NOTIFY, logical_id
+        assert props["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-"), logical_id
+
+
+@pytest.mark.parametrize(
+    ("notification", "actions", "topic"),
+    [
+        ("", None, False),
+        ("ops@example.com", ["AlarmTopic"], True),
+        (
+            "arn:aws:sns:us-east-1:123456789012:pager",
+            ["arn:aws:sns:us-east-1:123456789012:pager"],
+            False,
+        ),
+    ],
+    ids=["none", "email", "topic-arn"],
+)
+def test_the_notification_parameter_takes_an_email_or_a_topic_arn(
+    template: Template, notification: str, actions: list[str] | None, topic: bool
+) -> None:
+    chosen = _with_parameters(template, AlarmNotification=notification)
+    props = _placeholders(chosen).resolve(template.properties("DeadLetterQueueAlarm"))
+
+    assert props.get("AlarmActions") == actions
+    assert props.get("OKActions") == actions
+    assert chosen.intrinsics().condition("AlarmNotificationIsEmail") is topic
+    assert template.resources["AlarmTopic"]["Condition"] == "AlarmNotificationIsEmail"
+    assert template.properties("AlarmTopic")["Subscription"] == [
+        {"Protocol": "email", "Endpoint": {"Ref": "AlarmNotification"}}
+    ]
+
+
+def _dashboard(template: Template) -> dict[str, Any]:
+    body = _placeholders(template).resolve(template.properties("Dashboard")["DashboardBody"])
+    parsed: dict[str, Any] = json.loads(body)
+    return parsed
+
+
+def test_the_dashboard_shows_every_metric_and_alarm(template: Template) -> None:
+    widgets = _dashboard(template)["widgets"]
+    graphs = [w["properties"] for w in widgets if w["type"] == "metric"]
+    shown = {
+        (metric[0], metric[1])
+        for graph in graphs
+        for metric in graph["metrics"]
+        if isinstance(metric[0], str)
+    }
+    searched = " ".join(
+        str(metric[0]["expression"])
+        for graph in graphs
+        for metric in graph["metrics"]
+        if isinstance(metric[0], dict)
+    )
+    (alarm_widget,) = [w["properties"] for w in widgets if w["type"] == "alarm"]
+
+    for metric in CATALOGUE:
+        assert (
+            "ImageStreams/imagestreams-local",
+            metric.name,
+        ) in shown or f'MetricName="{metric.name}"' in searched, metric.name
+    assert {("AWS/Lambda", "Duration"), ("AWS/Lambda", "ConcurrentExecutions")} <= shown
+    assert {
+        ("AWS/DynamoDB", "ReadThrottleEvents"),
+        ("AWS/DynamoDB", "WriteThrottleEvents"),
+    } <= shown
+    assert sorted(alarm_widget["alarms"]) == sorted(
+        f"arn:{logical_id}" for logical_id in template.resources_of_type("AWS::CloudWatch::Alarm")
+    )
+    assert all(graph["region"] == "us-east-1" for graph in graphs)
+
+
+def test_the_dashboard_names_each_function_and_table(template: Template) -> None:
+    graphs = [w["properties"] for w in _dashboard(template)["widgets"] if w["type"] == "metric"]
+    dimensions = {
+        (metric[1], metric[3])
+        for graph in graphs
+        for metric in graph["metrics"]
+        if isinstance(metric[0], str) and metric[0].startswith("AWS/") and len(metric) > 3
+    }
+
+    for function_id in FUNCTIONS:
+        for name in ("Duration", "ConcurrentExecutions", "Errors", "Throttles"):
+            assert (name, function_id) in dimensions
+    for table in template.resources_of_type("AWS::DynamoDB::Table"):
+        assert ("ReadThrottleEvents", table) in dimensions
+        assert ("WriteThrottleEvents", table) in dimensions

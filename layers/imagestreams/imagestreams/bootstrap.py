@@ -8,6 +8,10 @@ are imported inside the method that builds it, too: a handler pays for
 boto3, the importer and the stores on its first request, not in its
 cold-start import, and the authorizer never pays for what it does not use.
 
+Metrics go through one :class:`~imagestreams.telemetry.Telemetry` per
+container, recording into Powertools Metrics (``observability``), which the
+handlers flush: every part that measures gets it here.
+
 Handlers ask :func:`container` for the running environment's container: the
 process's own, built from ``os.environ`` on first use, unless a caller (the
 local server, running several functions in one process) activated another
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
     from imagestreams.imports.importer import Importer
     from imagestreams.registry.client import RegistryClient
     from imagestreams.registry.rules import RegistryRules
+    from imagestreams.telemetry import Telemetry
     from imagestreams.usecases.common import Options
     from imagestreams.usecases.import_jobs import ImportJobs
     from imagestreams.usecases.queries import Queries
@@ -85,6 +90,14 @@ class Container:
             return frozenset(self._built)
 
     @_built_once
+    def telemetry(self) -> Telemetry:
+        """The metrics recorder, into the Powertools Metrics the handlers flush."""
+        from imagestreams.observability import invocation_metrics
+        from imagestreams.telemetry import Telemetry
+
+        return Telemetry(invocation_metrics)
+
+    @_built_once
     def registry_rules(self) -> RegistryRules:
         """The deployment's allowed, blocked and insecure registries."""
         from imagestreams.registry.rules import RegistryRules
@@ -120,6 +133,7 @@ class Container:
             connect_timeout=config.registry_connect_timeout,
             read_timeout=config.registry_read_timeout,
             retry=RetryPolicy(max_attempts=config.registry_max_attempts),
+            telemetry=self.telemetry(),
         )
         return RegistryClient(transport)
 
@@ -162,6 +176,7 @@ class Container:
             cache,
             role=self.role_credentials(),
             endpoints=config.endpoints(),
+            telemetry=self.telemetry(),
         )
 
     @_built_once
@@ -255,6 +270,7 @@ class Container:
             self.job_store(),
             self.import_queue(),
             self.options(),
+            telemetry=self.telemetry(),
         )
 
     @_built_once
@@ -270,6 +286,7 @@ class Container:
             self.records(),
             self.job_store(),
             self.options(),
+            telemetry=self.telemetry(),
         )
 
     @_built_once
@@ -283,6 +300,7 @@ class Container:
             self.stream_store(),
             self.tagger(),
             self.options(),
+            telemetry=self.telemetry(),
         )
 
     @_built_once
@@ -290,7 +308,9 @@ class Container:
         """The schedule and registry pushes (the scheduler, the webhook route)."""
         from imagestreams.usecases.reimport import QueueReimports
 
-        return QueueReimports(self.stream_store(), self.import_queue(), self.options())
+        return QueueReimports(
+            self.stream_store(), self.import_queue(), self.options(), self.telemetry()
+        )
 
     @_built_once
     def queries(self) -> Queries:
@@ -325,6 +345,7 @@ class Container:
             self.tagger(),
             self.options(),
             self.registry_rules(),
+            telemetry=self.telemetry(),
         )
 
     @_built_once

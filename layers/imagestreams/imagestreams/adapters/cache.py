@@ -50,6 +50,7 @@ from imagestreams.adapters.dynamo import (
 from imagestreams.errors import ServiceUnavailableError
 from imagestreams.imports.session import CacheKey
 from imagestreams.models import Image
+from imagestreams.observability import tracer
 
 __all__ = ["MAX_DOC_BYTES", "DynamoImageCache"]
 
@@ -60,6 +61,7 @@ MAX_DOC_BYTES = 350 * 1024
 _FAILURES = (ClientError, BotoCoreError, ServiceUnavailableError)
 
 
+@tracer.trace_methods("image-cache")
 class DynamoImageCache:
     """Cached images by manifest digest and source repository, with a time to live.
 

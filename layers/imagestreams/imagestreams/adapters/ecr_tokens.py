@@ -38,6 +38,7 @@ from imagestreams.errors import (
     TooManyRequestsError,
     UnavailableError,
 )
+from imagestreams.observability import tracer
 
 __all__ = ["EcrAuthorizationTokens", "ecr_client"]
 
@@ -69,6 +70,7 @@ class _Token:
     renew_at: float
 
 
+@tracer.trace_methods("ecr-tokens")
 class EcrAuthorizationTokens:
     """Registry credentials of the role, one token request per registry and lifetime.
 

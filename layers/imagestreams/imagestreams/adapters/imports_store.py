@@ -42,6 +42,7 @@ from imagestreams.adapters.dynamo import (
     query_all,
 )
 from imagestreams.errors import ServiceUnavailableError
+from imagestreams.observability import tracer
 
 __all__ = ["PART_BYTES", "DynamoImportRecords"]
 
@@ -81,6 +82,7 @@ def _split(
     return head, images, repository_images
 
 
+@tracer.trace_methods("import-records")
 class DynamoImportRecords(TableStore):
     """The latest import document per namespace and name.
 

@@ -51,6 +51,7 @@ from imagestreams.adapters.dynamo import (
 from imagestreams.errors import ServiceUnavailableError
 from imagestreams.imports.jobs import COMPLETE, RUNNING, Job
 from imagestreams.models import ImageImportStatus
+from imagestreams.observability import tracer
 
 __all__ = ["MAX_ITEM_BYTES", "TRANSACTION_ITEMS", "DynamoJobStore"]
 
@@ -168,6 +169,7 @@ def _job_from_item(job_id: str, item: Item) -> Job:
     )
 
 
+@tracer.trace_methods("jobs")
 class DynamoJobStore(TableStore):
     """Import jobs: their counters, context and per-tag results.
 

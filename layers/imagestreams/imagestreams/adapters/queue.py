@@ -26,6 +26,7 @@ from botocore.config import Config
 from imagestreams.adapters.dynamo import Backoff, LazyClient, Sleeper
 from imagestreams.errors import ServiceUnavailableError
 from imagestreams.imports.jobs import MAX_BATCH_ENTRIES, ChunkMessage
+from imagestreams.observability import tracer
 from imagestreams.reimports import Planned
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ def _batches(messages: Sequence[ChunkMessage]) -> Iterator[list[ChunkMessage]]:
         yield batch
 
 
+@tracer.trace_methods("import-queue")
 class SqsImportQueue:
     """Sends chunks of import jobs to the queue at ``queue_url``.
 

@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 
 from imagestreams.credentials import Keyring, PullSecretError
 from imagestreams.errors import ImageStreamsError
+from imagestreams.observability import tracer
 
 __all__ = ["PullSecretUnavailableError", "SecretsManagerPullSecrets"]
 
@@ -66,6 +67,7 @@ def secrets_client(read_timeout: float = 5, attempts: int = 3) -> Any:
     return boto3.session.Session().client("secretsmanager", config=config)
 
 
+@tracer.trace_methods("pull-secrets")
 class SecretsManagerPullSecrets:
     """Per-namespace pull secrets stored in Secrets Manager.
 
@@ -170,6 +172,7 @@ def aws_error_code(exc: BaseException) -> str | None:
     return None
 
 
+@tracer.trace_methods("secret")
 class SecretValue:
     """One Secrets Manager secret read as text through Powertools Parameters.
 

@@ -21,6 +21,7 @@ from imagestreams.adapters.dynamo import (
 )
 from imagestreams.adapters.stream_items import IMAGE_PREFIX, image_key
 from imagestreams.models import Image
+from imagestreams.observability import tracer
 
 __all__ = ["MAX_IMAGE_BYTES", "StreamImages"]
 
@@ -30,6 +31,7 @@ logger = Logger(child=True)
 MAX_IMAGE_BYTES = 350 * 1024
 
 
+@tracer.trace_methods("streams")
 class StreamImages(TableStore):
     """The image items of the streams table: a part of the stream store."""
 

@@ -46,6 +46,7 @@ from imagestreams.adapters.stream_items import (
     tombstone_item,
 )
 from imagestreams.adapters.stream_versions import StreamVersions
+from imagestreams.observability import tracer
 from imagestreams.streams import StreamMeta
 
 __all__ = ["StreamMetas"]
@@ -60,6 +61,7 @@ def _is_resource_version(value: str) -> bool:
     return value.isascii() and value.isdigit() and len(value) <= 38
 
 
+@tracer.trace_methods("streams")
 class StreamMetas(TableStore):
     """The meta items of the streams table: a part of the stream store.
 

@@ -49,6 +49,7 @@ from imagestreams.adapters.stream_items import (
     transaction_groups,
 )
 from imagestreams.adapters.stream_versions import StreamVersions
+from imagestreams.observability import tracer
 from imagestreams.streams import StreamMeta, TagMutation, TagState
 
 __all__ = ["TAG_BACKOFF", "StreamTags"]
@@ -61,6 +62,7 @@ TAG_BACKOFF = Backoff(base=0.01, cap=0.25)
 _CANCELLED = "TransactionCanceledException"
 
 
+@tracer.trace_methods("streams")
 class StreamTags(TableStore):
     """The tag items of the streams table: a part of the stream store.
 

@@ -37,11 +37,13 @@ from imagestreams.adapters.stream_versions import (
     SETTLE_SECONDS,
     StreamVersions,
 )
+from imagestreams.observability import tracer
 from imagestreams.usecases.ports import StreamChange, TagDeletion
 
 __all__ = ["DynamoStreamStore"]
 
 
+@tracer.trace_methods("streams")
 class DynamoStreamStore(StreamMetas, StreamTags, StreamImages):
     """Stream meta, tag states and images in the streams table.
 

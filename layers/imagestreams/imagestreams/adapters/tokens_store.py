@@ -29,6 +29,7 @@ from imagestreams.auth.tokens import (
     parse_token_document,
 )
 from imagestreams.errors import ImageStreamsError
+from imagestreams.observability import tracer
 
 __all__ = ["SecretsManagerTokens", "TokenStoreUnavailableError"]
 
@@ -58,6 +59,7 @@ def _default_client() -> Any:
     return secrets_client(read_timeout=3, attempts=2)
 
 
+@tracer.trace_methods("api-tokens")
 class SecretsManagerTokens:
     """Looks tokens up in the token document stored in Secrets Manager.
 

@@ -18,7 +18,8 @@ For every target, with an image cache:
 3. write new conversions back to the cache in one batch.
 
 Registry errors become the per-image ``Status`` OpenShift reports
-(:mod:`.outcomes`, :mod:`.statuses`); targets come from :mod:`.plan`.
+(:mod:`.outcomes`, :mod:`.statuses`); targets come from :mod:`.plan`. Each
+image looked up counts as a cache hit or miss (``telemetry``).
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ from imagestreams.models import (
     RepositoryImportSpec,
     RepositoryImportStatus,
 )
-from imagestreams.observability import logger
+from imagestreams.observability import logger, tracer
 from imagestreams.reference import Digest, Reference, is_digest
 from imagestreams.registry import media
+from imagestreams.telemetry import NO_TELEMETRY, Telemetry
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -87,6 +89,7 @@ class Importer:
         *,
         role: RoleCredential | None = None,
         endpoints: Mapping[str, str] | None = None,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self._registry = registry
         self._options = options
@@ -94,6 +97,7 @@ class Importer:
         self._clock = clock
         self._role = role
         self._endpoints = dict(endpoints or {})
+        self._telemetry = telemetry
 
     @property
     def options(self) -> ImportOptions:
@@ -259,7 +263,7 @@ class Importer:
             return [work(item) for item in items]
         workers = min(self._options.parallelism, len(items))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import") as pool:
-            return list(pool.map(work, items))
+            return list(pool.map(tracer.carried(work), items))
 
     def _resolve(self, target: Target, fetcher: Fetcher) -> Digest | RegistryError | None:
         """The digest to import, asked with the caller's credentials when a cache is in use.
@@ -361,12 +365,16 @@ class Importer:
         """The full converted Image (raw documents included), from the cache or the registry."""
         by_digest = isinstance(tag_or_digest, Digest)
         if by_digest and (cached := self._usable(fetcher, target, tag_or_digest)):
+            self._telemetry.cache_lookup(hit=True)
             return cached
         manifest = fetcher.manifest(target.ref, target.insecure, tag_or_digest)
         # A GET by digest is verified against that digest by the client.
         key = CacheKey.of(target.ref, manifest.digest)
         if not by_digest and (cached := self._usable(fetcher, target, manifest.digest)):
+            self._telemetry.cache_lookup(hit=True)
             return cached
+        if fetcher.cache.enabled:
+            self._telemetry.cache_lookup(hit=False)
 
         def convert() -> Image:
             descriptor = images.config_descriptor(manifest.raw, manifest.media_type)

@@ -48,6 +48,7 @@ from imagestreams.registry.auth import (
     pull_scope,
 )
 from imagestreams.registry.transport import HttpResponse, Transport
+from imagestreams.telemetry import RequestKind
 
 MANIFEST_LIMIT = 4 * 1024 * 1024
 CONFIG_LIMIT = 4 * 1024 * 1024
@@ -154,6 +155,7 @@ class RegistryClient:
             deadline=deadline,
             insecure=insecure,
             max_bytes=TOKEN_LIMIT,
+            kind="ping",
         )
         if response.status == 200:
             challenges: tuple[Challenge, ...] = ()
@@ -190,7 +192,11 @@ class RepositoryClient:
     def head_manifest(self, reference: str | Digest) -> Descriptor:
         """Resolve a tag or digest with HEAD (cheap, not counted as a pull)."""
         response = self._request(
-            "HEAD", f"manifests/{reference}", accept=media.ACCEPT_MANIFEST, max_bytes=0
+            "HEAD",
+            f"manifests/{reference}",
+            accept=media.ACCEPT_MANIFEST,
+            max_bytes=0,
+            kind="manifest-head",
         )
         if response.status != 200:
             raise error_for(response, f"manifest {reference}")
@@ -208,7 +214,11 @@ class RepositoryClient:
         that digest's, whatever the registry announces.
         """
         response = self._request(
-            "GET", f"manifests/{reference}", accept=media.ACCEPT_MANIFEST, max_bytes=MANIFEST_LIMIT
+            "GET",
+            f"manifests/{reference}",
+            accept=media.ACCEPT_MANIFEST,
+            max_bytes=MANIFEST_LIMIT,
+            kind="manifest-get",
         )
         if response.status != 200:
             raise error_for(response, f"manifest {reference}")
@@ -231,7 +241,9 @@ class RepositoryClient:
 
     def get_blob(self, digest: str, max_bytes: int = CONFIG_LIMIT) -> bytes:
         """GET a blob (following redirects) and verify its digest; a 404 is ``BlobUnknownError``."""
-        response = self._request("GET", f"blobs/{digest}", accept=("*/*",), max_bytes=max_bytes)
+        response = self._request(
+            "GET", f"blobs/{digest}", accept=("*/*",), max_bytes=max_bytes, kind="blob-get"
+        )
         if response.status == 404:
             raise BlobUnknownError(detail="unknown blob", http_status=404)
         if response.status != 200:
@@ -262,7 +274,11 @@ class RepositoryClient:
                 )
             read.add(path)
             response = self._request(
-                "GET", path, accept=("application/json",), max_bytes=TAGS_PAGE_LIMIT
+                "GET",
+                path,
+                accept=("application/json",),
+                max_bytes=TAGS_PAGE_LIMIT,
+                kind="tag-list",
             )
             if response.status != 200:
                 raise error_for(response, f"repository {self.repository}")
@@ -296,7 +312,13 @@ class RepositoryClient:
         return f"{rest}?{parts.query}" if parts.query else rest
 
     def _request(
-        self, method: str, path: str, *, accept: Sequence[str], max_bytes: int
+        self,
+        method: str,
+        path: str,
+        *,
+        accept: Sequence[str],
+        max_bytes: int,
+        kind: RequestKind,
     ) -> HttpResponse:
         endpoint = self._client.endpoint(self._host, self._insecure, self._deadline)
         url = f"{endpoint.base_url}/v2/{self.repository}/{path}"
@@ -322,6 +344,7 @@ class RepositoryClient:
                 deadline=self._deadline,
                 insecure=self._insecure,
                 max_bytes=max_bytes,
+                kind=kind,
             )
             if response.status == 401 and not refreshed:
                 fresh = tuple(parse_challenges(response.header("WWW-Authenticate")))
@@ -389,6 +412,7 @@ class RepositoryClient:
                     deadline=self._deadline,
                     insecure=self._insecure,
                     max_bytes=TOKEN_LIMIT,
+                    kind="token",
                 )
             except ContentTooLargeError:
                 raise ProtocolError(detail="the token response is too large") from None

@@ -6,7 +6,11 @@ that checked address with the right TLS settings, time-boxed timeouts,
 retries of 429/5xx/connection failures that honour ``Retry-After`` within
 the invocation's budget, redirects that never carry ``Authorization`` to
 another host, and size caps on every body. It knows nothing of manifests or
-auth flows; those are ``client``'s.
+auth flows; those are ``client``'s, which names the kind of each exchange.
+
+Being the one way to a registry, it is also where registry work is measured
+(``telemetry``: each exchange by kind and its latency, retries and 429s by
+host) and traced (one subsegment per exchange when tracing is on).
 
 The ``Deadline`` bounds a whole exchange, not each socket operation: the
 ``watchdog`` cuts off an exchange still running when it passes, and the
@@ -44,8 +48,10 @@ from imagestreams.errors import (
     TLSError,
     UnavailableError,
 )
+from imagestreams.observability import annotate, tracer
 from imagestreams.registry.addresses import AddressPolicy
 from imagestreams.registry.watchdog import WATCHED_POOLS, Exchange, Watchdog
+from imagestreams.telemetry import NO_TELEMETRY, RequestKind, Telemetry
 
 Sleeper = Callable[[float], None]
 
@@ -115,8 +121,10 @@ class Transport:
         connect_timeout: float = 5.0,
         read_timeout: float = 15.0,
         retry: RetryPolicy | None = None,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self._pool = pool
+        self._telemetry = telemetry
         self._policy = policy
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
@@ -158,17 +166,30 @@ class Transport:
         deadline: Deadline,
         insecure: bool,
         max_bytes: int,
+        kind: RequestKind,
     ) -> HttpResponse:
         """Send with retries; returns the last response, raises on transport failure.
 
         A 429 or 5xx that survives the retries is returned for the caller to
         classify; connection failures that survive them raise
         :class:`UnavailableError`, and so does an exchange (redirects and
-        retries included) still running when ``deadline`` passes.
+        retries included) still running when ``deadline`` passes. ``kind``
+        names the exchange in metrics and traces.
         """
-        exchange = Exchange(time.monotonic() + deadline.remaining())
-        with self._watchdog.watching(exchange):
-            return self._send(method, url, headers, deadline, insecure, max_bytes, exchange)
+        started = time.monotonic()
+        exchange = Exchange(started + deadline.remaining())
+        host = _origin(url)
+        with tracer.subsegment(f"registry {kind}") as subsegment:
+            annotate(subsegment, registry=host, kind=kind)
+            try:
+                with self._watchdog.watching(exchange):
+                    response = self._send(
+                        method, url, headers, deadline, insecure, max_bytes, exchange
+                    )
+                annotate(subsegment, status=response.status)
+                return response
+            finally:
+                self._telemetry.registry_request(kind, time.monotonic() - started)
 
     def _send(
         self,
@@ -209,6 +230,8 @@ class Transport:
                 raise exchange.timed_out()
             if response is not None and not _is_retryable_status(response.status):
                 return response
+            if response is not None and response.status == 429:
+                self._telemetry.registry_throttled(_origin(url))
             delay = None
             if response is not None:
                 delay = retry_after_seconds(response.header("Retry-After"))
@@ -219,6 +242,7 @@ class Transport:
                 if response is not None:
                     return response
                 raise UnavailableError(detail=f"cannot reach {failure}")
+            self._telemetry.registry_retry(_origin(url))
             self._retry.sleeper(delay)
 
     def _follow(

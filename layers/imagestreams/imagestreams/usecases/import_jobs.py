@@ -20,6 +20,7 @@ from imagestreams.imports.statuses import repository_status_for
 from imagestreams.models import ImageImportStatus, RepositoryImportSpec, Status
 from imagestreams.observability import logger
 from imagestreams.reference import Reference
+from imagestreams.telemetry import NO_TELEMETRY, Telemetry
 from imagestreams.usecases.common import Delivery, Options, budget, fetcher, now
 from imagestreams.usecases.ports import ImportRecords, JobStore, PullSecrets, StreamStore
 from imagestreams.usecases.tagging import StreamTagger
@@ -37,6 +38,7 @@ class ImportJobs:
     job_store: JobStore
     options: Options
     clock: Callable[[], datetime] = field(default=now)
+    telemetry: Telemetry = NO_TELEMETRY
 
     def process_chunk(
         self, message: ChunkMessage, receive_count: int, remaining_seconds: float
@@ -46,7 +48,8 @@ class ImportJobs:
         Retryable registry errors make the chunk fail (``ChunkRetryError``) so
         the queue delivers it again; on its last delivery those tags are
         recorded as failed instead, so the job still completes, and the chunk
-        still fails so the queue moves it to the dead-letter queue.
+        still fails so the queue moves it to the dead-letter queue (and
+        counts as dead-lettered).
         """
         job = self.job_store.get(message.job_id)
         if job is None:
@@ -60,10 +63,14 @@ class ImportJobs:
         except Exception as error:
             if delivery.last and not isinstance(error, ChunkRetryError):
                 self._record_chunk_failed(job, message, error)
+            if delivery.last:
+                self.telemetry.dead_lettered("job")
             raise
         if retry:
             # On the last delivery the tags are already recorded as failed; failing
             # the chunk once more moves it to the dead-letter queue for inspection.
+            if delivery.last:
+                self.telemetry.dead_lettered("job")
             raise ChunkRetryError(f"{retry} tags of chunk {message.chunk} met retryable errors")
 
     def _import_chunk(
@@ -75,7 +82,9 @@ class ImportJobs:
         targets = plan.tag_targets(*repository, message.tags, self.importer.options)
         outcomes = self.importer.run(targets, session, job.context.get("annotations") or {})
         kept, retry = delivery.kept(outcomes)
-        self._record(job, repository, {o.target.tag: o.status() for o in kept})
+        statuses = {o.target.tag: o.status() for o in kept}
+        self.telemetry.imported("job", statuses.values())
+        self._record(job, repository, statuses)
         return retry
 
     def _record_chunk_failed(self, job: Job, message: ChunkMessage, error: Exception) -> None:
@@ -93,6 +102,7 @@ class ImportJobs:
             )
             for tag in message.tags
         }
+        self.telemetry.recorded("job", statuses.values())
         try:
             self._record(job, _repository(job), statuses)
         except Exception as second:  # the original error is re-raised by the caller
@@ -120,6 +130,8 @@ class ImportJobs:
             self.tagger.apply(job.namespace, job.name, mutations)
         updated = self.job_store.record(job.job_id, statuses)
         if updated.finished and self.job_store.complete(job.job_id):
+            if updated.created is not None:
+                self.telemetry.job_completed((self.clock() - updated.created).total_seconds())
             self._finish(updated)
 
     def _finish(self, job: Job) -> None:

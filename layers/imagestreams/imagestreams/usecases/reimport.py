@@ -17,6 +17,7 @@ from imagestreams.imports import plan
 from imagestreams.imports.importer import Importer
 from imagestreams.models import ImageImportSpec, LocalObjectReference, ObjectReference
 from imagestreams.observability import logger
+from imagestreams.telemetry import NO_TELEMETRY, Telemetry
 from imagestreams.usecases.common import Delivery, Options, budget, fetcher, now
 from imagestreams.usecases.ports import ImportQueue, PullSecrets, StreamStore
 from imagestreams.usecases.tagging import Mutation, StreamTagger
@@ -29,6 +30,7 @@ class QueueReimports:
     store: StreamStore
     queue: ImportQueue
     options: Options
+    telemetry: Telemetry = NO_TELEMETRY
 
     def run_schedule(self) -> int:
         """Queue re-imports of every scheduled tag; how many messages."""
@@ -39,6 +41,7 @@ class QueueReimports:
         ]
         planned = reimports.plan(found, "schedule", self.options.reimports_per_second)
         self.queue.send_reimports(planned)
+        self.telemetry.reimports_queued("schedule", len(found))
         logger.info("scheduled re-imports queued", tags=len(found), messages=len(planned))
         return len(planned)
 
@@ -55,6 +58,7 @@ class QueueReimports:
             )
         planned = reimports.plan(found, reason, self.options.reimports_per_second)
         self.queue.send_reimports(planned)
+        self.telemetry.reimports_queued(reason, len(found))
         logger.info("push re-imports queued", reason=reason, pushes=len(pushes), tags=len(found))
         return len(found)
 
@@ -69,6 +73,7 @@ class Reimport:
     tagger: StreamTagger
     options: Options
     clock: Callable[[], datetime] = field(default=now)
+    telemetry: Telemetry = NO_TELEMETRY
 
     def process(
         self, message: reimports.ReimportMessage, receive_count: int, remaining_seconds: float
@@ -76,8 +81,20 @@ class Reimport:
         """Re-import the message's tags; write only what changed.
 
         Tags that met retryable errors make the message fail so the queue
-        delivers it again (on the last delivery they are recorded as failed).
+        delivers it again (on the last delivery they are recorded as failed,
+        and the message counts as dead-lettered).
         """
+        delivery = Delivery(receive_count, self.options.chunk_max_receives)
+        try:
+            self._process(message, delivery, remaining_seconds)
+        except Exception:
+            if delivery.last:
+                self.telemetry.dead_lettered("reimport")
+            raise
+
+    def _process(
+        self, message: reimports.ReimportMessage, delivery: Delivery, remaining_seconds: float
+    ) -> None:
         states = self.store.get_tags(message.namespace, message.name, message.tags)
         specs = {
             tag: spec
@@ -117,7 +134,8 @@ class Reimport:
         outcomes = self.importer.run(
             targets, session, {}, tag_annotations=lambda tag: specs[tag].annotations or {}
         )
-        kept, retry = Delivery(receive_count, self.options.chunk_max_receives).kept(outcomes)
+        kept, retry = delivery.kept(outcomes)
+        self.telemetry.imported("reimport", [o.status() for o in kept])
         now = self.clock()
 
         def mutations(generation: int) -> dict[str, list[Mutation]]:
@@ -131,10 +149,13 @@ class Reimport:
             }
 
         tentative = mutations(meta.generation + 1)
-        if any(
-            streams.changed(states[tag], changes[0](states[tag]))
+        changed = [
+            tag
             for tag, changes in tentative.items()
-        ):
+            if streams.changed(states[tag], changes[0](states[tag]))
+        ]
+        self.telemetry.reimport_changed(len(changed))
+        if changed:
             started = self.tagger.begin_import(message.namespace, message.name, now)
             self.tagger.apply(message.namespace, message.name, mutations(started.generation))
         if retry:

@@ -26,6 +26,7 @@ from imagestreams.imports.outcomes import SpecResult
 from imagestreams.imports.plan import ValidImport
 from imagestreams.models import ImageStream, ImageStreamImport, ImageStreamImportStatus, Status
 from imagestreams.observability import logger
+from imagestreams.telemetry import NO_TELEMETRY, Telemetry
 from imagestreams.usecases.common import Options, budget, fetcher, now, spec_tag_annotations
 from imagestreams.usecases.ports import (
     ImportQueue,
@@ -58,6 +59,7 @@ class StartImport:
     queue: ImportQueue
     options: Options
     clock: Callable[[], datetime] = field(default=now)
+    telemetry: Telemetry = NO_TELEMETRY
 
     def create(
         self,
@@ -112,6 +114,7 @@ class StartImport:
         )
         if dry_run:
             return self._dry_run(namespace, valid, request, result, now)
+        self.telemetry.imported("import", [*result.images, *result.finished.values()])
         meta = None
         if request.spec.import_:
             unchanged = self._unchanged(namespace, valid, result, now)
@@ -202,6 +205,7 @@ class StartImport:
             },
         )
         self.job_store.create(job, result.finished)
+        self.telemetry.job_started()
         job.done = len(result.finished)
         job.failed = sum(1 for s in result.finished.values() if not s.status.is_success)
         request.metadata.annotations = {**(request.metadata.annotations or {}), **job.annotations()}

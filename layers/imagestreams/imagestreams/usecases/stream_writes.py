@@ -58,6 +58,7 @@ from imagestreams.models.base import format_time
 from imagestreams.observability import logger
 from imagestreams.reference import Reference
 from imagestreams.registry.rules import RegistryRules
+from imagestreams.telemetry import NO_TELEMETRY, Telemetry
 from imagestreams.usecases.common import Options, budget, fetcher, now
 from imagestreams.usecases.ports import PullSecrets, StreamStore
 from imagestreams.usecases.spec_tags import (
@@ -99,6 +100,7 @@ class WriteStreams:
     rules: RegistryRules | None = None
     clock: Callable[[], datetime] = field(default=now)
     name_suffix: Callable[[], str] = field(default=random_suffix)
+    telemetry: Telemetry = NO_TELEMETRY
 
     # --- the verbs ----------------------------------------------------------------
 
@@ -390,6 +392,7 @@ class WriteStreams:
             session,
             tag_annotations=lambda name: written.get(name, {}),
         )
+        self.telemetry.imported("write", result.images)
         request.status = ImageStreamImportStatus(images=result.images or None)
         valid = ValidImport(request, references)
         return self.tagger.request_mutations(valid, meta.generation, self.clock())

@@ -1,0 +1,1 @@
+"""Tools an operator runs against a deployed stack (see README, "Operating it")."""
