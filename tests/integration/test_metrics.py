@@ -82,7 +82,7 @@ COLD = {
     "Imports{operation=import}": 1,
     "TagsImported{operation=import}": 1,
     "CacheMisses": 1,
-    "RegistryRequests{kind=manifest-head}": 1,
+    # A tag new to the stream is resolved by its manifest GET: no HEAD first.
     "RegistryRequests{kind=manifest-get}": 1,
     "RegistryRequests{kind=blob-get}": 1,
 }
@@ -95,7 +95,8 @@ IMAGE_PATHS = [
             "Imports{operation=import}": 1,
             "TagsImported{operation=import}": 1,
             "CacheHits": 1,
-            "RegistryRequests{kind=manifest-head}": 1,
+            # Not tagged into a stream: its manifest GET, then the cache.
+            "RegistryRequests{kind=manifest-get}": 1,
         },
         warm=True,
     ),
@@ -105,7 +106,7 @@ IMAGE_PATHS = [
             **PING,
             "Imports{operation=import}": 1,
             "TagsFailed{operation=import,reason=NotFound}": 1,
-            "RegistryRequests{kind=manifest-head}": 1,
+            "RegistryRequests{kind=manifest-get}": 1,
         },
         tag="missing",
     ),
@@ -124,7 +125,7 @@ IMAGE_PATHS = [
             **PING,
             "Imports{operation=import}": 1,
             "TagsFailed{operation=import,reason=TooManyRequests}": 1,
-            "RegistryRequests{kind=manifest-head}": 1,
+            "RegistryRequests{kind=manifest-get}": 1,
             "RegistryThrottles{host=PROXY}": 3,
             "RegistryRetries{host=PROXY}": 2,
         },

@@ -71,7 +71,7 @@ def test_an_import_is_traced_through_registry_and_store_calls(
     assert status == 201
     names = [entity["name"] for entity in entities]
     assert "## lambda_handler" in names
-    for exchange in ("ping", "manifest-head", "manifest-get", "blob-get"):
+    for exchange in ("ping", "manifest-get", "blob-get"):
         assert f"registry {exchange}" in names, names
     for call in ("pull-secrets.for_namespace", "image-cache.get_many", "import-records.save"):
         assert call in names, names
