@@ -17,8 +17,8 @@ import pytest
 from devserver.queues import drain
 from testkit.api import Api, FakeContext, load_function
 from testkit.events import load_event, with_name, with_namespace
+from testkit.proxy import Fault, RegistryProxy
 from testkit.registry import Registry
-from tests.support.proxy import Fault, RegistryProxy
 
 JOB_STATE = "imagestreams.io/import-state"
 DONE = "imagestreams.io/import-tags-done"

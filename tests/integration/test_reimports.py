@@ -21,8 +21,8 @@ from imagestreams.streams import TagState
 from testkit.api import Api, FakeContext, image_spec, import_body, load_function
 from testkit.events import load_event, with_body
 from testkit.images import repush_tag
+from testkit.proxy import Fault, RegistryProxy
 from testkit.registry import Registry
-from tests.support.proxy import Fault, RegistryProxy
 
 WEBHOOK_SECRET = "Wh-3f9a2c-shared"
 
