@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from devserver.queues import drain
+from devserver.consumers import drain
 from testkit.api import Api, FakeContext, load_function
 from testkit.events import load_event, with_name, with_namespace
 from testkit.proxy import Fault, RegistryProxy

@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from devserver.queues import drain
+from devserver.consumers import drain
 from imagestreams.adapters.streams_store import DynamoStreamStore
 from imagestreams.models import ObjectReference, TagReference
 from imagestreams.streams import TagState
