@@ -57,13 +57,22 @@ class Diagnosis:
         return (self.cpu.own + self.cpu.registry + self.cpu.proxy) / max(1, self.cpus)
 
     @property
+    def load_now(self) -> float:
+        """The one-minute load average when the run ended."""
+        try:
+            return float(self.load.split()[0])
+        except (IndexError, ValueError):
+            return 0.0
+
+    @property
     def reason(self) -> str:
         cpu = self.cpu
         used = (
             f"the import used {cpu.own:.1f} s of CPU in this process (handlers, moto), "
             f"the registry {cpu.registry:.1f} s and the proxy {cpu.proxy:.1f} s: "
-            f"{self.cpu_floor:.1f} s on {self.cpus} CPUs, of a {self.wall_seconds:.1f} s wall time "
-            f"(load average {self.load}, other work included)"
+            f"{self.cpu_floor * self.cpus / self.wall_seconds:.2f} of {self.cpus} CPUs on "
+            f"average over the {self.wall_seconds:.1f} s wall time, {self.cpu_floor:.1f} s "
+            "were they all its own"
         )
         floor = (
             f"the requests alone take {self.latency_floor:.1f} s "
@@ -71,6 +80,11 @@ class Diagnosis:
         )
         if self.cpu_floor >= CPU_BOUND_SHARE * self.wall_seconds:
             return f"CPU-bound: {used}; {floor}."
+        if self.load_now >= self.cpus:
+            return (
+                f"Short of CPU on a shared machine: {used}, while the load average was "
+                f"{self.load} on {self.cpus} CPUs, the rest going to other work; {floor}."
+            )
         return f"Waiting, not CPU-bound: {floor}; {used}."
 
 

@@ -18,6 +18,7 @@ then the concurrency curve: a cold import at each delay of
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -39,7 +40,7 @@ CURVE_DELAYS = (0.0, 0.02, 0.05, 0.1)
 CURVE_PARALLELISM = (8, 16, 32, 64)
 QUICK_CURVE_DELAYS = (0.0, 0.05)
 QUICK_CURVE_PARALLELISM = (8, 16)
-# A parallelism the curve supports is within this share of the fastest at every delay.
+# Parallelisms whose mean slowdown is within this share of the best count as as good.
 CURVE_TOLERANCE = 0.10
 
 
@@ -75,22 +76,32 @@ class Network:
         )
 
 
-def supported_parallelism(curve: Sequence[CurvePoint]) -> int | None:
-    """The smallest parallelism within :data:`CURVE_TOLERANCE` of the fastest at every delay.
-
-    The smallest, because each unit of parallelism is one more connection
-    a registry sees; none when no value holds at every delay.
-    """
+def slowdowns(curve: Sequence[CurvePoint]) -> dict[int, float]:
+    """Per parallelism measured at every delay: its mean wall time over the fastest's."""
     fastest: dict[float, float] = {}
     for point in curve:
         fastest[point.delay] = min(fastest.get(point.delay, point.run.seconds), point.run.seconds)
+    found: dict[int, float] = {}
     for parallelism in sorted({point.parallelism for point in curve}):
         points = [point for point in curve if point.parallelism == parallelism]
-        if len(points) == len(fastest) and all(
-            point.run.seconds <= fastest[point.delay] * (1 + CURVE_TOLERANCE) for point in points
-        ):
-            return parallelism
-    return None
+        if len(points) == len(fastest):
+            found[parallelism] = statistics.fmean(
+                point.run.seconds / fastest[point.delay] for point in points
+            )
+    return found
+
+
+def supported_parallelism(curve: Sequence[CurvePoint]) -> int | None:
+    """The parallelism with the smallest mean slowdown over the delays.
+
+    Of values within :data:`CURVE_TOLERANCE` of that, the smallest: each
+    unit of parallelism is one more connection a registry sees.
+    """
+    found = slowdowns(curve)
+    if not found:
+        return None
+    best = min(found.values())
+    return min(p for p, slowdown in found.items() if slowdown <= best * (1 + CURVE_TOLERANCE))
 
 
 def measure_network(

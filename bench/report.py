@@ -113,7 +113,8 @@ def render(results: Results, command: str) -> str:
         "202) the queue drained by the worker handler one chunk per invocation, as the "
         "template's `BatchSize: 1` has it, up to its `MaximumConcurrency` "
         f"({results.worker_concurrency}, `WorkerMaxConcurrency`) invocations at once as "
-        "deployed, until the job is complete. The peer is "
+        "deployed (locally in one process, sharing its interpreter lock and this "
+        "machine's CPUs), until the job is complete. The peer is "
         "`skopeo inspect --tls-verify=false docker://HOST/REPO:TAG` once per tag, "
         f"{options['parallelism']} at a time. CPU (last run) is what the client used (this "
         "process: handlers, their threads and moto; or the skopeo processes) and what the "
@@ -281,7 +282,8 @@ def memory_section(results: Results) -> list[str]:
         f"A cold import of the {results.options['tags']}-tag repository (default settings) "
         "in a fresh Python process that also holds moto, the tables and both handlers: "
         "the figure is an upper bound for one Lambda process, which holds neither moto "
-        f"nor the other handler. Peak measured as {how}.",
+        "nor the other handler (nor, when the import fans out, the other worker "
+        f"environments running at once here). Peak measured as {how}.",
         "",
         *table(
             ["What", "RSS"],

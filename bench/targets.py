@@ -40,19 +40,22 @@ def request_targets(results: Results) -> list[Target]:
         heads = cold.per_tag("manifest HEAD", "single")
         gets = cold.per_tag("manifest GET", "single") + cold.per_tag("blob GET", "single")
         auth = results.token_cold
-        # Amortized: a token per handler process (the api's, a worker's), never per tag.
+        # Amortized: a token per execution environment (the api's, and each of at most
+        # MaximumConcurrency workers'), never per tag.
         tokens = auth.total("token") if auth else 0
+        environments = 1 + results.worker_concurrency
         found.append(
             Target(
                 "Cold import: 2 requests per new tag (manifest GET + config GET, no HEAD) "
-                "plus amortized auth",
+                "plus amortized auth (a token per execution environment)",
                 f"{fmt_rate(heads)} HEAD + {fmt_rate(gets)} GETs per single-platform tag"
                 + (
-                    f"; {tokens} token request(s) for {sum(auth.tags.values())} tags"
+                    f"; {tokens} token request(s) for {sum(auth.tags.values())} tags "
+                    f"(at most {environments} environments)"
                     if auth
                     else ""
                 ),
-                heads == 0 and gets == 2 and tokens <= 2,
+                heads == 0 and gets == 2 and tokens <= environments,
             )
         )
     if warm is not None:
