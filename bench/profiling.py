@@ -53,6 +53,7 @@ def profile_imports(repository: Repository, directory: Path) -> None:
 _NETWORK_WAITS = ("socket.py:readinto", "ssl.py:read", "ssl.py:recv_into", "wait.py:do_poll")
 # Frames every thread has, which say nothing about what it does.
 _PLUMBING = ("threading.py", "thread.py")
+_NOT_CHARGED = (str(Path(__file__).resolve().parent), "<frozen runpy>")
 # A thread whose CPU clock advanced this share of the time since the last sample was running.
 _RUNNING_SHARE = 0.25
 RUNNING = "running"
@@ -74,7 +75,7 @@ class ThreadSampler:
     pyinstrument follows one thread; an import's time is spent in many (the
     importer's pool, the worker's environments). The CPU a thread used since
     the last sample (its own CPU clock) is charged to the functions on its
-    stack. A thread that used a good share of that time was running; one
+    stack where the sample finds it. A thread that used a good share of that time was running; one
     that did not was waiting, on the network when it sits reading a socket,
     else on a lock, a queue or another thread.
     """
@@ -117,8 +118,13 @@ class ThreadSampler:
         names: list[str] = []
         frame: FrameType | None = leaf
         while frame is not None:
-            names.append(f"{Path(frame.f_code.co_filename).name}:{frame.f_code.co_name}")
+            path = frame.f_code.co_filename
+            # The benchmark's own frames (and the interpreter's start) hold every stack.
+            if not path.startswith(_NOT_CHARGED):
+                names.append(f"{Path(path).name}:{frame.f_code.co_name}")
             frame = frame.f_back
+        if not names:
+            return
         if used > 0:
             # Charged to where the thread is now: a sampling profile of the CPU.
             self.cpu_seconds += used

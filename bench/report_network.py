@@ -166,7 +166,8 @@ def diagnosis_section(results: Results) -> list[str]:
             "",
             "Thread samples: "
             + "; ".join(f"{state} {share:.0%}" for state, share in found.states.items())
-            + ". Where the CPU this process used went (by each thread's own CPU clock):",
+            + ". Where the CPU this process used went (each thread's own CPU clock, charged to "
+            "the stack each sample found it in; the benchmark's own frames left out):",
             "",
             *table(
                 [
