@@ -20,6 +20,13 @@ from pathlib import Path
 import bench
 from bench.fixtures import ROOT, import_parallelism, log
 from bench.memory import child_memory
+from bench.network import (
+    CURVE_DELAYS,
+    CURVE_PARALLELISM,
+    DEFAULT_DELAY,
+    QUICK_CURVE_DELAYS,
+    QUICK_CURVE_PARALLELISM,
+)
 from bench.report import render, to_json
 from bench.suite import Options, run_benchmark
 from testkit.images import skopeo_binary
@@ -41,9 +48,29 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, argparse.Namespace]
         "--no-token-registry", action="store_true", help="skip the token-auth request counts"
     )
     parser.add_argument(
+        "--delay",
+        type=float,
+        default=DEFAULT_DELAY * 1000,
+        help="milliseconds the latency proxy adds per request (default 50)",
+    )
+    parser.add_argument(
+        "--answer-tags", type=int, help="realistic tags for the answer size (default 1000)"
+    )
+    parser.add_argument(
+        "--no-fresh-clone",
+        action="store_true",
+        help="skip the fresh clone's first `make run` (it installs from the package index)",
+    )
+    parser.add_argument(
+        "--pip-cache",
+        action="store_true",
+        help="let the fresh clone's install use the pip cache (default: none, as a newcomer)",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
-        help="every measurement at a tiny scale: 20 tags, 1 run, 2 samples",
+        help="every measurement at a tiny scale: 20 tags, 1 run, 2 samples, a small curve, "
+        "the fresh clone with the pip cache",
     )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="Markdown report")
     parser.add_argument("--json", type=Path, dest="json_path", help="also write raw figures")
@@ -70,6 +97,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, argparse.Namespace]
         json_path=args.json_path,
         quick=quick,
         profile=args.profile,
+        network_delay=args.delay / 1000,
+        curve_delays=QUICK_CURVE_DELAYS if quick else CURVE_DELAYS,
+        curve_parallelism=QUICK_CURVE_PARALLELISM if quick else CURVE_PARALLELISM,
+        answer_tags=pick(args.answer_tags, 1000, 20),
+        fresh_clone=not args.no_fresh_clone,
+        pip_cache=bool(args.pip_cache) or quick,
     )
     return options, args
 

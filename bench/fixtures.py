@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devserver.template import load_template
+from devserver.template import FunctionSpec, QueueEvent, load_template
 from imagestreams import bootstrap
 from imagestreams.config import Settings
 from testkit.aws import create_template_resources, fake_credentials, mocked_aws
@@ -61,6 +61,10 @@ class Repository:
 
     def count(self, group: str) -> int:
         return sum(1 for tag in self.tags if self.groups.get(tag) == group)
+
+    def via(self, host: str) -> Repository:
+        """The same repository reached at ``host`` (a proxy in front of its registry)."""
+        return Repository(host, self.name, self.tags, self.groups)
 
 
 def push_repository(registry: Registry, tags: int, multiarch: int) -> Repository:
@@ -119,8 +123,18 @@ class Stack:
 
     api: dict[str, str]
     worker: dict[str, str]
-    worker_timeout: int
-    worker_memory_mb: int
+    # The worker as the template runs it: its code, timeout and memory, and its
+    # import-queue event (batch size, MaximumConcurrency).
+    worker_spec: FunctionSpec
+
+    @property
+    def worker_event(self) -> QueueEvent:
+        return self.worker_spec.queue_events[0]
+
+    @property
+    def worker_concurrency(self) -> int:
+        """Worker invocations at once: the event's ``MaximumConcurrency``, as deployed."""
+        return self.worker_event.maximum_concurrency or 1
 
     @property
     def queue_url(self) -> str:
@@ -137,8 +151,9 @@ def aws_stack() -> Iterator[Stack]:
         yield Stack(
             api={**created.environment(API_FUNCTION), **LOCAL_OVERRIDES},
             worker={**created.environment(WORKER_FUNCTION), **LOCAL_OVERRIDES},
-            worker_timeout=int(template.function_property(WORKER_FUNCTION, "Timeout", 3)),
-            worker_memory_mb=int(template.function_property(WORKER_FUNCTION, "MemorySize", 128)),
+            worker_spec=next(
+                spec for spec in template.functions() if spec.logical_id == WORKER_FUNCTION
+            ),
         )
 
 
@@ -157,6 +172,12 @@ def deployed_setting(variable: str) -> str:
 def import_parallelism() -> int:
     """The importer's parallelism as deployed."""
     return int(deployed_setting("IMPORT_PARALLELISM"))
+
+
+def worker_max_concurrency() -> int:
+    """The ``MaximumConcurrency`` of the worker's import-queue event, as deployed."""
+    spec = next(s for s in load_template(TEMPLATE).functions() if s.logical_id == WORKER_FUNCTION)
+    return spec.queue_events[0].maximum_concurrency or 1
 
 
 def template_memory() -> tuple[int, int]:

@@ -1,14 +1,18 @@
 """One repository import through the real handlers, fan-out included.
 
 This module owns how the benchmark imports: the api handler answers the
-POST, then (on 202) the queue is drained into the worker handler one chunk
-per invocation, as the template's ``BatchSize: 1`` has it, until the job is
-complete. Each handler starts as a new Lambda process would. It measures
-only the wall time of that; what the measures make of it is theirs.
+POST, then (on 202) the queue is drained into the worker handler as the
+template's event source runs it (``BatchSize: 1``: one chunk per
+invocation; up to ``MaximumConcurrency`` invocations at once, each in an
+execution environment of its own), until the job is complete. The draining
+is the local server's own (:func:`devserver.consumers.drain` and its
+function runtime). Each handler starts as a new Lambda process would. It
+measures only the wall time of that; what the measures make of it is theirs.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Mapping
@@ -23,9 +27,12 @@ from bench.fixtures import (
     Stack,
     function_environment,
 )
-from devserver.queues import drain, invoker
-from testkit.api import Api, load_function
-from testkit.events import load_event, with_name, with_namespace
+from devserver.consumers import drain
+from devserver.environment import environment_loader
+from devserver.server import FunctionRuntime
+from imagestreams.config import load_settings
+from testkit.api import Api, Reply
+from testkit.events import load_event, with_body, with_header, with_name, with_namespace
 
 STREAM = "app"
 # The forced fan-out: the api imports inline for this share of its 20 s budget
@@ -65,6 +72,11 @@ class ImportRun:
     tags_failed: int
     state: str
     cpu: CpuUse | None = None
+    # The api's answer: its JSON as the client reads it, and the function's
+    # response (what Lambda's 6 MB limit counts: a gzip'd body in base64).
+    answer_bytes: int = 0
+    answer_gzip_bytes: int = 0
+    response_bytes: int = 0
 
 
 class BenchError(RuntimeError):
@@ -77,19 +89,20 @@ def import_repository(
     overrides: Mapping[str, str] | None = None,
     *,
     stream: str = STREAM,
+    gzip: bool = False,
 ) -> ImportRun:
     """POST the repository import to the api handler; drain the queue into the worker.
 
     Timed from the POST until the queue is empty (the job complete). The api
     and the worker each start as a new process would (see
-    :func:`function_environment`).
+    :func:`function_environment`). ``gzip``: the client accepts a gzip'd answer.
     """
     changes = dict(overrides or {})
     body = repository_body(repository.reference, stream)
     with function_environment({**stack.api, **changes}):
         api = Api(reset=False)
         started = time.perf_counter()
-        reply = api.post_import(NAMESPACE, body)
+        reply = api.invoke(import_event(body, gzip=gzip))
         api_seconds = time.perf_counter() - started
     if reply.status not in (201, 202):
         raise BenchError(f"the import answered {reply.status}: {json.dumps(reply.body)[:2000]}")
@@ -98,16 +111,18 @@ def import_repository(
     invocations = 0
     if reply.status == 202:
         with function_environment({**stack.worker, **changes}):
-            worker = load_function("worker")
+            # Execution environments as the local server makes them: a handler
+            # module and a composition root each, from the worker's settings.
+            worker = FunctionRuntime(
+                stack.worker_spec,
+                concurrency=stack.worker_concurrency,
+                loader=environment_loader({WORKER_FUNCTION: load_settings()}),
+            )
             report = drain(
                 stack.queue_url,
-                invoker(
-                    worker.lambda_handler,
-                    function_name=WORKER_FUNCTION,
-                    timeout_seconds=stack.worker_timeout,
-                    memory_limit_in_mb=stack.worker_memory_mb,
-                ),
-                batch_size=1,
+                worker.invoke,
+                batch_size=stack.worker_event.batch_size,
+                concurrency=stack.worker_concurrency,
                 timeout=DRAIN_TIMEOUT,
                 max_receives=1_000_000,
             )
@@ -115,23 +130,47 @@ def import_repository(
         if not report.empty or report.errors:
             raise BenchError(f"the queue was not drained: {report.errors[:1]}")
     seconds = time.perf_counter() - started
-    final = read_import(stack, stream) if reply.status == 202 else reply.body
+    final = read_import(stack, stream).body if reply.status == 202 else reply.body
     done, failed, state = import_progress(final, len(repository.tags))
     if failed or done != len(repository.tags) or state != "Complete":
         raise BenchError(
             f"{state}: {failed} of {done} tags failed; {len(repository.tags)} expected"
         )
-    return ImportRun(reply.status, seconds, api_seconds, inline, invocations, done, failed, state)
+    return ImportRun(
+        reply.status,
+        seconds,
+        api_seconds,
+        inline,
+        invocations,
+        done,
+        failed,
+        state,
+        answer_bytes=len(reply.content),
+        answer_gzip_bytes=gzip_size(reply),
+        response_bytes=len(json.dumps(reply.raw)),
+    )
 
 
-def read_import(stack: Stack, name: str) -> dict[str, Any]:
+def gzip_size(reply: Reply) -> int:
+    """Bytes of the gzip'd body the client received; 0 for an uncompressed answer."""
+    if reply.headers.get("Content-Encoding") != "gzip":
+        return 0
+    return len(base64.b64decode(reply.raw.get("body") or ""))
+
+
+def import_event(body: Mapping[str, Any], *, gzip: bool = False) -> dict[str, Any]:
+    """The api's event for POSTing ``body``, from a client that may accept gzip."""
+    event = with_body(with_namespace(load_event("api-import-single.json"), NAMESPACE), body)
+    return with_header(event, "Accept-Encoding", "gzip" if gzip else None)
+
+
+def read_import(stack: Stack, name: str, *, gzip: bool = False) -> Reply:
     """The latest ImageStreamImport document, read through the api handler."""
+    event = with_name(with_namespace(load_event("api-get-import"), NAMESPACE), name)
     with function_environment(stack.api):
-        reply = Api(reset=False).invoke(
-            with_name(with_namespace(load_event("api-get-import"), NAMESPACE), name)
+        return Api(reset=False).invoke(
+            with_header(event, "Accept-Encoding", "gzip" if gzip else None)
         )
-    body: dict[str, Any] = reply.body
-    return body
 
 
 def import_progress(document: Mapping[str, Any], expected: int) -> tuple[int, int, str]:

@@ -1,38 +1,26 @@
 """The report: ``bench/RESULTS.md`` in Markdown, and the raw figures as JSON.
 
-This module owns how figures are shown and held to DESIGN section 11 (the
-targets); it measures nothing and reads only a :class:`bench.suite.Results`.
+This module owns the report's layout and the sections on loopback (request
+counts, wall time, latency, cold start, memory); the targets are
+:mod:`bench.targets`', the sections across a network and on a first run
+:mod:`bench.report_network`'s. It measures nothing and reads only a
+:class:`bench.suite.Results`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from bench.cpu import CpuUse
 from bench.fixtures import median
 from bench.imports import FANOUT_INLINE_FRACTION
+from bench.markdown import fmt_rate, fmt_seconds, table, verdict
+from bench.network import supported_parallelism
+from bench.report_network import answer_section, fresh_clone_section, network_section
 from bench.request_counts import KINDS, RequestCounts
 from bench.suite import Results
-
-
-def fmt_seconds(seconds: float) -> str:
-    return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds * 1000:.0f} ms"
-
-
-def fmt_rate(value: float) -> str:
-    return f"{value:.3f}".rstrip("0").rstrip(".") if value else "0"
-
-
-def verdict(ok: bool) -> str:
-    return "**pass**" if ok else "**FAIL**"
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
+from bench.targets import targets
 
 
 def request_rows(label: str, counts: RequestCounts | None) -> list[list[str]]:
@@ -59,79 +47,6 @@ def request_rows(label: str, counts: RequestCounts | None) -> list[list[str]]:
     return rows
 
 
-@dataclass(frozen=True)
-class Target:
-    name: str
-    measured: str
-    ok: bool
-
-
-def targets(results: Results) -> list[Target]:
-    """DESIGN section 11, each with what was measured and whether it holds."""
-    found: list[Target] = []
-    cold, warm = results.anonymous_cold, results.anonymous_warm
-    if cold is not None:
-        gets = cold.per_tag("manifest GET", "single") + cold.per_tag("blob GET", "single")
-        auth = results.token_cold
-        # Amortized: a token per handler process (the api's, a worker's), never per tag.
-        tokens = auth.total("token") if auth else 0
-        found.append(
-            Target(
-                "Cold import: at most 2 GETs per tag (manifest + config) plus amortized auth",
-                f"{fmt_rate(gets)} GETs per single-platform tag"
-                + (
-                    f"; {tokens} token request(s) for {sum(auth.tags.values())} tags"
-                    if auth
-                    else ""
-                ),
-                gets <= 2 and tokens <= 2,
-            )
-        )
-    if warm is not None:
-        heads = warm.per_tag("manifest HEAD", "all")
-        gets = warm.per_tag("manifest GET", "all") + warm.per_tag("blob GET", "all")
-        found.append(
-            Target(
-                "Warm re-import: exactly 1 HEAD and 0 GETs per tag",
-                f"{fmt_rate(heads)} HEAD, {fmt_rate(gets)} GETs per tag",
-                heads == 1 and gets == 0,
-            )
-        )
-    if results.cold_runs and results.skopeo_seconds:
-        for label, runs in (
-            ("default settings", results.cold_runs),
-            ("forced fan-out", results.fanout_runs),
-        ):
-            if runs:
-                ratio = results.ratio(runs)
-                found.append(
-                    Target(
-                        f"Repository import ({label}) at least 5x faster than skopeo per tag",
-                        f"{ratio:.2f}x",
-                        ratio >= 5,
-                    )
-                )
-    if results.cold_start is not None:
-        ratio, traced = results.cold_start.ratio, results.cold_start.traced_ratio
-        found.append(
-            Target(
-                "Cold start: api module import at most 2x a bare `import boto3` (metrics on)",
-                f"{ratio:.2f}x" + (f" (tracing on: {traced:.2f}x)" if traced is not None else ""),
-                ratio <= 2,
-            )
-        )
-    if results.memory is not None:
-        found.append(
-            Target(
-                f"Peak memory of the import under the worker's MemorySize "
-                f"({results.worker_memory_mb} MB)",
-                f"{results.memory.peak_mib:.0f} MiB",
-                results.memory.peak_mib < results.worker_memory_mb,
-            )
-        )
-    return found
-
-
 def render(results: Results, command: str) -> str:
     """The Markdown report."""
     machine, options = results.machine, results.options
@@ -140,10 +55,12 @@ def render(results: Results, command: str) -> str:
         "# Benchmark results",
         "",
         f"Reproduce with `{command}` ({results.elapsed_seconds / 60:.1f} minutes here).",
-        "Everything runs on one machine without network: a real `docker-registry` on",
-        "loopback, AWS from moto with the tables and queues of `template.yaml`, and the",
-        "real handlers (`functions/api/app.py`; `functions/worker/app.py` fed from the",
-        "import queue). See `bench/` for what each figure measures.",
+        "Everything runs on one machine: a real `docker-registry` on loopback (and behind",
+        "a latency proxy, for a registry across a network), AWS from moto with the tables",
+        "and queues of `template.yaml`, and the real handlers (`functions/api/app.py`;",
+        "`functions/worker/app.py` fed from the import queue). Only the fresh-clone figure",
+        "reaches out, to the package index. See `bench/` for what each figure measures.",
+        "Timings are of a shared machine: the load average below says how busy it was.",
         "",
         "## Machine",
         "",
@@ -168,7 +85,7 @@ def render(results: Results, command: str) -> str:
         + ") but `ALLOW_PRIVATE_REGISTRIES=true` for the loopback registry; "
         f"`spec.import: true`; median of {options['runs']} run(s).",
         "",
-        "## Targets (DESIGN section 11)",
+        "## Targets (DESIGN section 11 and the network targets)",
         "",
         *table(
             ["Target", "Measured", "Result"],
@@ -192,10 +109,12 @@ def render(results: Results, command: str) -> str:
         "",
         "## Wall time against skopeo",
         "",
-        f"The whole import of {tags} tags: the api handler's answer, then (on 202) the "
-        "queue drained by the worker handler one chunk per invocation, as the template's "
-        "`BatchSize: 1` has it, until the job is complete (one invocation at a time; "
-        "deployed, up to `WorkerMaxConcurrency` run at once). The peer is "
+        f"The whole import of {tags} tags on loopback: the api handler's answer, then (on "
+        "202) the queue drained by the worker handler one chunk per invocation, as the "
+        "template's `BatchSize: 1` has it, up to its `MaximumConcurrency` "
+        f"({results.worker_concurrency}, `WorkerMaxConcurrency`) invocations at once as "
+        "deployed (locally in one process, sharing its interpreter lock and this "
+        "machine's CPUs), until the job is complete. The peer is "
         "`skopeo inspect --tls-verify=false docker://HOST/REPO:TAG` once per tag, "
         f"{options['parallelism']} at a time. CPU (last run) is what the client used (this "
         "process: handlers, their threads and moto; or the skopeo processes) and what the "
@@ -215,9 +134,12 @@ def render(results: Results, command: str) -> str:
         ),
         "",
     ]
+    lines += network_section(results)
+    lines += answer_section(results)
     lines += latency_section(results)
     lines += cold_start_section(results)
     lines += memory_section(results)
+    lines += fresh_clone_section(results)
     return "\n".join(lines) + "\n"
 
 
@@ -241,7 +163,8 @@ def wall_rows(results: Results) -> list[list[str]]:
         ("cold import, default settings", results.cold_runs),
         ("warm re-import, default settings", results.warm_runs),
         (
-            f"cold import, forced fan-out (`INLINE_FRACTION={FANOUT_INLINE_FRACTION}`)",
+            f"cold import, forced fan-out (`INLINE_FRACTION={FANOUT_INLINE_FRACTION}`, "
+            f"{results.worker_concurrency} at once)",
             results.fanout_runs,
         ),
     ):
@@ -271,8 +194,9 @@ def latency_section(results: Results) -> list[str]:
         "## Single-image import latency (HTTP, `python -m devserver`)",
         "",
         "`POST .../imagestreamimports` of one tag with `spec.import: true`, timed by the "
-        "client (urllib) on loopback. Cold cache: a tag never imported before; warm: "
-        "the same tag again.",
+        "client (urllib) on loopback. The first request after a cold start builds the "
+        "lazy clients (the handler modules were loaded at start); cold cache: a tag never "
+        "imported before; warm: the same tag again.",
         "",
         *table(
             ["What", "Median", "Samples"],
@@ -378,7 +302,8 @@ def memory_section(results: Results) -> list[str]:
         f"A cold import of the {results.options['tags']}-tag repository (default settings) "
         "in a fresh Python process that also holds moto, the tables and both handlers: "
         "the figure is an upper bound for one Lambda process, which holds neither moto "
-        f"nor the other handler. Peak measured as {how}.",
+        "nor the other handler (nor, when the import fans out, the other worker "
+        f"environments running at once here). Peak measured as {how}.",
         "",
         *table(
             ["What", "RSS"],
@@ -408,4 +333,14 @@ def to_json(results: Results) -> dict[str, Any]:
         "cold_start": results.cold_start.ratio if results.cold_start else None,
         "cold_start_traced": results.cold_start.traced_ratio if results.cold_start else None,
     }
+    network = results.network
+    if network is not None and network.skopeo_seconds:
+        document["ratios"].update(
+            network_cold=network.ratio(network.cold_runs) if network.cold_runs else None,
+            network_warm=network.ratio(network.warm_runs) if network.warm_runs else None,
+            network_fanout=network.ratio(network.fanout_runs) if network.fanout_runs else None,
+        )
+    document["supported_parallelism"] = (
+        supported_parallelism(network.curve) if network is not None else None
+    )
     return document

@@ -1,7 +1,8 @@
-"""Measure: the peer, ``skopeo inspect`` of every tag with the importer's parallelism.
+"""Measure: the peer, ``skopeo inspect`` of every tag, so many at a time.
 
 This module owns the skopeo runs: each in a scratch directory, away from any
-login state of the machine, against the same loopback registry.
+login state of the machine, against the same registry the imports read (on
+loopback, or through the same latency proxy).
 """
 
 from __future__ import annotations

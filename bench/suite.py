@@ -3,8 +3,11 @@
 This module owns the run's inputs (:class:`Options`), its figures
 (:class:`Results`, which the report and ``--json`` show as they are) and the
 order: cold start first, on a quiet machine; then, against one anonymous
-registry, the timed runs, peak memory, the local server's latency and the
-profiles; last the token-auth request counts on a registry of their own.
+registry, the timed runs on loopback, peak memory, the local server's
+latency, the runs through the latency proxy and its concurrency curve, the
+answer size of a realistic repository and the profiles; then the
+token-auth request counts on a registry of their own; last, as it installs
+packages, a newcomer's first ``make run`` on a fresh clone.
 """
 
 from __future__ import annotations
@@ -15,13 +18,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.answer_size import AnswerSize, measure_answer_size
 from bench.cold_start import ColdStart, measure_cold_start
 from bench.cpu import CpuUse
-from bench.fixtures import deployed_setting, log, median, push_repository, template_memory
+from bench.diagnosis import Diagnosis, diagnose_failures
+from bench.fixtures import (
+    deployed_setting,
+    log,
+    median,
+    push_repository,
+    template_memory,
+    worker_max_concurrency,
+)
+from bench.fresh_clone import FreshClone, measure_fresh_clone
 from bench.imports import ImportRun
 from bench.latency import Latency, measure_latency
 from bench.machine import Machine, load_average
 from bench.memory import Memory, measure_memory
+from bench.network import (
+    CURVE_DELAYS,
+    CURVE_PARALLELISM,
+    DEFAULT_DELAY,
+    Network,
+    measure_network,
+)
 from bench.profiling import profile_imports
 from bench.request_counts import RequestCounts, measure_token_counts
 from bench.wall_time import measure_wall_time
@@ -41,6 +61,12 @@ class Options:
     json_path: Path | None
     quick: bool
     profile: Path | None = None
+    network_delay: float = DEFAULT_DELAY
+    curve_delays: tuple[float, ...] = CURVE_DELAYS
+    curve_parallelism: tuple[int, ...] = CURVE_PARALLELISM
+    answer_tags: int = 1000
+    fresh_clone: bool = True
+    pip_cache: bool = False
 
 
 @dataclass
@@ -51,6 +77,7 @@ class Results:
     options: dict[str, Any]
     worker_memory_mb: int
     api_memory_mb: int
+    worker_concurrency: int = 1
     anonymous_cold: RequestCounts | None = None
     anonymous_warm: RequestCounts | None = None
     token_cold: RequestCounts | None = None
@@ -63,6 +90,11 @@ class Results:
     latency: Latency | None = None
     cold_start: ColdStart | None = None
     memory: Memory | None = None
+    network: Network | None = None
+    answer_size: AnswerSize | None = None
+    fresh_clone: FreshClone | None = None
+    # Why each failing target failed: its CPU split and where the threads were.
+    diagnoses: list[Diagnosis] = field(default_factory=list)
     elapsed_seconds: float = 0.0
     load_after: str = ""
     settings: dict[str, str] = field(default_factory=dict)
@@ -86,9 +118,13 @@ def run_benchmark(options: Options) -> Results:
             "latency_samples": options.latency_samples,
             "cold_start_samples": options.cold_start_samples,
             "quick": options.quick,
+            "network_delay": options.network_delay,
+            "answer_tags": options.answer_tags,
+            "pip_cache": options.pip_cache,
         },
         worker_memory_mb=worker_mb,
         api_memory_mb=api_mb,
+        worker_concurrency=worker_max_concurrency(),
         settings={
             name: deployed_setting(name)
             for name in ("IMPORT_PARALLELISM", "IMPORT_TIME_BUDGET", "INLINE_FRACTION")
@@ -109,6 +145,16 @@ def run_benchmark(options: Options) -> Results:
         results.memory = measure_memory(repository)
         log(f"devserver latency: {options.latency_samples} samples each")
         results.latency = measure_latency(repository, options.latency_samples)
+        results.network = measure_network(
+            registry,
+            repository,
+            options.runs,
+            delay=options.network_delay,
+            curve_delays=options.curve_delays,
+            curve_parallelism=options.curve_parallelism,
+        )
+        results.answer_size = measure_answer_size(registry, options.answer_tags)
+        results.diagnoses = diagnose_failures(registry, repository, results.network)
         if options.profile is not None:
             profile_imports(repository, options.profile)
     finally:
@@ -117,6 +163,9 @@ def run_benchmark(options: Options) -> Results:
         results.token_cold, results.token_warm = measure_token_counts(
             options.tags, options.multiarch
         )
+    if options.fresh_clone:
+        log("fresh clone: git clone, then make run until the first answer")
+        results.fresh_clone = measure_fresh_clone(pip_cache=options.pip_cache)
     results.elapsed_seconds = time.perf_counter() - started
     results.load_after = load_average()
     return results

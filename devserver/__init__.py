@@ -22,9 +22,12 @@ Modules:
   context);
 - :mod:`devserver.server` is the HTTP front, the function runtime and the
   token authorizer with its cache;
-- :mod:`devserver.queues` is Lambda's SQS event source: it feeds queued
-  messages to the functions with SQS events, in the background or, for
-  tests, synchronously (``drain``);
+- :mod:`devserver.queues` is Lambda's SQS event source for one batch: the
+  event a function gets and how its answer settles the records;
+- :mod:`devserver.consumers` is its pollers: they feed queued messages to
+  the functions with SQS events, up to each event's ``MaximumConcurrency``
+  at once, in the background or, for tests and the benchmark, until the
+  queue is empty (``drain``);
 - :mod:`devserver.environment` gives each function its own settings, and
   each of its execution environments a composition root and a handler
   module of its own, inside the one process;

@@ -4,7 +4,8 @@ Options: ``--host`` (default 127.0.0.1), ``--port`` (plain HTTP, for curl;
 default ``$PORT`` or 3000), ``--https-port`` (default ``$HTTPS_PORT`` or
 3443; for 0 of either, a free port is picked and the printed URL tells
 which), ``--template`` (default the project's ``template.yaml``),
-``--concurrency`` (handler copies per function). The first line printed
+``--concurrency`` (handler copies per function; a queue's consumer runs its
+event's ``MaximumConcurrency`` instead where the template sets one). The first line printed
 names both URLs once the server is listening; Ctrl-C (or SIGTERM) stops it
 cleanly. Both ports serve the same gateway; HTTPS, which kubectl and the
 Kubernetes clients need to send a token, uses a self-signed certificate
@@ -17,8 +18,9 @@ every start for the HTTPS address, with one context per dev token and the
 ``demo`` token's current (:mod:`devserver.kubeconfig`); the banner prints
 its path and ``KUBECONFIG=<path> kubectl get is -n demo``.
 
-Functions with SQS events are fed from their queues in the background
-(:mod:`devserver.queues`), and every function runs with its own settings
+Functions with SQS events are fed from their queues in the background, up to
+each event's ``MaximumConcurrency`` invocations at once, as deployed
+(:mod:`devserver.consumers`), and every function runs with its own settings
 and composition root (:mod:`devserver.environment`): the template's
 variables, but for the registry address policy, which locally allows
 loopback (:data:`LOCAL_DEFAULTS`) unless the caller's environment sets it
@@ -60,6 +62,7 @@ from types import FrameType
 
 import boto3
 
+from devserver.consumers import QueuePoller
 from devserver.environment import (
     SettingsError,
     environment_loader,
@@ -72,7 +75,6 @@ from devserver.kubeconfig import context_name, context_namespace, write_kubeconf
 from devserver.metrics import VARIABLE as METRICS_VARIABLE
 from devserver.metrics import install as show_metrics
 from devserver.moto_support import local_aws
-from devserver.queues import QueuePoller
 from devserver.resources import CreatedResources, create_resources
 from devserver.seed import (
     PULL_SECRETS_VARIABLE,
@@ -332,7 +334,8 @@ def _banner(
     ]
     lines += [f"  {logical_id}: {name} (moto, in memory)" for logical_id, name in names.items()]
     lines += [
-        f"  {s.function_id} consumes {s.queue_id} (batches of {s.target.batch_size})"
+        f"  {s.function_id} consumes {s.queue_id} (batches of {s.target.batch_size},"
+        f" {s.max_concurrency} at once)"
         for s in poller.subscriptions
     ]
     lines += [

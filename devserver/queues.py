@@ -1,4 +1,4 @@
-"""Lambda's SQS event source, emulated: receive, invoke, delete or leave for redelivery.
+"""Lambda's SQS event source, emulated: events, one batch delivered and settled.
 
 - :func:`sqs_event` turns received messages into the event a function gets
   from an SQS event source mapping.
@@ -10,9 +10,8 @@
   deployed queue would wait out its visibility timeout; locally, retries
   should be quick). The queue's redrive policy applies on receive, so a
   record that keeps failing reaches the dead-letter queue.
-- :func:`drain` does that synchronously until the queue is empty, for tests.
-- :class:`QueuePoller` does it in the background for ``python -m devserver``,
-  one thread per queue event of the template's functions.
+- :func:`receive` and :func:`queue_depth` are the reads the pollers of
+  :mod:`devserver.consumers` make, which run many such deliveries at once.
 
 Receives never wait on the server (``WaitTimeSeconds=0``); an empty receive
 waits on the client instead. The local AWS applies one request at a time, so
@@ -23,27 +22,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import sys
-import threading
-import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import boto3
-
-from devserver.gateway import LocalLambdaContext
-from devserver.resources import QUEUE_TYPE, CreatedResources
-from devserver.server import FunctionRuntime, Handler, load_handler
-from devserver.template import (
-    DEFAULT_STACK_NAME,
-    LOCAL_REGION,
-    FunctionSpec,
-    Template,
-    TemplateError,
-)
+from devserver.template import LOCAL_REGION
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -220,10 +204,11 @@ def deliver(
     return BatchOutcome(tuple(deleted), tuple(kept), error)
 
 
-def _receive(client: SQSClient, queue_url: str) -> list[Any]:
+def receive(client: SQSClient, queue_url: str, most: int = MAX_RECEIVE) -> list[Any]:
+    """Up to ``most`` (at most ten) visible messages, with every attribute; no server wait."""
     response = client.receive_message(
         QueueUrl=queue_url,
-        MaxNumberOfMessages=MAX_RECEIVE,
+        MaxNumberOfMessages=max(1, min(most, MAX_RECEIVE)),
         WaitTimeSeconds=0,
         MessageSystemAttributeNames=["All"],
         MessageAttributeNames=["All"],
@@ -231,7 +216,8 @@ def _receive(client: SQSClient, queue_url: str) -> list[Any]:
     return list(response.get("Messages") or [])
 
 
-def _batches(messages: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+def batches(messages: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """``messages`` in batches of at most ``size``, in order."""
     for start in range(0, len(messages), max(1, size)):
         yield messages[start : start + max(1, size)]
 
@@ -246,272 +232,3 @@ def queue_depth(client: SQSClient, queue_url: str) -> int:
 def queue_arn(client: SQSClient, queue_url: str) -> str:
     attributes = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
     return str(attributes["Attributes"]["QueueArn"])
-
-
-# --- Draining synchronously -----------------------------------------------
-
-
-@dataclass
-class DrainReport:
-    """What :func:`drain` did; ``empty`` is whether it left nothing behind."""
-
-    invocations: int = 0
-    delivered: int = 0
-    deleted: int = 0
-    kept: int = 0
-    receives: int = 0
-    empty: bool = False
-    errors: list[str] = field(default_factory=list)
-
-
-def drain(
-    queue_url: str,
-    invoke: Invoke,
-    *,
-    client: SQSClient | None = None,
-    region: str = LOCAL_REGION,
-    batch_size: int = MAX_RECEIVE,
-    report_batch_item_failures: bool = True,
-    retry_after: int = 0,
-    timeout: float = 30.0,
-    max_receives: int = 1000,
-    idle_wait: float = 0.05,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> DrainReport:
-    """Deliver the queue's messages to ``invoke`` until none is left, visible or in flight.
-
-    ``invoke`` takes the event and returns the function's result (see
-    :func:`invoker` to wrap a Lambda handler). Batches run one after
-    another. Stops when the queue is empty (``report.empty``), after
-    ``timeout`` seconds or after ``max_receives`` receives, whichever comes
-    first. Records kept for redelivery are visible again after
-    ``retry_after`` seconds (0: at once).
-    """
-    sqs = client or boto3.Session(region_name=region).client("sqs")
-    target = QueueTarget(
-        queue_url=queue_url,
-        queue_arn=queue_arn(sqs, queue_url),
-        region=region,
-        batch_size=batch_size,
-        report_batch_item_failures=report_batch_item_failures,
-        retry_after=retry_after,
-    )
-    report = DrainReport()
-    deadline = clock() + timeout
-    while report.receives < max_receives and clock() < deadline:
-        messages = _receive(sqs, queue_url)
-        report.receives += 1
-        if not messages:
-            if queue_depth(sqs, queue_url) == 0:
-                report.empty = True
-                break
-            sleep(idle_wait)  # in flight or delayed: wait until visible
-            continue
-        for batch in _batches(messages, target.batch_size):
-            outcome = deliver(sqs, target, batch, invoke)
-            report.invocations += 1
-            report.delivered += len(batch)
-            report.deleted += len(outcome.deleted)
-            report.kept += len(outcome.kept)
-            if outcome.error:
-                report.errors.append(outcome.error)
-    return report
-
-
-def invoker(
-    handler: Handler,
-    *,
-    function_name: str = "local-function",
-    timeout_seconds: float = 120,
-    memory_limit_in_mb: int = 1024,
-) -> Invoke:
-    """``handler`` as an :data:`Invoke`: each call gets a fresh Lambda context.
-
-    No timeout is enforced (``FunctionRuntime.invoke`` does that); the
-    context only counts down from ``timeout_seconds``.
-    """
-
-    def invoke(event: dict[str, Any]) -> Any:
-        context = LocalLambdaContext(
-            function_name=function_name,
-            memory_limit_in_mb=memory_limit_in_mb,
-            timeout_seconds=timeout_seconds,
-        )
-        return handler(event, context)
-
-    return invoke
-
-
-# --- Polling in the background --------------------------------------------
-
-
-@dataclass(frozen=True)
-class Subscription:
-    """One queue event of one function, with the queue resolved."""
-
-    function_id: str
-    event_name: str
-    queue_id: str
-    target: QueueTarget
-    max_concurrency: int
-
-
-class QueuePoller:
-    """Feeds every queue a template function has an SQS event for to that function.
-
-    One thread per subscription receives up to ten messages, invokes the
-    function with batches of its ``BatchSize`` (at most its
-    ``MaximumConcurrency`` at once), settles them, and receives again;
-    when the queue is empty it waits ``idle_wait`` seconds.
-    """
-
-    def __init__(
-        self,
-        subscriptions: Sequence[Subscription],
-        runtimes: Mapping[str, FunctionRuntime],
-        *,
-        client_factory: Callable[[], SQSClient] | None = None,
-        idle_wait: float = 0.25,
-        log: Callable[[str], None] | None = None,
-    ) -> None:
-        self.subscriptions = list(subscriptions)
-        self.runtimes = dict(runtimes)
-        self._client_factory = client_factory or (
-            lambda: boto3.Session(region_name=LOCAL_REGION).client("sqs")
-        )
-        self._idle_wait = idle_wait
-        self._log = log or (lambda line: print(line, file=sys.stderr, flush=True))
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-
-    @classmethod
-    def from_template(
-        cls,
-        template: Template,
-        created: CreatedResources,
-        *,
-        concurrency: int = 4,
-        stack_name: str = DEFAULT_STACK_NAME,
-        loader: Callable[[FunctionSpec], Handler] = load_handler,
-        retry_after: int = 2,
-        **options: Any,
-    ) -> QueuePoller:
-        """Subscriptions for every enabled SQS event, on queues the template created.
-
-        Each function runs at most ``concurrency`` copies, fewer if its
-        event's ``MaximumConcurrency`` says so.
-        """
-        queues_by_arn = {
-            created.attributes[(logical_id, "Arn")]: logical_id
-            for logical_id in template.resources_of_type(QUEUE_TYPE)
-            if (logical_id, "Arn") in created.attributes
-        }
-        values = created.intrinsics()
-        subscriptions: list[Subscription] = []
-        runtimes: dict[str, FunctionRuntime] = {}
-        for spec in template.functions():
-            events = [event for event in spec.queue_events if event.enabled]
-            if not events:
-                continue
-            limits = [concurrency] + [
-                e.maximum_concurrency for e in events if e.maximum_concurrency
-            ]
-            runtimes[spec.logical_id] = FunctionRuntime(
-                spec, stack_name=stack_name, concurrency=min(limits), loader=loader
-            )
-            for event in events:
-                arn = str(values.resolve(event.queue))
-                queue_id = queues_by_arn.get(arn)
-                if queue_id is None:
-                    raise TemplateError(
-                        f"{spec.logical_id}.{event.name}: {arn} is not a queue of the template"
-                    )
-                subscriptions.append(
-                    Subscription(
-                        function_id=spec.logical_id,
-                        event_name=event.name,
-                        queue_id=queue_id,
-                        target=QueueTarget(
-                            queue_url=str(created.refs[queue_id]),
-                            queue_arn=arn,
-                            batch_size=event.batch_size,
-                            report_batch_item_failures=event.report_batch_item_failures,
-                            retry_after=retry_after,
-                        ),
-                        max_concurrency=min(limits),
-                    )
-                )
-        return cls(subscriptions, runtimes, **options)
-
-    def warm(self) -> None:
-        """Load each function once now, so import errors show at start."""
-        for runtime in self.runtimes.values():
-            runtime.warm()
-
-    def start(self) -> None:
-        for subscription in self.subscriptions:
-            thread = threading.Thread(
-                target=self._poll,
-                args=(subscription,),
-                name=f"poll-{subscription.queue_id}",
-                daemon=True,
-            )
-            thread.start()
-            self._threads.append(thread)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop receiving; batches being processed finish first (up to ``timeout``)."""
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout)
-        self._threads.clear()
-
-    def __enter__(self) -> QueuePoller:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    def _poll(self, subscription: Subscription) -> None:
-        client = self._client_factory()
-        runtime = self.runtimes[subscription.function_id]
-        with ThreadPoolExecutor(
-            max_workers=subscription.max_concurrency, thread_name_prefix=subscription.function_id
-        ) as pool:
-            while not self._stop.is_set():
-                try:
-                    messages = _receive(client, subscription.target.queue_url)
-                except Exception as exc:
-                    self._log(f"{subscription.queue_id}: receive failed: {exc}")
-                    self._stop.wait(self._idle_wait * 4)
-                    continue
-                if not messages:
-                    self._stop.wait(self._idle_wait)
-                    continue
-                batches = list(_batches(messages, subscription.target.batch_size))
-                futures = [
-                    pool.submit(deliver, client, subscription.target, batch, runtime.invoke)
-                    for batch in batches
-                ]
-                for batch, future in zip(batches, futures, strict=True):
-                    self._report(subscription, len(batch), future.result)
-
-    def _report(
-        self, subscription: Subscription, count: int, result: Callable[[], BatchOutcome]
-    ) -> None:
-        name = f"{subscription.function_id} <- {subscription.queue_id}"
-        try:
-            outcome = result()
-        except Exception:
-            self._log(f"{name}: settling {count} record(s) failed\n{traceback.format_exc()}")
-            return
-        line = f"{name}: {count} record(s), {len(outcome.deleted)} done"
-        if outcome.kept:
-            line += (
-                f", {len(outcome.kept)} back on the queue in {subscription.target.retry_after} s"
-            )
-        if outcome.error:
-            line += f"\n  {outcome.error}"
-        self._log(line)

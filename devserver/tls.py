@@ -2,7 +2,7 @@
 
 kubectl, client-go and the Python ``kubernetes`` client send a bearer token
 only over HTTPS, so the local server serves HTTPS too, with a certificate
-it makes at its first start (``cryptography``, a development dependency)
+it makes at its first start (``cryptography``, of the ``run`` extra)
 and keeps as ``tls/cert.pem`` and ``tls/key.pem`` (0600) in the state
 directory. The certificate is its own issuer, for 127.0.0.1, ::1,
 ``localhost`` and the address the server listens on when that is none of
@@ -107,7 +107,7 @@ def _canonical(host: str) -> str:
 
 def make_certificate(hosts: Iterable[str], now: datetime) -> tuple[bytes, bytes]:
     """A new self-signed certificate for ``hosts`` and its key, both PEM."""
-    # Imported here: cryptography is a development dependency, and this
+    # Imported here: cryptography is a local-run dependency only, and this
     # module is imported by the server at start.
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization

@@ -927,6 +927,8 @@ def push_many_tags(
     unique: UniqueBy = "config",
     shared_layers: Sequence[Layer] | None = None,
     workers: int = 4,
+    labels: Mapping[str, str] | None = None,
+    env: Sequence[str] | None = None,
 ) -> list[TagPush]:
     """Push many tags fast with the registry API, all sharing the same layers.
 
@@ -938,6 +940,9 @@ def push_many_tags(
     * ``"annotation"`` (OCI only): one shared config, the manifest carries the
       annotation ``org.opencontainers.image.version=<tag>``: one PUT per tag;
     * ``"none"``: every tag points at the same manifest: one PUT per tag.
+
+    ``labels`` and ``env`` go into every config (with ``"config"``, next to
+    the tag's own label), for images as large as real ones.
     """
     if unique == "annotation" and fmt != "oci":
         raise ValueError("annotation-unique manifests need the OCI format")
@@ -947,7 +952,8 @@ def push_many_tags(
     for layer in layers:
         client.upload_blob(repository, layer.data)
     base_time = datetime(2024, 1, 1, tzinfo=UTC)
-    shared = build_image(layers=layers, created=base_time)
+    config: dict[str, Any] = {"env": tuple(env)} if env is not None else {}
+    shared = build_image(layers=layers, created=base_time, labels=labels, **config)
     if unique != "config":
         client.upload_blob(repository, shared.config.data)
 
@@ -956,8 +962,9 @@ def push_many_tags(
         if unique == "config":
             image = build_image(
                 layers=layers,
-                labels={"test.tag": tag},
+                labels={**(labels or {}), "test.tag": tag},
                 created=base_time + timedelta(minutes=index),
+                **config,
             )
             client.upload_blob(repository, image.config.data, check_exists=False)
         elif unique == "annotation":

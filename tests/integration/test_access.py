@@ -17,8 +17,8 @@ from imagestreams.adapters.dynamo import decompress_json
 from testkit.api import Api, image_spec, import_body
 from testkit.events import load_event, with_name, with_namespace
 from testkit.images import PushedImage
+from testkit.proxy import Fault, RegistryProxy
 from testkit.registry import Registry
-from tests.support.proxy import Fault, RegistryProxy
 
 ROUTES = [
     ("api-import-single.json", None),

@@ -16,8 +16,8 @@ import pytest
 
 from testkit.api import Api, Reply, image_spec, import_body
 from testkit.events import load_event, with_body, with_name, with_namespace
+from testkit.proxy import Fault, RegistryProxy, Rule
 from testkit.registry import Registry
-from tests.support.proxy import Fault, RegistryProxy, Rule
 
 DEEP = 100_000
 

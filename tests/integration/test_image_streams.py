@@ -16,8 +16,8 @@ import pytest
 from testkit.api import Api, image_spec, import_body
 from testkit.events import body_of, load_event, with_body, with_name, with_namespace
 from testkit.images import delete_tag, repush_tag
+from testkit.proxy import RegistryProxy
 from testkit.registry import Registry
-from tests.support.proxy import RegistryProxy
 
 
 def importing(*images: dict[str, Any], name: str = "app") -> dict[str, Any]:
@@ -309,7 +309,7 @@ def test_only_verified_content_is_cached(
 ) -> None:
     pushed = push_image(anon_registry, via="api", fmt="v2s2")
     proxy = RegistryProxy(anon_registry.host)
-    from tests.support.proxy import Fault
+    from testkit.proxy import Fault
 
     proxy.rules.append(
         lambda method, path, nth: (

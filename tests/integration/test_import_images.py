@@ -16,8 +16,8 @@ import pytest
 
 from testkit.api import Api, image_spec, import_body
 from testkit.images import PushedImage
+from testkit.proxy import Fault, RegistryProxy
 from testkit.registry import Registry
-from tests.support.proxy import Fault, RegistryProxy
 
 
 def only_image(reply: Any) -> dict[str, Any]:

@@ -9,13 +9,15 @@ dead-letter queue after ``CHUNK_MAX_RECEIVES`` receives.
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from typing import Any
 
 import boto3
 import pytest
 
-from devserver.queues import DrainReport, drain, invoker, queue_depth
+from devserver.consumers import DrainReport, drain, invoker
+from devserver.queues import queue_depth
 from devserver.resources import CreatedResources
 from imagestreams.adapters.queue import SqsImportQueue
 from imagestreams.config import load_settings
@@ -283,3 +285,34 @@ def test_drain_stops_at_its_receive_cap(queue_url: str) -> None:
     assert not report.empty
     assert report.receives == 2
     assert report.kept == 2
+
+
+@pytest.mark.parametrize("concurrency", [1, 3], ids=["one-at-a-time", "three-at-once"])
+def test_drain_runs_up_to_its_concurrency_at_once_and_never_more(
+    queue_url: str, concurrency: int
+) -> None:
+    # Given twelve chunks and a handler whose first invocations wait for each other
+    SqsImportQueue(queue_url).send(chunk_messages(*job(tags=25 * 12)))
+    together = threading.Barrier(concurrency, timeout=10)
+    lock = threading.Lock()
+    running = [0]
+    most: list[int] = []
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        with lock:
+            running[0] += 1
+            most.append(running[0])
+            first = len(most) <= concurrency
+        if first:
+            together.wait()  # breaks, failing the batch, unless `concurrency` run at once
+        with lock:
+            running[0] -= 1
+
+    # When the queue is drained one chunk per invocation
+    report = drain(queue_url, invoker(handler), batch_size=1, concurrency=concurrency, timeout=30)
+
+    # Then the first `concurrency` invocations overlapped, and no more ever ran at once
+    assert report.empty
+    assert report.errors == []
+    assert (report.invocations, report.deleted) == (12, 12)
+    assert max(most) == concurrency

@@ -32,9 +32,9 @@ from imagestreams.models import ImageStreamImportSpec
 from imagestreams.registry.addresses import AddressPolicy
 from imagestreams.registry.client import RegistryClient
 from imagestreams.registry.transport import RetryPolicy, Transport
+from testkit.proxy import Fault, RegistryProxy
 from testkit.registry import Registry
 from tests.support.hostile import HostileRegistry, Route, Trickle
-from tests.support.proxy import Fault, RegistryProxy
 
 
 class FakeTime:

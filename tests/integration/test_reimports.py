@@ -14,15 +14,15 @@ from typing import Any
 import boto3
 import pytest
 
-from devserver.queues import drain
+from devserver.consumers import drain
 from imagestreams.adapters.streams_store import DynamoStreamStore
 from imagestreams.models import ObjectReference, TagReference
 from imagestreams.streams import TagState
 from testkit.api import Api, FakeContext, image_spec, import_body, load_function
 from testkit.events import load_event, with_body
 from testkit.images import repush_tag
+from testkit.proxy import Fault, RegistryProxy
 from testkit.registry import Registry
-from tests.support.proxy import Fault, RegistryProxy
 
 WEBHOOK_SECRET = "Wh-3f9a2c-shared"
 

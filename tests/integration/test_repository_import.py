@@ -12,9 +12,9 @@ import pytest
 from imagestreams.registry.client import MAX_TAG_PAGES
 from testkit.api import Api, image_spec, import_body
 from testkit.images import RegistryClient as PushClient
+from testkit.proxy import Fault, RegistryProxy
 from testkit.registry import Registry
 from tests.support.hostile import HostileRegistry, Route
-from tests.support.proxy import Fault, RegistryProxy
 
 
 def repository_body(name: str, **fields: Any) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """A registry that misbehaves on purpose, for what a real one will not do.
 
 It answers ``GET /v2/`` with 200 and every other request from a route
-function: a canned :class:`~tests.support.proxy.Fault` (tag lists whose
+function: a canned :class:`~testkit.proxy.Fault` (tag lists whose
 ``Link`` loops, say), or a :class:`Trickle` that sends its headers or its
 body one byte at a time. Nothing is forwarded anywhere.
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
-from tests.support.proxy import Fault
+from testkit.proxy import Fault
 
 
 @dataclass(frozen=True)

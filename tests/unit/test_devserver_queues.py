@@ -18,9 +18,9 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
+from devserver.consumers import QueuePoller
 from devserver.queues import (
     MalformedBatchResponseError,
-    QueuePoller,
     failed_message_ids,
     queue_depth,
     sqs_event,
@@ -313,6 +313,25 @@ def test_queue_events_resolve_parameters_and_take_sams_defaults(tmp_path: Path) 
 
 
 # --- The background poller -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("server_concurrency", "expected"),
+    [(2, {"Consumer": 3, "Plain": 2}), (8, {"Consumer": 3, "Plain": 8})],
+    ids=["maximum-above-the-server-default", "maximum-below-the-server-default"],
+)
+def test_poller_runs_each_event_at_its_maximum_concurrency(
+    aws: boto3.Session, tmp_path: Path, server_concurrency: int, expected: dict[str, int]
+) -> None:
+    # Given an event with MaximumConcurrency 3 and one without
+    template = _template(QUEUE_TEMPLATE, tmp_path)
+    created = create_resources(template, session=aws)
+    # When the server's poller is made with its own concurrency
+    poller = QueuePoller.from_template(
+        template, created, concurrency=server_concurrency, loader=lambda spec: None
+    )
+    # Then the template's MaximumConcurrency wins where it is set, as deployed
+    assert {s.function_id: s.max_concurrency for s in poller.subscriptions} == expected
 
 
 def test_poller_feeds_each_queue_to_its_function_and_retries_failures(
