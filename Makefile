@@ -56,9 +56,9 @@ bench: $(DEV_STAMP)
 # `make dead-letters STACK=imagestreams` shows each dead message and what a
 # redrive would do; `make redrive STACK=imagestreams` moves them back to the
 # import queue, and `make dead-letters` afterwards shows what is left.
-dead-letters: $(STAMP)
+dead-letters: $(RUN_STAMP)
 	$(BIN)/python -m ops.dead_letters show --stack $(STACK)
 	$(BIN)/python -m ops.dead_letters status --stack $(STACK)
 
-redrive: $(STAMP)
+redrive: $(RUN_STAMP)
 	$(BIN)/python -m ops.dead_letters redrive --stack $(STACK)
