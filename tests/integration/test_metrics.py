@@ -17,16 +17,16 @@ from typing import Any
 import boto3
 import pytest
 
-from devserver.queues import drain
+from devserver.consumers import drain
 from devserver.resources import CreatedResources
 from imagestreams.adapters.jobs_store import DynamoJobStore
 from ops.dead_letters import Stack, show
 from testkit.api import Api, FakeContext, image_spec, import_body, load_function
 from testkit.events import load_event
 from testkit.images import repush_tag
+from testkit.proxy import Fault, RegistryProxy
 from testkit.registry import Registry
 from tests.support.emf import Emitted, read_emf
-from tests.support.proxy import Fault, RegistryProxy
 
 THROTTLED = Fault(429, headers={"Retry-After": "0"})
 
