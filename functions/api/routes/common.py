@@ -27,6 +27,7 @@ NAMESPACE = "/apis/image.openshift.io/v1/namespaces/<namespace>"
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]
 
 M = TypeVar("M", bound=OpenShiftModel)
+R = TypeVar("R")
 
 
 def allow(namespace: str, verb: str, resource: str, name: str = "") -> None:
@@ -84,6 +85,20 @@ def accept() -> str | None:
 def include_object() -> str:
     query = router.current_event.query_string_parameters or {}
     return query.get("includeObject") or "Metadata"
+
+
+def write_request(parse: Callable[..., R], namespace: str, options_kind: str) -> R:
+    """A create's or update's body as ``parse`` (a ``decoding.parse_*_request``) reads it."""
+    event = router.current_event
+    return parse(
+        event.body,
+        namespace,
+        content_type=event.headers.get("Content-Type"),
+        query=event.multi_value_query_string_parameters,
+        is_base64=bool(event.is_base64_encoded),
+        max_bytes=bootstrap.container().settings.max_body_bytes,
+        options_kind=options_kind,
+    )
 
 
 class PatchWrite(Protocol[M]):

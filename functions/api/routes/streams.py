@@ -19,6 +19,7 @@ from imagestreams.models import ImageStream
 from imagestreams.usecases.common import now
 from routes.common import (
     NAMESPACE,
+    accept,
     allow,
     allow_cluster,
     include_object,
@@ -26,6 +27,7 @@ from routes.common import (
     patch,
     readable,
     remaining,
+    write_request,
 )
 
 STREAMS = f"{NAMESPACE}/imagestreams"
@@ -53,7 +55,7 @@ def _streams(namespace: str | None, options: listing.ListOptions) -> Response[st
         return responses.watch(watching.body(events))
     items, page = bootstrap.container().queries().list_streams(namespace, options)
     meta = responses.list_meta(items, page)
-    if tables.wants_table(router.current_event.headers.get("Accept")):
+    if tables.wants_table(accept()):
         table = tables.stream_table(items, now(), include_object=include_object(), list_meta=meta)
         return responses.document(200, table)
     return responses.document(200, responses.stream_list(items, meta))
@@ -65,7 +67,7 @@ def get_stream(namespace: str, name: str) -> Response[str]:
     responses.check_path(namespace, name)
     allow(namespace, "get", "imagestreams", name)
     stream = bootstrap.container().queries().get_stream(namespace, name)
-    if tables.wants_table(router.current_event.headers.get("Accept")):
+    if tables.wants_table(accept()):
         return responses.document(
             200, tables.stream_table([stream], now(), include_object=include_object())
         )
@@ -109,7 +111,7 @@ def create_stream(namespace: str) -> Response[str]:
     The namespace is judged with the object's metadata (a 422), as an import's is.
     """
     allow(namespace, "create", "imagestreams")
-    request = _stream_request(namespace, "CreateOptions")
+    request = write_request(decoding.parse_stream_request, namespace, "CreateOptions")
     stream = (
         bootstrap.container()
         .write_streams()
@@ -129,7 +131,7 @@ def update_stream(namespace: str, name: str) -> Response[str]:
     """PUT an ImageStream: its ``metadata.resourceVersion`` must be the stored one."""
     responses.check_path(namespace, name)
     allow(namespace, "update", "imagestreams", name)
-    request = _stream_request(namespace, "UpdateOptions")
+    request = write_request(decoding.parse_stream_request, namespace, "UpdateOptions")
     stream = (
         bootstrap.container()
         .write_streams()
@@ -156,18 +158,6 @@ def patch_stream(namespace: str, name: str) -> Response[str]:
         return request.stream, request.warnings
 
     return patch(namespace, name, decode, bootstrap.container().write_streams().patch)
-
-
-def _stream_request(namespace: str, options_kind: str) -> decoding.StreamRequest:
-    return decoding.parse_stream_request(
-        router.current_event.body,
-        namespace,
-        content_type=router.current_event.headers.get("Content-Type"),
-        query=router.current_event.multi_value_query_string_parameters,
-        is_base64=bool(router.current_event.is_base64_encoded),
-        max_bytes=bootstrap.container().settings.max_body_bytes,
-        options_kind=options_kind,
-    )
 
 
 @router.delete(f"{STREAMS}/<name>")

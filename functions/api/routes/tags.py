@@ -18,12 +18,14 @@ from imagestreams.models import ImageStreamTag, ImageStreamTagList, ListMeta
 from imagestreams.usecases.common import now
 from routes.common import (
     NAMESPACE,
+    accept,
     allow,
     include_object,
     not_allowed,
     patch,
     readable,
     remaining,
+    write_request,
 )
 
 TAGS = f"{NAMESPACE}/imagestreamtags"
@@ -48,7 +50,7 @@ def list_tags(namespace: str) -> Response[str]:
         return responses.watch(watching.body(events))
     items, page = bootstrap.container().stream_tags().list(namespace, options)
     meta = responses.list_meta(items, page)
-    if tables.wants_table(router.current_event.headers.get("Accept")):
+    if tables.wants_table(accept()):
         table = tables.tag_table(items, now(), include_object=include_object(), list_meta=meta)
         return responses.document(200, table)
     listed = ImageStreamTagList(metadata=ListMeta.model_validate(meta), items=items)
@@ -61,7 +63,7 @@ def get_tag(namespace: str, name: str) -> Response[str]:
     responses.check_path(namespace)
     allow(namespace, "get", "imagestreamtags", name)
     tag = bootstrap.container().stream_tags().get(namespace, name)
-    if tables.wants_table(router.current_event.headers.get("Accept")):
+    if tables.wants_table(accept()):
         return responses.document(
             200, tables.tag_table([tag], now(), include_object=include_object())
         )
@@ -100,7 +102,7 @@ def create_tag(namespace: str) -> Response[str]:
     The namespace is judged with the object's metadata (a 422), as an import's is.
     """
     allow(namespace, "create", "imagestreamtags")
-    request = _tag_request(namespace, "CreateOptions")
+    request = write_request(decoding.parse_tag_request, namespace, "CreateOptions")
     tag = (
         bootstrap.container()
         .write_stream_tags()
@@ -120,7 +122,7 @@ def update_tag(namespace: str, name: str) -> Response[str]:
     """PUT ``<stream>:<tag>``: 200 with the tag, 201 when it made a new spec tag."""
     responses.check_path(namespace)
     allow(namespace, "update", "imagestreamtags", name)
-    request = _tag_request(namespace, "UpdateOptions")
+    request = write_request(decoding.parse_tag_request, namespace, "UpdateOptions")
     written = (
         bootstrap.container()
         .write_stream_tags()
@@ -152,18 +154,6 @@ def patch_tag(namespace: str, name: str) -> Response[str]:
     return patch(namespace, name, decode, bootstrap.container().write_stream_tags().patch)
 
 
-def _tag_request(namespace: str, options_kind: str) -> decoding.TagRequest:
-    return decoding.parse_tag_request(
-        router.current_event.body,
-        namespace,
-        content_type=router.current_event.headers.get("Content-Type"),
-        query=router.current_event.multi_value_query_string_parameters,
-        is_base64=bool(router.current_event.is_base64_encoded),
-        max_bytes=bootstrap.container().settings.max_body_bytes,
-        options_kind=options_kind,
-    )
-
-
 @router.route(TAGS, method=["PUT", "PATCH", "DELETE"])
 @router.route(f"{TAGS}/<name>", method=["POST"])
 def tags_not_allowed(namespace: str, name: str = "") -> Response[str]:
@@ -177,7 +167,7 @@ def get_image(namespace: str, name: str) -> Response[str]:
     responses.check_path(namespace)
     allow(namespace, "get", "imagestreamimages", name)
     image = bootstrap.container().stream_images().get(namespace, name)
-    if tables.wants_table(router.current_event.headers.get("Accept")):
+    if tables.wants_table(accept()):
         return responses.document(
             200, tables.image_table(image, now(), include_object=include_object())
         )

@@ -129,9 +129,9 @@ def parse_import_request(
     (415), the body's size (413), decoding (400), the namespace (400), then
     the rules of ``imagestreams.api.validation`` (422).
     """
-    options = write_options(query or {})
-    media_type = body_media_type(content_type)
-    raw = bounded_body(body, is_base64, max_bytes)
+    options, media_type, raw = _request_body(
+        body, content_type, query, is_base64, max_bytes, "CreateOptions"
+    )
     isi, warnings = decode_object(
         raw, media_type, ImageStreamImport, IMAGE_STREAM_IMPORT, options.field_validation
     )
@@ -151,9 +151,9 @@ def parse_stream_request(
     options_kind: str = "CreateOptions",
 ) -> StreamRequest:
     """Decode a POSTed or PUT ImageStream, in the API server's order (see above)."""
-    options = write_options(query or {}, options_kind)
-    media_type = body_media_type(content_type)
-    raw = bounded_body(body, is_base64, max_bytes)
+    options, media_type, raw = _request_body(
+        body, content_type, query, is_base64, max_bytes, options_kind
+    )
     return decode_stream(raw, media_type, namespace, options)
 
 
@@ -179,9 +179,9 @@ def parse_tag_request(
     options_kind: str = "CreateOptions",
 ) -> TagRequest:
     """Decode a POSTed or PUT ImageStreamTag, in the API server's order (see above)."""
-    options = write_options(query or {}, options_kind)
-    media_type = body_media_type(content_type)
-    raw = bounded_body(body, is_base64, max_bytes)
+    options, media_type, raw = _request_body(
+        body, content_type, query, is_base64, max_bytes, options_kind
+    )
     return decode_tag(raw, media_type, namespace, options)
 
 
@@ -192,6 +192,19 @@ def decode_tag(raw: bytes, media_type: str, namespace: str, options: WriteOption
     )
     _check_namespace(tag.metadata.namespace, namespace)
     return TagRequest(tag, options, warnings)
+
+
+def _request_body(
+    body: str | bytes | None,
+    content_type: str | None,
+    query: Mapping[str, Sequence[str]] | None,
+    is_base64: bool,
+    max_bytes: int,
+    options_kind: str,
+) -> tuple[WriteOptions, str, bytes]:
+    """A write's options (422), media type (415) and bounded body (413), in that order."""
+    options = write_options(query or {}, options_kind)
+    return options, body_media_type(content_type), bounded_body(body, is_base64, max_bytes)
 
 
 def _check_namespace(given: str, namespace: str) -> None:
