@@ -110,16 +110,28 @@ def test_the_final_document_equals_a_synchronous_import(
     push_tags: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Given 120 tags 200 ms away: starting them all takes at least three rounds
+    # of 32 requests, 0.6 s, more than the 0.5 s inline budget
+    monkeypatch.setenv("IMPORT_PARALLELISM", "32")
     pushed = push_tags(anon_registry, 120)
-    name = f"{anon_registry.host}/{pushed[0].repository}"
+    proxy = RegistryProxy(anon_registry.host, delay=0.2)
+    name = f"{proxy.host}/{pushed[0].repository}"
     api = Api()
-    assert api.post_import("demo", repository_import(name, "fanned", imported=False)).status == 202
-    drain(queue_url(fanout_env), worker(), timeout=300)
-    fanned = read_import(api, "fanned").body
+    try:
+        # When it is imported with some tags inline and the rest through the worker
+        reply = api.post_import("demo", repository_import(name, "fanned", imported=False))
+        assert reply.status == 202
+        drain(queue_url(fanout_env), worker(), timeout=300)
+        fanned = read_import(api, "fanned").body
 
-    monkeypatch.setenv("IMPORT_TIME_BUDGET", "20")
-    monkeypatch.setenv("INLINE_FRACTION", "1")
-    synchronous = Api().post_import("demo", repository_import(name, "inline", imported=False))
+        # And again with all of it inline
+        monkeypatch.setenv("IMPORT_TIME_BUDGET", "20")
+        monkeypatch.setenv("INLINE_FRACTION", "1")
+        synchronous = Api().post_import("demo", repository_import(name, "inline", imported=False))
+    finally:
+        proxy.stop()
+
+    # Then both documents are the same
 
     assert synchronous.status == 201
     assert fanned["status"] == synchronous.body["status"]
@@ -127,8 +139,13 @@ def test_the_final_document_equals_a_synchronous_import(
 
 
 def test_every_chunk_delivered_twice_changes_nothing_twice(
-    fanout_env: dict[str, str], anon_registry: Registry, push_tags: Any
+    fanout_env: dict[str, str],
+    anon_registry: Registry,
+    push_tags: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Every tag through the worker: the inline budget (0.2 ms) ends before the listing does
+    monkeypatch.setenv("INLINE_FRACTION", "0.0001")
     pushed = push_tags(anon_registry, 150)
     name = f"{anon_registry.host}/{pushed[0].repository}"
     api = Api()
@@ -202,8 +219,8 @@ def test_accepted_within_the_inline_budget_when_the_registry_is_slow(
     monkeypatch.setenv("IMPORT_TIME_BUDGET", "6")
     monkeypatch.setenv("INLINE_FRACTION", "0.5")
     pushed = push_tags(anon_registry, 120)
-    # Each request takes 1 s: importing every tag would take 17 s (ping and listing, then
-    # 120 tags x 2 requests x 1 s / 16 at a time).
+    # Each request takes 1 s: importing every tag would take 9.5 s (ping and listing, then
+    # 120 tags x 2 requests x 1 s / 32 at a time).
     proxy = RegistryProxy(anon_registry.host, delay=1.0)
     api = Api()
     try:

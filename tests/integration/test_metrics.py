@@ -236,27 +236,33 @@ def drain_worker(environment: dict[str, str]) -> Any:
 
 @pytest.fixture
 def fanout(api_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A short inline budget, so a repository fans out to import jobs."""
+    """A short inline budget (0.5 s), so a repository 200 ms away fans out to import jobs."""
     monkeypatch.setenv("IMPORT_TIME_BUDGET", "2")
     monkeypatch.setenv("INLINE_FRACTION", "0.25")
+    monkeypatch.setenv("IMPORT_PARALLELISM", "32")
     return api_environment
 
 
 def test_a_fanned_out_job_counts_its_chunks_and_completion(
     fanout: dict[str, str], anon_registry: Registry, push_tags: Any, emf: Callable[[], Emitted]
 ) -> None:
-    # Given a repository of 80 tags, more than the inline budget imports
+    # Given a repository of 80 tags 200 ms away: starting them all takes three
+    # rounds of 32 requests, more than the inline budget
     pushed = push_tags(anon_registry, 80)
+    proxy = RegistryProxy(anon_registry.host, delay=0.2)
     emf()
 
     # When it is imported: the api answers 202, the worker drains the queue
-    reply = Api().post_import(
-        "demo", repository_import(f"{anon_registry.host}/{pushed[0].repository}", "jobs")
-    )
-    assert reply.status == 202, reply.body
-    inline = int(reply.body["metadata"]["annotations"]["imagestreams.io/import-tags-done"])
-    api = emf()
-    report = drain_worker(fanout)
+    try:
+        reply = Api().post_import(
+            "demo", repository_import(f"{proxy.host}/{pushed[0].repository}", "jobs")
+        )
+        assert reply.status == 202, reply.body
+        inline = int(reply.body["metadata"]["annotations"]["imagestreams.io/import-tags-done"])
+        api = emf()
+        report = drain_worker(fanout)
+    finally:
+        proxy.stop()
     assert report.empty, report
     worker = emf()
 

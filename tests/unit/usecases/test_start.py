@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from imagestreams.api.validation import apply_defaults
 from imagestreams.credentials import Credential, Keyring
+from imagestreams.deadline import Deadline
 from imagestreams.errors import ConflictError, NotFoundRequestError, RequestError
 from imagestreams.imports import jobs
 from imagestreams.models import DOCKER_REPOSITORY_CHECK_ANNOTATION
@@ -411,3 +413,31 @@ def test_a_new_tag_costs_its_manifest_and_config_gets_only(fakes: Fakes, app: Us
     app.start.create("demo", request(*images_of(f"{REPOSITORY}:v1")), REMAINING)
 
     assert fakes.registry.counts() == {"GET manifests": 1, "GET blobs": 1}
+
+
+def test_a_tag_resolved_before_the_inline_budget_ran_out_is_finished_inline(
+    fakes: Fakes, app: UseCases
+) -> None:
+    # Given 60 tags, and an inline budget that runs out after the registry
+    # answered 25 requests (the clock counts requests)
+    push_tags(fakes.registry, [f"t{n:02d}" for n in range(60)])
+    valid = request(repository=REPOSITORY)
+    spec = apply_defaults(valid.request, valid.references, "Legacy").spec
+    budget = Deadline(25.0, clock=lambda: float(len(fakes.registry.requests)))
+    importer = app.start.importer
+    session = importer.fetcher(Keyring([]), Deadline.after(REMAINING))
+
+    # When the repository is imported with that budget
+    result = importer.import_spec(spec, valid.references, session, defer_after=budget)
+
+    # Then the budget cut the import short, and every tag whose manifest was
+    # fetched was finished: no manifest GET is left for the worker to repeat
+    assert result.deferred
+    fetched = {
+        r.path.removeprefix("manifests/")
+        for r in fakes.registry.requests
+        if r.method == "GET" and r.path.startswith("manifests/t")
+    }
+    assert fetched <= set(result.finished)
+    assert not fetched & set(result.deferred)
+    assert sorted([*result.finished, *result.deferred]) == sorted(result.ordered)

@@ -2,8 +2,9 @@
 
 For every target, with an image cache:
 
-1. resolve it to a digest with a manifest HEAD made with the caller's own
-   credentials, then look all digests up in one batch. Cache entries are
+1. resolve it to a digest with the caller's own credentials (a manifest
+   HEAD, or the manifest GET when a HEAD does not pay:
+   :func:`.plan.head_first`), then look the digests up in batches. Cache entries are
    bound to the registry and repository whose manifest and config they were
    verified from (:class:`~imagestreams.imports.session.CacheKey`): a
    registry that merely *claims* a digest in a HEAD answer gets a hit only
@@ -15,7 +16,10 @@ For every target, with an image cache:
    dated by the import as OpenShift dates it. A reference by digest only ever
    yields content of that digest: a HEAD or GET that answers another digest
    is a content integrity failure;
-3. write new conversions back to the cache in one batch.
+3. write new conversions back to the cache in batches.
+
+The steps overlap (:mod:`.stages`): lookups run while other targets
+resolve, and builds start as soon as their lookup answers.
 
 Registry errors become the per-image ``Status`` OpenShift reports
 (:mod:`.outcomes`, :mod:`.statuses`); targets come from :mod:`.plan`. Each
@@ -26,10 +30,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from imagestreams.credentials import Keyring
 from imagestreams.deadline import Deadline
@@ -37,7 +39,15 @@ from imagestreams.errors import IntegrityError, RegistryError, UnsupportedConten
 from imagestreams.imports import images, plan, tags
 from imagestreams.imports.outcomes import Outcome, SpecResult
 from imagestreams.imports.plan import ImportOptions, SpecReferences, TagAnnotations, Target
-from imagestreams.imports.session import CacheKey, Fetcher, ImageCache, Registry, RoleCredential
+from imagestreams.imports.session import (
+    LOOKUP_BATCH,
+    CacheKey,
+    Fetcher,
+    ImageCache,
+    Registry,
+    RoleCredential,
+)
+from imagestreams.imports.stages import run_stages
 from imagestreams.imports.statuses import failure_status, is_retryable, repository_status
 from imagestreams.models import (
     Image,
@@ -50,11 +60,18 @@ from imagestreams.reference import Digest, Reference, is_digest
 from imagestreams.registry import media
 from imagestreams.telemetry import NO_TELEMETRY, Telemetry
 
-T = TypeVar("T")
-R = TypeVar("R")
-
 Preference = Callable[[], tuple[str | None, str | None]]
 """The (architecture, OS) a target prefers in a manifest list, worked out when asked."""
+
+
+class _Deferred:
+    """Marks a target left for later."""
+
+
+_DEFERRED = _Deferred()
+
+Resolved = Digest | RegistryError | None | _Deferred
+"""What resolving a target gave: its digest, the error, no digest, or left for later."""
 
 
 class _ChildFailed(Exception):
@@ -68,13 +85,6 @@ class _ChildFailed(Exception):
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class _Deferred:
-    """Marks a target left for later."""
-
-
-_DEFERRED = _Deferred()
 
 
 class Importer:
@@ -209,61 +219,57 @@ class Importer:
         :func:`plan.platform_preference` prefers, from ``tag_annotations``
         (the stream's spec tags) or the request's ``annotations``.
 
-        With ``defer_after``, targets from index ``deferrable`` on may be left
-        for the import queue: once ``defer_after`` has passed they are not
-        started, and one that meets a retryable error (throttling, an outage)
-        is deferred rather than failed, so a worker tries it again later.
+        The targets go through :func:`.stages.run_stages`: resolved in
+        ``parallelism`` threads, looked up in the cache in batches while
+        others resolve, then built. With ``defer_after``, targets from index
+        ``deferrable`` on may be left for the import queue: once
+        ``defer_after`` has passed they are not started, but a target
+        already resolved is built (its manifest GET is not wasted: few are
+        resolved and not built at any time), and one that meets a retryable
+        error (throttling, an outage) is deferred rather than failed, so a
+        worker tries it again later.
         """
         first_deferrable = len(targets) if deferrable is None else deferrable
 
         def can_defer(index: int) -> bool:
             return defer_after is not None and index >= first_deferrable
 
-        def may_defer(index: int) -> bool:
-            return can_defer(index) and defer_after is not None and defer_after.remaining() <= 0
+        def resolve(index: int) -> Resolved:
+            if can_defer(index) and defer_after is not None and defer_after.remaining() <= 0:
+                return _DEFERRED
+            return self._resolve(targets[index], fetcher)
 
-        resolved = self._map(
-            lambda pair: _DEFERRED if may_defer(pair[0]) else self._resolve(pair[1], fetcher),
-            list(enumerate(targets)),
-        )
-        keys = [
-            CacheKey.of(target.ref, digest)
-            for target, digest in zip(targets, resolved, strict=True)
-            if isinstance(digest, Digest)
-        ]
-        fetcher.cache.prefetch(keys)
-        # Children of cached lists are looked up together too, at the same repository.
-        children: list[CacheKey] = []
-        for key in keys:
-            if image := fetcher.cache.get(key):
-                children.extend(
-                    CacheKey(key.source, m.digest) for m in image.docker_image_manifests or []
-                )
-        fetcher.cache.prefetch(children)
+        def key(index: int, resolved: Resolved) -> CacheKey | None:
+            if not fetcher.cache.enabled or not isinstance(resolved, Digest):
+                return None
+            return CacheKey.of(targets[index].ref, resolved)
 
-        def build(index: int) -> Outcome:
-            target, digest = targets[index], resolved[index]
-            if isinstance(digest, _Deferred) or may_defer(index):
+        def build(item: tuple[int, Resolved]) -> Outcome:
+            index, resolved = item
+            target = targets[index]
+            if isinstance(resolved, _Deferred):
                 return Outcome(target, deferred=True)
             # Asked only of a manifest list: reading a spec tag may cost a store read.
             preference = functools.partial(
                 plan.platform_preference, target, tag_annotations, annotations
             )
-            outcome = self._build(target, digest, fetcher, preference)
+            outcome = self._build(target, resolved, fetcher, preference)
             if is_retryable(outcome.error) and can_defer(index):
                 return Outcome(target, deferred=True)
             return outcome
 
-        outcomes = self._map(build, list(range(len(targets))))
+        outcomes = run_stages(
+            len(targets),
+            tracer.carried(resolve),
+            key,
+            fetcher.cache.prefetch,
+            tracer.carried(build),
+            workers=self._options.parallelism,
+            batch=LOOKUP_BATCH,
+            thread_name="import",
+        )
         fetcher.cache.flush()
         return outcomes
-
-    def _map(self, work: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        if len(items) <= 1:
-            return [work(item) for item in items]
-        workers = min(self._options.parallelism, len(items))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="import") as pool:
-            return list(pool.map(tracer.carried(work), items))
 
     def _resolve(self, target: Target, fetcher: Fetcher) -> Digest | RegistryError | None:
         """The digest to import, asked with the caller's credentials when a cache is in use.
@@ -362,7 +368,11 @@ class Importer:
         return child
 
     def _image(self, target: Target, tag_or_digest: str | Digest, fetcher: Fetcher) -> Image:
-        """The full converted Image (raw documents included), from the cache or the registry."""
+        """The full converted Image (raw documents included), from the cache or the registry.
+
+        The Image is shared with every target of the same content: it is
+        shown through :meth:`_present`'s copy, never changed in place.
+        """
         by_digest = isinstance(tag_or_digest, Digest)
         if by_digest and (cached := self._usable(fetcher, target, tag_or_digest)):
             self._telemetry.cache_lookup(hit=True)
@@ -391,7 +401,7 @@ class Importer:
             fetcher.cache.add(key, image)
             return image
 
-        return fetcher.converted(key, convert).model_copy(deep=True)
+        return fetcher.converted(key, convert)
 
     @staticmethod
     def _usable(fetcher: Fetcher, target: Target, digest: str) -> Image | None:

@@ -2,8 +2,8 @@
 
 Every registry request is made at most once per request (a reference named
 twice, or by an image and a repository, is fetched once), whichever thread
-asks first; the others wait for its answer. Cache entries are read in
-batches and written in one batch at the end. The registry is reached
+asks first; the others wait for its answer. Cache entries are read and
+written in batches. The registry is reached
 through the :class:`Registry` protocol, so the import logic can be run
 against a fake.
 """
@@ -117,8 +117,22 @@ class _Once:
                 self._futures[key] = done
 
 
+# Keys looked up in one batch at most (DynamoDB's BatchGetItem takes 100).
+LOOKUP_BATCH = 100
+# New conversions are written back this many at a time (four BatchWriteItem requests).
+WRITE_BATCH = 100
+
+
 class CacheView:
-    """The image cache as one request sees it: batched reads, one batched write."""
+    """The image cache as one request sees it: batched reads, batched writes.
+
+    :meth:`prefetch` looks keys up in one batch, and the children of the
+    manifest lists it finds in a second; :meth:`get` asks for a key alone
+    only when no batch had it. New conversions are written back
+    :data:`WRITE_BATCH` at a time by the thread that adds the last of a
+    batch, the rest by :meth:`flush`. The cache is an optimization: a failed
+    write costs only a later GET.
+    """
 
     def __init__(self, cache: ImageCache | None) -> None:
         self._cache = cache
@@ -131,27 +145,38 @@ class CacheView:
         return self._cache is not None
 
     def prefetch(self, keys: Sequence[CacheKey]) -> None:
-        """Look up every key not seen yet, in one batch."""
+        """Look up every key not seen yet in one batch, then the children of lists found."""
+        found = self._look_up(keys)
+        children = [
+            CacheKey(key.source, entry.digest)
+            for key, image in found.items()
+            for entry in image.docker_image_manifests or []
+        ]
+        self._look_up(children)
+
+    def _look_up(self, keys: Sequence[CacheKey]) -> dict[CacheKey, Image]:
         if self._cache is None:
-            return
+            return {}
         with self._lock:
             wanted = [k for k in dict.fromkeys(keys) if k not in self._known]
         if not wanted:
-            return
+            return {}
         found = self._cache.get_many(wanted)
         with self._lock:
             self._known.update((key, found.get(key)) for key in wanted)
+        return found
 
     def get(self, key: CacheKey) -> Image | None:
+        """The cached image of ``key``, shared with every caller: never to be changed in place."""
         if self._cache is None:
             return None
         with self._lock:
             seen = key in self._known
         if not seen:
-            self.prefetch([key])
+            self._look_up([key])
         with self._lock:
             image = self._known.get(key)
-        return image.model_copy(deep=True) if image is not None else None
+        return image
 
     def add(self, key: CacheKey, image: Image) -> None:
         if self._cache is None:
@@ -159,9 +184,12 @@ class CacheView:
         with self._lock:
             self._known[key] = image
             self._pending[key] = image
+            full = len(self._pending) >= WRITE_BATCH
+        if full:
+            self.flush()
 
     def flush(self) -> None:
-        """Write what this request converted; a failed write costs only a later GET."""
+        """Write what this request converted and has not written yet."""
         if self._cache is None:
             return
         with self._lock:
