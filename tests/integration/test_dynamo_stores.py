@@ -3,6 +3,7 @@
 Tables come from the template through the ``api_environment`` fixture, and
 the stores are given the table names the api function's settings hold, so
 keys, names and environment cannot drift apart. moto stands in for DynamoDB.
+How import records are laid out is tested in ``test_import_records.py``.
 """
 
 from __future__ import annotations
@@ -10,10 +11,8 @@ from __future__ import annotations
 import base64
 import copy
 import gzip
-import json
 import logging
 import os
-import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -848,7 +847,7 @@ def test_recreated_stream_starts_over(streams: DynamoStreamStore) -> None:
     assert new.uid != old.uid
 
 
-# --- import records ---------------------------------------------------------------
+# --- import records beside streams ------------------------------------------------
 
 
 @pytest.fixture
@@ -856,166 +855,12 @@ def records(settings: Settings, calls: Calls) -> DynamoImportRecords:
     return DynamoImportRecords(settings.streams_table, client_factory=calls.factory, sleep=Sleeps())
 
 
-def image_status(n: int) -> dict[str, Any]:
-    """An ImageImportStatus as the API writes it, with incompressible digests."""
-    layers = [{"name": "sha256:" + secrets.token_hex(32), "size": 2**40 + n} for _ in range(10)]
-    return {
-        "status": {"metadata": {}, "status": "Success"},
-        "tag": f"v{n}",
-        "image": {
-            "metadata": {"name": "sha256:" + secrets.token_hex(32)},
-            "dockerImageLayers": layers,
-        },
-    }
-
-
-def import_document(
-    name: str = "app", *, images: int = 0, repository: int | None = None
-) -> dict[str, Any]:
-    status: dict[str, Any] = {"import": {"metadata": {"name": name}, "status": {"tags": []}}}
-    if images:
-        status["images"] = [image_status(n) for n in range(images)]
-    if repository is not None:
-        status["repository"] = {
-            "status": {"metadata": {}, "status": "Success"},
-            "images": [image_status(n) for n in range(repository)],
-            "additionalTags": ["old"],
-        }
-    return {
-        "kind": "ImageStreamImport",
-        "apiVersion": "image.openshift.io/v1",
-        "metadata": {"name": name, "namespace": "team-a"},
-        "spec": {"import": True, "repository": {"from": {"kind": "DockerImage", "name": "x/y"}}},
-        "status": status,
-    }
-
-
-def test_import_record_round_trip_and_smaller_resave(
-    records: DynamoImportRecords, calls: Calls, settings: Settings, aws: boto3.Session
-) -> None:
-    # Given a document of 2,500 image statuses (several 1 MB query pages)
-    big = import_document(images=500, repository=2000)
-    records.save("team-a", "app", big)
-    calls.clear()
-    # When it is read back
-    assert records.load("team-a", "app") == big
-    assert len(calls.of("Query")) > 1
-    # And replaced by a smaller one
-    small = import_document(images=2, repository=1)
-    records.save("team-a", "app", small)
-    # Then only the new record is left
-    assert records.load("team-a", "app") == small
-    keys = items_under(aws, settings.streams_table, "import#team-a#app")
-    assert len(keys) == 1 + 1 + 2 + 1  # head pointer, document head, entries
-    assert len({key.split("#")[1] for key in keys if key != "head"}) == 1
-
-
-@pytest.mark.parametrize(
-    "document",
-    [
-        {"kind": "ImageStreamImport", "metadata": {"name": "app"}},
-        {"metadata": {"name": "app"}, "status": {}},
-        {"metadata": {"name": "app"}, "status": {"images": []}},
-        {"metadata": {"name": "app"}, "status": {"repository": {"status": {}}}},
-        {"metadata": {"name": "app"}, "status": {"repository": {"images": []}, "images": None}},
-        {"metadata": {"name": "app"}, "status": {"images": [{"tag": "a"}, {}, {"tag": "c"}]}},
-    ],
-    ids=[
-        "no-status",
-        "empty-status",
-        "empty-images",
-        "repository-no-images",
-        "empty-and-null",
-        "three",
-    ],
-)
-def test_import_record_keeps_absent_and_empty_lists_apart(
-    records: DynamoImportRecords, document: dict[str, Any]
-) -> None:
-    records.save("team-a", "app", document)
-
-    assert records.load("team-a", "app") == document
-
-
-@pytest.mark.parametrize("part_bytes", [1_000, 350 * 1024], ids=["small-parts", "default-parts"])
-def test_import_record_splits_values_larger_than_an_item(
-    settings: Settings, aws: boto3.Session, part_bytes: int
-) -> None:
-    # Given image statuses whose compressed form exceeds one part
-    records = DynamoImportRecords(
-        settings.streams_table,
-        client_factory=lambda: aws.client("dynamodb"),
-        part_bytes=part_bytes,
-    )
-    document = import_document(images=3)
-    document["status"]["images"][1]["image"]["dockerImageConfig"] = noise(2 * part_bytes + 10)
-    document["spec"]["images"] = [{"from": {"kind": "DockerImage", "name": noise(part_bytes)}}]
-    # When
-    records.save("team-a", "app", document)
-    # Then it comes back whole
-    assert records.load("team-a", "app") == document
-    keys = items_under(aws, settings.streams_table, "import#team-a#app")
-    assert any(key.count("#") == 4 for key in keys)
-
-
-def test_import_record_save_does_not_change_its_argument(records: DynamoImportRecords) -> None:
-    document = import_document(images=2, repository=2)
-    before = json.loads(json.dumps(document))
-
-    records.save("team-a", "app", document)
-
-    assert document == before
-
-
-def test_import_record_load_follows_a_concurrent_save(
-    settings: Settings, aws: boto3.Session
-) -> None:
-    # Given a reader whose first entry query comes after another save replaced the record
-    client = aws.client("dynamodb")
-    writer = DynamoImportRecords(settings.streams_table, client_factory=lambda: client)
-    first = import_document(images=3)
-    second = import_document(images=4)
-    writer.save("team-a", "app", first)
-
-    class SaveBeforeFirstQuery:
-        def __init__(self) -> None:
-            self.saved = False
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(client, name)
-
-        def query(self, **params: Any) -> Any:
-            if not self.saved:
-                self.saved = True
-                writer.save("team-a", "app", second)
-            return client.query(**params)
-
-    reader = DynamoImportRecords(settings.streams_table, client_factory=SaveBeforeFirstQuery)
-    # When / Then it reads the new document, never a mix
-    assert reader.load("team-a", "app") == second
-
-
-def test_import_record_missing_and_delete(
-    records: DynamoImportRecords, settings: Settings, aws: boto3.Session
-) -> None:
-    other = import_document("other", images=1)
-    assert records.load("team-a", "app") is None
-    records.save("team-a", "app", import_document(images=30))
-    records.save("team-a", "other", other)
-
-    assert records.delete("team-a", "app") is True
-    assert records.delete("team-a", "app") is False
-    assert records.load("team-a", "app") is None
-    assert items_under(aws, settings.streams_table, "import#team-a#app") == []
-    assert records.load("team-a", "other") == other
-
-
 def test_import_records_and_streams_share_the_table_without_colliding(
     records: DynamoImportRecords, streams: DynamoStreamStore
 ) -> None:
     begin(streams)
     streams.update_tag("team-a", "app", "v1", lambda _: annotated("v1", n="1"))
-    records.save("team-a", "app", import_document(images=1))
+    records.save("team-a", "app", {"metadata": {"name": "app"}, "status": {"images": [{}]}})
 
     assert [m.name for m in streams.list_meta("team-a")] == ["app"]
     assert streams.get_tags("team-a", "app") == {"v1": annotated("v1", n="1")}

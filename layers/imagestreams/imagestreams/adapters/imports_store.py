@@ -2,18 +2,28 @@
 
 A repository import's document holds an image status per tag and may run to
 thousands of images, far beyond one 400 KB item, so this adapter owns how a
-document is split into items under ``pk = import#<namespace>#<name>``:
+document is split into items under ``pk = import#<namespace>#<name>``.
 
-- one *record* per save, with a fresh record id; its entries are
-  ``sk = entry#<recordId>#<section>#<00000>``, each a gzip'd JSON binary
-  ``doc``: section ``images`` holds ``status.images[i]``, ``repository``
-  holds ``status.repository.images[i]`` and ``head`` holds the rest of the
-  document. A value whose compressed form exceeds :data:`PART_BYTES`
-  continues in ``...#<00000>#<001>``, ``#<002>``...; the first item says
-  how many ``parts`` there are;
-- ``sk = head`` points at the current record (``recordId``) and says how
-  many entries each section has (``imagesCount``,
-  ``repositoryImagesCount``; absent when the document had no such list).
+A document is cut into three *sections*: ``images`` is ``status.images``,
+``repository`` is ``status.repository.images`` and ``head`` is the rest of
+the document. Each save writes a *record* with a fresh record id:
+
+- ``sk = entry#<recordId>#<section>`` holds a whole section as a gzip'd JSON
+  binary ``doc`` (the image statuses of one import are alike and compress far
+  better together than apart, so a 1,000-image document takes a handful of
+  items). A section whose compressed form exceeds :data:`PART_BYTES`
+  continues in ``...#<section>#001``, ``#002``...; the first item says how
+  many ``parts`` there are. A list absent from the document has no section;
+- ``sk = head`` points at the current record (``recordId``), marks the
+  layout (``layout = "sections"``) and maps each stored section to its
+  number of parts (``parts``).
+
+Records saved before sections were stored whole have a head without
+``layout``: their entries hold one value per list element,
+``sk = entry#<recordId>#<section>#<00000>`` (``head`` is element 0), with
+parts in ``...#<00000>#<001>``..., and the head counts each list's elements
+(``imagesCount``, ``repositoryImagesCount``; absent when the document had no
+such list). They are still read, and the next save or delete removes them.
 
 A save writes the new record's entries first, then switches the head in one
 ``PutItem`` (readers see the old document or the new one, never a mix),
@@ -53,6 +63,8 @@ PART_BYTES = 350 * 1024
 HEAD = "head"
 IMAGES = "images"
 REPOSITORY = "repository"
+# The head's mark of a record whose sections are stored whole.
+LAYOUT = "sections"
 # Saves that replace the record between our reading its head and its entries.
 _LOAD_ROUNDS = 5
 
@@ -87,7 +99,7 @@ class DynamoImportRecords(TableStore):
     """The latest import document per namespace and name.
 
     ``client_factory`` builds the DynamoDB client on first use; ``sleep`` is
-    what batch retries wait with.
+    what batch retries wait with; ``part_bytes`` caps an item's compressed bytes.
     """
 
     what = "import records"
@@ -109,43 +121,42 @@ class DynamoImportRecords(TableStore):
         """Replace the stored document of ``name`` with ``document``."""
         pk = _pk(namespace, name)
         head, images, repository_images = _split(document)
+        sections = {HEAD: head, IMAGES: images, REPOSITORY: repository_images}
         record_id = uuid.uuid4().hex
-        entries: list[tuple[str, int, Any]] = [(HEAD, 0, head)]
-        entries += [(IMAGES, i, value) for i, value in enumerate(images or [])]
-        entries += [(REPOSITORY, i, value) for i, value in enumerate(repository_images or [])]
-        writes = [
-            {"PutRequest": {"Item": item}} for item in self._entry_items(pk, record_id, entries)
-        ]
-        batch_write(self._db(), self._table, writes, sleep=self._sleep)
+        items: list[Item] = []
+        parts: dict[str, int] = {}
+        for section, value in sections.items():
+            if value is not None:
+                written = self._value_items(pk, f"entry#{record_id}#{section}", value)
+                parts[section] = len(written)
+                items += written
+        puts = [{"PutRequest": {"Item": item}} for item in items]
+        batch_write(self._db(), self._table, puts, sleep=self._sleep)
 
-        pointer: Item = {"pk": {"S": pk}, "sk": {"S": HEAD}, "recordId": {"S": record_id}}
-        if images is not None:
-            pointer["imagesCount"] = {"N": str(len(images))}
-        if repository_images is not None:
-            pointer["repositoryImagesCount"] = {"N": str(len(repository_images))}
+        pointer: Item = {
+            "pk": {"S": pk},
+            "sk": {"S": HEAD},
+            "recordId": {"S": record_id},
+            "layout": {"S": LAYOUT},
+            "parts": {"M": {section: {"N": str(n)} for section, n in parts.items()}},
+        }
         response = self._db().put_item(TableName=self._table, Item=pointer, ReturnValues="ALL_OLD")
-        previous = response.get("Attributes", {}).get("recordId", {}).get("S")
-        if previous and previous != record_id:
-            self._delete_under(pk, f"entry#{previous}#")
-        logger.debug("import record saved", namespace=namespace, record=name, entries=len(entries))
+        previous = response.get("Attributes")
+        if previous and previous["recordId"]["S"] != record_id:
+            self._delete_record(pk, previous)
+        logger.debug("import record saved", namespace=namespace, record=name, items=len(items))
 
-    def _entry_items(
-        self, pk: str, record_id: str, entries: Iterable[tuple[str, int, Any]]
-    ) -> Iterable[Item]:
+    def _value_items(self, pk: str, base: str, value: Any) -> list[Item]:
+        """The items of one value: its compressed form cut into parts of ``part_bytes``."""
+        blob = compress_json(value)
         size = self._part_bytes
-        for section, index, value in entries:
-            blob = compress_json(value)
-            parts = [blob[start : start + size] for start in range(0, len(blob), size)]
-            base = f"entry#{record_id}#{section}#{index:05d}"
-            for number, part in enumerate(parts):
-                item: Item = {
-                    "pk": {"S": pk},
-                    "sk": {"S": f"{base}#{number:03d}" if number else base},
-                    "doc": {"B": part},
-                }
-                if number == 0:
-                    item["parts"] = {"N": str(len(parts))}
-                yield item
+        chunks = [blob[start : start + size] for start in range(0, len(blob), size)]
+        items: list[Item] = [
+            {"pk": {"S": pk}, "sk": {"S": _part_key(base, number)}, "doc": {"B": chunk}}
+            for number, chunk in enumerate(chunks)
+        ]
+        items[0]["parts"] = {"N": str(len(chunks))}
+        return items
 
     def load(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The stored document of ``name``, or None when there is none."""
@@ -194,6 +205,21 @@ class DynamoImportRecords(TableStore):
         self._delete_under(pk, "entry#")
         return bool(response.get("Attributes"))
 
+    def _delete_record(self, pk: str, pointer: Item) -> None:
+        """Delete the entries of the record ``pointer`` pointed at."""
+        record_id = pointer["recordId"]["S"]
+        if not _is_sections(pointer):
+            self._delete_under(pk, f"entry#{record_id}#")
+            return
+        # The head says which items the record has: no query needed to find them.
+        deletes = [
+            {"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": _part_key(base, number)}}}}
+            for section, count in pointer["parts"]["M"].items()
+            for base in [f"entry#{record_id}#{section}"]
+            for number in range(int(count["N"]))
+        ]
+        batch_write(self._db(), self._table, deletes, sleep=self._sleep)
+
     def _delete_under(self, pk: str, prefix: str) -> None:
         keys = query_all(
             self._db(),
@@ -208,39 +234,69 @@ class DynamoImportRecords(TableStore):
         batch_write(self._db(), self._table, deletes, sleep=self._sleep)
 
 
+def _part_key(base: str, number: int) -> str:
+    """The sort key of part ``number`` of the value stored at ``base``."""
+    return f"{base}#{number:03d}" if number else base
+
+
+def _is_sections(pointer: Item) -> bool:
+    return bool(pointer.get("layout", {}).get("S") == LAYOUT)
+
+
+def _whole_values(items: Iterable[Item]) -> dict[str, bytes]:
+    """The compressed values whose parts are all present, by their first part's key."""
+    expected: dict[str, int] = {}
+    parts: dict[str, dict[int, bytes]] = {}
+    for item in items:
+        key = item["sk"]["S"]
+        if "parts" in item:
+            base, number = key, 0
+            expected[base] = int(item["parts"]["N"])
+        else:
+            base, _, suffix = key.rpartition("#")
+            number = int(suffix)
+        parts.setdefault(base, {})[number] = item["doc"]["B"]
+    return {
+        base: b"".join(have[n] for n in range(count))
+        for base, count in expected.items()
+        if sorted(have := parts[base]) == list(range(count))
+    }
+
+
 def _assemble(pointer: Item, items: Iterable[Item]) -> dict[str, Any] | None:
     """The document a record's entries make up, or None if any is missing."""
-    parts: dict[tuple[str, int], dict[int, bytes]] = {}
-    expected: dict[tuple[str, int], int] = {}
-    for item in items:
-        fields = item["sk"]["S"].split("#")  # entry, recordId, section, index[, part]
-        key = (fields[2], int(fields[3]))
-        number = int(fields[4]) if len(fields) > 4 else 0
-        parts.setdefault(key, {})[number] = item["doc"]["B"]
-        if number == 0:
-            expected[key] = int(item["parts"]["N"])
+    blobs = _whole_values(items)
+    prefix = f"entry#{pointer['recordId']['S']}#"
 
-    def value(section: str, index: int) -> Any:
-        key = (section, index)
-        have = parts.get(key, {})
-        if key not in expected or len(have) != expected[key]:
+    def value(key: str) -> Any:
+        if key not in blobs:
             raise LookupError(key)
-        return decompress_json(b"".join(have[n] for n in sorted(have)))
+        return decompress_json(blobs[key])
 
-    counts = {
-        section: int(pointer[attribute]["N"])
-        for section, attribute in ((IMAGES, "imagesCount"), (REPOSITORY, "repositoryImagesCount"))
-        if attribute in pointer
-    }
+    sections: dict[str, Any]
     try:
-        document: dict[str, Any] = value(HEAD, 0)
-        sections = {s: [value(s, i) for i in range(n)] for s, n in counts.items()}
+        if _is_sections(pointer):
+            sections = {section: value(prefix + section) for section in pointer["parts"]["M"]}
+        else:
+            sections = {HEAD: value(f"{prefix}{HEAD}#00000")}
+            for section, attribute in (
+                (IMAGES, "imagesCount"),
+                (REPOSITORY, "repositoryImagesCount"),
+            ):
+                if attribute in pointer:
+                    count = int(pointer[attribute]["N"])
+                    sections[section] = [value(f"{prefix}{section}#{i:05d}") for i in range(count)]
     except LookupError:
         return None
+    return _join(sections)
+
+
+def _join(sections: Mapping[str, Any]) -> dict[str, Any]:
+    """The document :func:`_split` took apart into ``sections``."""
+    document: dict[str, Any] = sections[HEAD]
     if IMAGES in sections:
         document.setdefault("status", {})["images"] = sections[IMAGES]
     if REPOSITORY in sections:
-        document.setdefault("status", {}).setdefault("repository", {})["images"] = sections[
-            REPOSITORY
-        ]
+        status = document.setdefault("status", {})
+        status.setdefault("repository", {})["images"] = sections[REPOSITORY]
     return document
