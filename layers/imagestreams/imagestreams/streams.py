@@ -388,15 +388,19 @@ def assemble(meta: StreamMeta, tags: Iterable[TagState]) -> ImageStream:
     status tags with neither history nor conditions are left out, as
     OpenShift drops them. ``status.dockerImageRepository`` is only what
     ``meta`` says (there is no integrated registry to derive it from).
+
+    The stream takes the states' spec and status tags as they are, not
+    copies: give it states nobody else changes or keeps using (as read from
+    the store), else copies.
     """
     states = list(tags)
     spec_tags = sorted(
-        (s.spec.model_copy(deep=True) for s in states if s.spec is not None),
+        (s.spec for s in states if s.spec is not None),
         key=lambda ref: ref.name,
     )
     status_tags = sorted(
         (
-            s.status.model_copy(deep=True)
+            s.status
             for s in states
             if s.status is not None and (s.status.items or s.status.conditions)
         ),
