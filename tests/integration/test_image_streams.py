@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
 
+from imagestreams.adapters import dynamo
 from testkit.api import Api, image_spec, import_body
 from testkit.events import body_of, load_event, with_body, with_name, with_namespace
 from testkit.images import delete_tag, repush_tag
@@ -166,6 +168,91 @@ def test_repository_import_tags_every_tag(
     assert {t: e["items"][0]["image"] for t, e in tags_of(stream).items()} == {
         p.tag: p.digest for p in pushed
     }
+
+
+class TagStateReads:
+    """The tag states the api function reads from the streams table, counted per tag.
+
+    Reads of tag names alone (``tag_names``' projection) are not counted.
+    """
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def counting(self, build: Callable[[], Any]) -> Callable[[], Any]:
+        """A client factory: ``build``'s clients, counting what they read."""
+
+        def factory() -> Any:
+            client = build()
+            client.meta.events.register("provide-client-params.dynamodb.GetItem", self._key)
+            client.meta.events.register("after-call.dynamodb", self._count)
+            return client
+
+        return factory
+
+    def _key(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        # A GetItem's projection may leave the key out of the item.
+        context["key"] = params["Key"]
+
+    def _count(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        items = [
+            *parsed.get("Items", []),
+            *(item for found in parsed.get("Responses", {}).values() for item in found),
+        ]
+        if "Item" in parsed:
+            items.append({**parsed["Item"], **context.get("key", {})})
+        tags = [
+            item["sk"]["S"].removeprefix("tag#")
+            for item in items
+            if "doc" in item and item.get("sk", {}).get("S", "").startswith("tag#")
+        ]
+        with self._lock:
+            self.counts.update(tags)
+
+
+@pytest.mark.parametrize(
+    ("again", "read_twice"),
+    [("repository", set()), ("new-image", set()), ("same-image", {"t0"})],
+    ids=[
+        "repository-again-reads-all-at-once",
+        "new-image-reads-only-the-stream-it-answers",
+        "same-image-reads-its-tag-then-the-stream",
+    ],
+)
+def test_an_import_reads_each_tag_state_once(
+    api: Api,
+    anon_registry: Registry,
+    push_tags: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    again: str,
+    read_twice: set[str],
+) -> None:
+    # Given a stream of 20 tags imported from a repository
+    pushed = push_tags(anon_registry, [f"t{n}" for n in range(20)])
+    name = f"{anon_registry.host}/{pushed[0].repository}"
+    assert api.post_import("demo", repository_import(name)).status == 201
+    reads = TagStateReads()
+    monkeypatch.setattr(dynamo, "default_client", reads.counting(dynamo.default_client))
+    api.module = Api(reset=True).module
+
+    # When the repository is imported again (nothing changed), or one image is: into a
+    # new tag, or into the tag it is (unchanged)
+    body = {
+        "repository": repository_import(name),
+        "new-image": importing(image_spec(f"{name}:t0", to={"name": "new"})),
+        "same-image": importing(image_spec(f"{name}:t0", to={"name": "t0"})),
+    }[again]
+    reply = api.post_import("demo", body)
+
+    # Then every tag state the answer shows was read once: all at once when the import
+    # names the stream's tags, else the named tag first (twice when it is unchanged), and
+    # the answer is the stream as stored
+    assert reply.status == 201, reply.body
+    stream = reply.body["status"]["import"]
+    shown = {t["name"] for t in stream["spec"]["tags"]}
+    assert reads.counts == Counter({tag: 2 if tag in read_twice else 1 for tag in shown})
+    assert stream == call(api, "api-get-stream.json", name="app").body
 
 
 # --- reading and deleting ------------------------------------------------------------

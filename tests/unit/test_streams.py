@@ -656,16 +656,16 @@ def test_assemble_fills_repositories_only_when_given() -> None:
     assert "labels" not in stream["metadata"]
 
 
-def test_assembled_stream_does_not_share_state() -> None:
-    # Given an assembled stream
-    state = FIRST
+def test_assembled_stream_takes_the_states_uncopied() -> None:
+    # Given a tag's state, as freshly read from the store
+    state = copy.deepcopy(FIRST)
     assert state is not None
-    assert state.spec is not None
+
+    # When a stream is assembled from it
     stream = streams.assemble(META, [state])
 
-    # When the caller edits it
+    # Then the stream holds its spec and status tags themselves: nothing is copied
     assert stream.spec.tags is not None
-    stream.spec.tags[0].generation = 99
-
-    # Then the stored state is untouched
-    assert state.spec.generation == 1
+    assert stream.status.tags is not None
+    assert stream.spec.tags[0] is state.spec
+    assert stream.status.tags[0] is state.status

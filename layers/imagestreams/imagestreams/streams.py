@@ -268,12 +268,22 @@ def _shown(state: TagState) -> tuple[str, dict[str, Any] | None, dict[str, Any] 
 
 
 def _copy(state: TagState | None, tag: str) -> tuple[TagReference | None, NamedTagEventList | None]:
+    """``state``'s spec and status, copied as deep as the functions here change them.
+
+    They set fields of the spec and of the status, insert into and trim the
+    history, and change its newest entry in place (``_add_event``); anything
+    deeper is replaced, never changed, so it may be shared with ``state``.
+    """
     if state is None:
         return None, None
     if state.name != tag:
         raise ValueError(f"state of tag {state.name!r} given for tag {tag!r}")
-    spec = state.spec.model_copy(deep=True) if state.spec is not None else None
-    status = state.status.model_copy(deep=True) if state.status is not None else None
+    spec = state.spec.model_copy() if state.spec is not None else None
+    status = None
+    if state.status is not None:
+        items = state.status.items
+        history = [items[0].model_copy(), *items[1:]] if items else []
+        status = state.status.model_copy(update={"items": history})
     return spec, status
 
 
@@ -378,15 +388,19 @@ def assemble(meta: StreamMeta, tags: Iterable[TagState]) -> ImageStream:
     status tags with neither history nor conditions are left out, as
     OpenShift drops them. ``status.dockerImageRepository`` is only what
     ``meta`` says (there is no integrated registry to derive it from).
+
+    The stream takes the states' spec and status tags as they are, not
+    copies: give it states nobody else changes or keeps using (as read from
+    the store), else copies.
     """
     states = list(tags)
     spec_tags = sorted(
-        (s.spec.model_copy(deep=True) for s in states if s.spec is not None),
+        (s.spec for s in states if s.spec is not None),
         key=lambda ref: ref.name,
     )
     status_tags = sorted(
         (
-            s.status.model_copy(deep=True)
+            s.status
             for s in states
             if s.status is not None and (s.status.items or s.status.conditions)
         ),

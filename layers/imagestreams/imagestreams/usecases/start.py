@@ -113,11 +113,11 @@ class StartImport:
             images=result.images or None, repository=result.repository
         )
         if dry_run:
-            return self._dry_run(namespace, valid, request, result, now)
+            return self._dry_run(namespace, valid, request, result, now, known)
         self.telemetry.imported("import", [*result.images, *result.finished.values()])
         meta = None
         if request.spec.import_:
-            unchanged = self._unchanged(namespace, valid, result, now)
+            unchanged = self._unchanged(namespace, valid, result, now, known)
             if unchanged is not None:
                 request.status.import_ = unchanged
             else:
@@ -144,11 +144,19 @@ class StartImport:
         return Created(document, accepted=job is not None)
 
     def _unchanged(
-        self, namespace: str, valid: ValidImport, result: SpecResult, now: datetime
+        self,
+        namespace: str,
+        valid: ValidImport,
+        result: SpecResult,
+        now: datetime,
+        known: frozenset[str],
     ) -> ImageStream | None:
         """The stream as it is, when importing changes none of its tags (see
-        :meth:`StreamTagger.unchanged`); tags left for the queue may change it."""
-        return None if result.deferred else self.tagger.unchanged(namespace, valid, now)
+        :meth:`StreamTagger.unchanged`, which ``known`` tags guide); tags left for
+        the queue may change it."""
+        if result.deferred:
+            return None
+        return self.tagger.unchanged(namespace, valid, now, known=known)
 
     def _dry_run(
         self,
@@ -157,12 +165,13 @@ class StartImport:
         request: ImageStreamImport,
         result: SpecResult,
         now: datetime,
+        known: frozenset[str],
     ) -> Created:
         """The answer of a dry run: what would be stored, computed, and nothing written."""
         assert request.status is not None
         if request.spec.import_:
             name = request.metadata.name
-            unchanged = self._unchanged(namespace, valid, result, now)
+            unchanged = self._unchanged(namespace, valid, result, now, known)
             if unchanged is not None:
                 request.status.import_ = unchanged
             else:

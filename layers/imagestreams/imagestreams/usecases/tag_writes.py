@@ -207,8 +207,12 @@ class WriteStreamTags:
             return streams.assemble(meta, states.values())
         states = dict(states)
         before = states.get(ref.name)
+        # The write defaults and renumbers the stream's spec tags in place, and a create
+        # tries ``ref`` again after a conflict: the stream gets a copy.
         states[ref.name] = streams.TagState(
-            ref.name, spec=ref, status=before.status if before is not None else None
+            ref.name,
+            spec=ref.model_copy(deep=True),
+            status=before.status if before is not None else None,
         )
         stream = streams.assemble(meta, states.values())
         return self.writes.update(
