@@ -171,10 +171,7 @@ def test_repository_import_tags_every_tag(
 
 
 class TagStateReads:
-    """The tag states the api function reads from the streams table, counted per tag.
-
-    Reads of tag names alone (``tag_names``' projection) are not counted.
-    """
+    """The tag states the api function reads from the streams table, counted per tag."""
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()

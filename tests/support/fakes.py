@@ -217,10 +217,6 @@ class FakeStreamStore:
             wanted = stored if tags is None else [t for t in tags if t in stored]
             return {tag: copy.deepcopy(stored[tag].state) for tag in sorted(wanted)}
 
-    def tag_names(self, namespace: str, name: str) -> frozenset[str]:
-        with self._lock:
-            return frozenset(self._tags.get((namespace, name), {}))
-
     def update_tags(
         self, namespace: str, name: str, mutations: Mapping[str, streams.TagMutation]
     ) -> None:

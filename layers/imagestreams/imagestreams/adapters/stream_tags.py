@@ -113,21 +113,6 @@ class StreamTags(TableStore):
         states = {tag_name(item): tag_from_doc(json.loads(item["doc"]["S"])) for item in items}
         return dict(sorted(states.items()))
 
-    def tag_names(self, namespace: str, name: str) -> frozenset[str]:
-        """The stream's tags, read without their states (one eventually consistent query)."""
-        items = query_all(
-            self._db(),
-            TableName=self._table,
-            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
-            ExpressionAttributeNames={"#pk": "pk", "#sk": "sk"},
-            ExpressionAttributeValues={
-                ":pk": {"S": tags_pk(namespace, name)},
-                ":prefix": {"S": TAG_PREFIX},
-            },
-            ProjectionExpression="#sk",
-        )
-        return frozenset(tag_name(item) for item in items)
-
     def update_tag(
         self, namespace: str, name: str, tag: str, mutate: TagMutation
     ) -> TagState | None:

@@ -111,13 +111,6 @@ class StreamStore(Protocol):
         """Tag states by tag, in tag order: all of the stream's, or the named ones that exist."""
         ...
 
-    def tag_names(self, namespace: str, name: str) -> frozenset[str]:
-        """The names of the stream's tags (empty for a stream that does not exist).
-
-        A hint, not a read to decide on: it may miss a tag written a moment ago.
-        """
-        ...
-
     def update_tags(
         self, namespace: str, name: str, mutations: Mapping[str, streams.TagMutation]
     ) -> None:

@@ -35,7 +35,7 @@ from imagestreams.usecases.ports import (
     PullSecrets,
     StreamStore,
 )
-from imagestreams.usecases.tagging import StreamTagger
+from imagestreams.usecases.tagging import Snapshot, StreamTagger
 
 
 @dataclass(frozen=True)
@@ -94,16 +94,20 @@ class StartImport:
         )
         session = fetcher(self.importer, self.pull_secrets, namespace, seconds)
         annotations = dict(request.metadata.annotations or {})
-        # Tags the stream has are likely unchanged: a HEAD may spare their GETs.
-        known = self.store.tag_names(namespace, name) if request.spec.import_ else frozenset()
+        found = self._snapshot(namespace, request) if request.spec.import_ else None
         result = self.importer.import_spec(
             request.spec,
             valid.references,
             session,
             annotations,
             defer_after,
-            known,
-            tag_annotations=spec_tag_annotations(self.store, namespace, name),
+            # Tags the stream has are likely unchanged: a HEAD may spare their GETs.
+            found.tags if found is not None else frozenset(),
+            tag_annotations=(
+                found.annotations
+                if found is not None and found.complete
+                else spec_tag_annotations(self.store, namespace, name)
+            ),
         )
         now = self.clock()
         request.metadata.namespace = namespace
@@ -113,11 +117,11 @@ class StartImport:
             images=result.images or None, repository=result.repository
         )
         if dry_run:
-            return self._dry_run(namespace, valid, request, result, now, known)
+            return self._dry_run(namespace, valid, request, result, now, found)
         self.telemetry.imported("import", [*result.images, *result.finished.values()])
         meta = None
         if request.spec.import_:
-            unchanged = self._unchanged(namespace, valid, result, now, known)
+            unchanged = self._unchanged(valid, result, now, found)
             if unchanged is not None:
                 request.status.import_ = unchanged
             else:
@@ -143,20 +147,22 @@ class StartImport:
         )
         return Created(document, accepted=job is not None)
 
+    def _snapshot(self, namespace: str, request: ImageStreamImport) -> Snapshot:
+        """The stream before importing: every tag when a repository is imported (it
+        names most of them), else the tags the images go to."""
+        if request.spec.repository is not None:
+            return self.tagger.snapshot(namespace, request.metadata.name, None)
+        tags = [spec.to.name for spec in request.spec.images or [] if spec.to and spec.to.name]
+        return self.tagger.snapshot(namespace, request.metadata.name, tags)
+
     def _unchanged(
-        self,
-        namespace: str,
-        valid: ValidImport,
-        result: SpecResult,
-        now: datetime,
-        known: frozenset[str],
+        self, valid: ValidImport, result: SpecResult, now: datetime, found: Snapshot | None
     ) -> ImageStream | None:
-        """The stream as it is, when importing changes none of its tags (see
-        :meth:`StreamTagger.unchanged`, which ``known`` tags guide); tags left for
-        the queue may change it."""
-        if result.deferred:
+        """The stream as found, when importing changes none of its tags (see
+        :meth:`StreamTagger.unchanged`); tags left for the queue may change it."""
+        if result.deferred or found is None:
             return None
-        return self.tagger.unchanged(namespace, valid, now, known=known)
+        return self.tagger.unchanged(valid, now, found)
 
     def _dry_run(
         self,
@@ -165,13 +171,13 @@ class StartImport:
         request: ImageStreamImport,
         result: SpecResult,
         now: datetime,
-        known: frozenset[str],
+        found: Snapshot | None,
     ) -> Created:
         """The answer of a dry run: what would be stored, computed, and nothing written."""
         assert request.status is not None
         if request.spec.import_:
             name = request.metadata.name
-            unchanged = self._unchanged(namespace, valid, result, now, known)
+            unchanged = self._unchanged(valid, result, now, found)
             if unchanged is not None:
                 request.status.import_ = unchanged
             else:

@@ -32,6 +32,29 @@ Mutation = Callable[[streams.TagState | None], streams.TagState]
 
 
 @dataclass(frozen=True)
+class Snapshot:
+    """The stream as an import found it, before any registry work.
+
+    ``meta`` is None when there is no stream. ``states`` are every tag's
+    (``complete``) or those of the tags the import names.
+    """
+
+    meta: streams.StreamMeta | None
+    states: dict[str, streams.TagState]
+    complete: bool
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """The tags the stream had, of those read."""
+        return frozenset(self.states)
+
+    def annotations(self, tag: str) -> Mapping[str, str]:
+        """The annotations of the spec tag ``tag`` (none when it was not read)."""
+        state = self.states.get(tag)
+        return dict(state.spec.annotations or {}) if state and state.spec else {}
+
+
+@dataclass(frozen=True)
 class Tagged:
     """A successful import's change of one tag, and the image it tags."""
 
@@ -90,41 +113,35 @@ class StreamTagger:
             annotations={**current.annotations, **annotation},
         )
 
-    def unchanged(
-        self, namespace: str, valid: ValidImport, now: datetime, *, known: Collection[str]
-    ) -> ImageStream | None:
-        """The stream as stored when the import of ``valid`` would change none of its tags.
-
-        OpenShift's ``imagestreamimport`` REST storage leaves such a stream
-        alone and answers it as it was (``hasTagChanged``, then no update when
-        nothing differs): no new generation, no new repository check time.
-        None when something would change, or when the stream is missing or
-        was never checked (it lacks the repository check annotation, which
-        the import then writes).
-
-        ``known``, the stream's tag names as a hint (``tag_names``), only
-        chooses how the tags are read: every tag at once, which then also
-        makes the answer, when the import names at least half of them (a
-        repository imported again); else the named tags first, and every
-        tag only when nothing changed (one image imported into a large
-        stream, where a new image needs just the one tag read).
-        """
-        name = valid.request.metadata.name
+    def snapshot(self, namespace: str, name: str, tags: Collection[str] | None) -> Snapshot:
+        """The stream as it is: every tag's state (``tags`` None) or the named tags'."""
         meta = self._store.get_meta(namespace, name)
+        if meta is None:
+            return Snapshot(None, {}, complete=True)
+        states = self._store.get_tags(namespace, name, None if tags is None else list(tags))
+        return Snapshot(meta, states, complete=tags is None)
+
+    def unchanged(self, valid: ValidImport, now: datetime, found: Snapshot) -> ImageStream | None:
+        """The stream as ``found`` when the import of ``valid`` would change none of its tags.
+
+        OpenShift's ``imagestreamimport`` REST storage compares the results
+        with the stream it read before importing, leaves the stream alone
+        when nothing differs and answers it as read (``hasTagChanged``): no
+        new generation, no new repository check time. None when something
+        would change, or when the stream is missing or was never checked (it
+        lacks the repository check annotation, which the import then writes).
+        A snapshot of some tags only is completed with the others as stored.
+        """
+        meta = found.meta
         if meta is None or DOCKER_REPOSITORY_CHECK_ANNOTATION not in meta.annotations:
             return None
         mutations = self.request_mutations(valid, meta.generation + 1, now)
-        # Reading all wastes the tags not named when something changed; reading the named
-        # first reads them twice when nothing did. Choose the smaller waste.
-        named = sum(1 for tag in mutations if tag in known)
-        read_all = 2 * named >= len(known)
-        states = self._store.get_tags(namespace, name, None if read_all else list(mutations))
         for tag, changes in mutations.items():
-            after = _in_turn(changes)(states.get(tag))
-            if after is not None and streams.changed(states.get(tag), after):
+            before = found.states.get(tag)
+            after = _in_turn(changes)(before)
+            if after is not None and streams.changed(before, after):
                 return None
-        if not read_all:
-            states = self._store.get_tags(namespace, name)
+        states = found.states if found.complete else self._store.get_tags(meta.namespace, meta.name)
         return streams.assemble(meta, states.values())
 
     def preview(
