@@ -139,8 +139,8 @@ def hostile_registry() -> Iterator[Callable[[Route], HostileRegistry]]:
     """Start misbehaving registries: ``hostile_registry(route)``; all stop after the test."""
     started: list[HostileRegistry] = []
 
-    def start(route: Route) -> HostileRegistry:
-        started.append(HostileRegistry(route))
+    def start(route: Route, *, tls: bool = False) -> HostileRegistry:
+        started.append(HostileRegistry(route, tls=tls))
         return started[-1]
 
     yield start

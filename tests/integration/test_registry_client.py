@@ -332,17 +332,18 @@ def manifest_route(answer: Trickle) -> Route:
     return lambda method, path: answer if "/manifests/" in path else None
 
 
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
 @pytest.mark.parametrize("part", list(SLOW_MANIFEST), ids=[f"trickled-{p}" for p in SLOW_MANIFEST])
 def test_a_trickled_answer_is_cut_off_at_the_deadline(
-    fake: FakeTime, hostile_registry: Callable[[Route], HostileRegistry], part: str
+    fake: FakeTime, hostile_registry: Callable[..., HostileRegistry], part: str, tls: bool
 ) -> None:
-    # Given a registry sending the manifest's headers or body a byte a second,
-    # for over a minute, and a request with a 1.5 s budget
+    # Given a registry (plain or TLS) sending the manifest's headers or body a byte
+    # a second, for over a minute, and a request with a 1.5 s budget
     trickle = SLOW_MANIFEST[part]
     assert trickle.seconds() >= 60
-    server = hostile_registry(manifest_route(trickle))
+    server = hostile_registry(manifest_route(trickle), tls=tls)
     client = make_client(fake).repository(
-        server.host, "hostile/app", [], insecure=False, deadline=Deadline.after(BUDGET)
+        server.host, "hostile/app", [], insecure=tls, deadline=Deadline.after(BUDGET)
     )
 
     # When the manifest is fetched

@@ -14,6 +14,8 @@ test can check that a client really let go of a connection it gave up on.
 from __future__ import annotations
 
 import json
+import ssl
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
 from testkit.proxy import Fault
+from testkit.registry import self_signed_server_certificate
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,13 @@ Route = Callable[[str, str], Answer | None]
 
 
 class HostileRegistry:
-    """A ThreadingHTTPServer on a free loopback port, answering from ``route``."""
+    """A ThreadingHTTPServer on a free loopback port, answering from ``route``.
 
-    def __init__(self, route: Route) -> None:
+    ``tls``: it serves HTTPS with a self-signed certificate (a client must
+    import it as insecure).
+    """
+
+    def __init__(self, route: Route, *, tls: bool = False) -> None:
         self.route = route
         self.paths: list[str] = []
         self._stopping = threading.Event()
@@ -62,6 +69,10 @@ class HostileRegistry:
         self._idle = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
+        if tls:
+            self._server.socket = _server_context().wrap_socket(
+                self._server.socket, server_side=True
+            )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -146,3 +157,15 @@ class HostileRegistry:
             do_HEAD = do_GET
 
         return Handler
+
+
+def _server_context() -> ssl.SSLContext:
+    """A server context with a fresh self-signed certificate for 127.0.0.1."""
+    certificate, key = self_signed_server_certificate()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory() as directory:
+        chain = f"{directory}/server.pem"
+        with open(chain, "wb") as pem:
+            pem.write(certificate + key)
+        context.load_cert_chain(chain)
+    return context
