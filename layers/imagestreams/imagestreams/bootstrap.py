@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -407,3 +408,7 @@ def reset() -> None:
     global _process
     with _process_lock:
         _process = None
+    # The AWS clients' session goes too, if one was made (its module imports boto3).
+    sessions = sys.modules.get("imagestreams.adapters.aws")
+    if sessions is not None:
+        sessions.forget()

@@ -28,10 +28,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from imagestreams.adapters import aws
 from imagestreams.errors import ServiceUnavailableError
 
 if TYPE_CHECKING:
@@ -80,7 +80,8 @@ def default_client() -> DynamoDBClient:
         read_timeout=10,
         retries={"max_attempts": 5, "mode": "standard"},
     )
-    return boto3.session.Session().client("dynamodb", config=config)
+    client: DynamoDBClient = aws.client("dynamodb", config=config)
+    return client
 
 
 class LazyClient(Generic[_C]):

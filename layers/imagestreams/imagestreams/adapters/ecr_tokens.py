@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from imagestreams.adapters import aws
 from imagestreams.credentials import Credential
 from imagestreams.ecr import EcrRegistry
 from imagestreams.errors import (
@@ -61,7 +61,7 @@ def ecr_client(region: str, fips: bool) -> Any:
         retries={"max_attempts": 3, "mode": "standard"},
         use_fips_endpoint=fips,
     )
-    return boto3.session.Session().client("ecr", region_name=region, config=config)
+    return aws.client("ecr", region_name=region, config=config)
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from botocore.config import Config
 
+from imagestreams.adapters import aws
 from imagestreams.adapters.dynamo import Backoff, LazyClient, Sleeper
 from imagestreams.errors import ServiceUnavailableError
 from imagestreams.imports.jobs import MAX_BATCH_ENTRIES, ChunkMessage
@@ -50,7 +50,8 @@ def default_sqs_client() -> SQSClient:
         read_timeout=5,
         retries={"max_attempts": 3, "mode": "standard"},
     )
-    return boto3.session.Session().client("sqs", config=config)
+    client: SQSClient = aws.client("sqs", config=config)
+    return client
 
 
 def _describe_chunk(job: str, entry_id: str) -> str:

@@ -20,12 +20,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from imagestreams.adapters import aws
 from imagestreams.credentials import Keyring, PullSecretError
 from imagestreams.errors import ImageStreamsError
 from imagestreams.observability import tracer
@@ -64,7 +64,7 @@ def secrets_client(read_timeout: float = 5, attempts: int = 3) -> Any:
         read_timeout=read_timeout,
         retries={"max_attempts": attempts, "mode": "standard"},
     )
-    return boto3.session.Session().client("secretsmanager", config=config)
+    return aws.client("secretsmanager", config=config)
 
 
 @tracer.trace_methods("pull-secrets")

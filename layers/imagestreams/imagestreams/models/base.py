@@ -228,7 +228,7 @@ class OpenShiftModel(BaseModel):
     @classmethod
     def _null_means_unset(cls, data: Any) -> Any:
         # Go's decoder leaves a field at its zero value when the JSON says null.
-        if isinstance(data, dict):
+        if isinstance(data, dict) and None in data.values():
             return {key: value for key, value in data.items() if value is not None}
         return data
 
