@@ -29,6 +29,7 @@ from imagestreams.errors import ConflictError, NotFoundRequestError, ServiceUnav
 from imagestreams.imports.session import CacheKey
 from imagestreams.models import Image, TagReference
 from imagestreams.streams import StreamMeta, TagMutation, TagState
+from tests.support.dynamo_calls import Calls
 
 TTL = 30 * 24 * 3600
 T0 = 1_750_000_000.0
@@ -43,28 +44,6 @@ CHECK = "openshift.io/image.dockerRepositoryCheck"
 def settings(api_environment: dict[str, str]) -> Settings:
     """The api function's settings, naming the tables created from the template."""
     return load_settings(api_environment)
-
-
-class Calls:
-    """Clients that record each DynamoDB operation and its parameters."""
-
-    def __init__(self, session: boto3.Session) -> None:
-        self.session = session
-        self.made: list[tuple[str, dict[str, Any]]] = []
-
-    def factory(self) -> Any:
-        client = self.session.client("dynamodb")
-        client.meta.events.register("provide-client-params.dynamodb", self._record)
-        return client
-
-    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        self.made.append((model.name, params))
-
-    def of(self, operation: str) -> list[dict[str, Any]]:
-        return [params for name, params in self.made if name == operation]
-
-    def clear(self) -> None:
-        self.made.clear()
 
 
 @pytest.fixture

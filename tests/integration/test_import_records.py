@@ -21,6 +21,7 @@ import pytest
 from imagestreams.adapters.imports_store import PART_BYTES, DynamoImportRecords
 from imagestreams.config import load_settings
 from imagestreams.errors import ServiceUnavailableError
+from tests.support.dynamo_calls import Calls
 
 PK = "import#team-a#app"
 OLD_RECORD = "0123456789abcdef0123456789abcdef"
@@ -33,38 +34,6 @@ OLD_RECORD = "0123456789abcdef0123456789abcdef"
 def table(api_environment: dict[str, str]) -> str:
     """The streams table, as the api function's settings name it."""
     return load_settings(api_environment).streams_table
-
-
-class Calls:
-    """Clients that record each DynamoDB operation and its parameters."""
-
-    def __init__(self, session: boto3.Session) -> None:
-        self.session = session
-        self.made: list[tuple[str, dict[str, Any]]] = []
-
-    def factory(self) -> Any:
-        client = self.session.client("dynamodb")
-        client.meta.events.register("provide-client-params.dynamodb", self._record)
-        return client
-
-    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        self.made.append((model.name, params))
-
-    def of(self, operation: str) -> list[dict[str, Any]]:
-        return [params for name, params in self.made if name == operation]
-
-    def requests(self, kind: str) -> int:
-        """How many ``PutRequest`` or ``DeleteRequest`` entries batches sent."""
-        return sum(
-            1
-            for params in self.of("BatchWriteItem")
-            for entries in params["RequestItems"].values()
-            for entry in entries
-            if kind in entry
-        )
-
-    def clear(self) -> None:
-        self.made.clear()
 
 
 @pytest.fixture

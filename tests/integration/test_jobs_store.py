@@ -28,6 +28,7 @@ from imagestreams.config import load_settings
 from imagestreams.errors import ConflictError, NotFoundRequestError, ServiceUnavailableError
 from imagestreams.imports.jobs import COMPLETE, RUNNING, Job
 from imagestreams.models import Image, ImageImportStatus, ImageLayer, ObjectMeta, Status
+from tests.support.dynamo_calls import Calls
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -44,25 +45,6 @@ def table(template_resources: CreatedResources) -> str:
     }
     assert names == {template_resources.name("StreamsTable")}
     return names.pop()
-
-
-class Calls:
-    """Clients that record each DynamoDB operation's name."""
-
-    def __init__(self, session: boto3.Session) -> None:
-        self.session = session
-        self.made: list[str] = []
-
-    def factory(self) -> Any:
-        client = self.session.client("dynamodb")
-        client.meta.events.register("provide-client-params.dynamodb", self._record)
-        return client
-
-    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        self.made.append(model.name)
-
-    def count(self, operation: str) -> int:
-        return self.made.count(operation)
 
 
 class Sleeps:
