@@ -219,8 +219,8 @@ def test_accepted_within_the_inline_budget_when_the_registry_is_slow(
     monkeypatch.setenv("IMPORT_TIME_BUDGET", "6")
     monkeypatch.setenv("INLINE_FRACTION", "0.5")
     pushed = push_tags(anon_registry, 120)
-    # Each request takes 1 s: importing every tag would take 9.5 s (ping and listing, then
-    # 120 tags x 2 requests x 1 s / 32 at a time).
+    # Each request takes 1 s: importing every tag would take 5.75 s (ping and listing, then
+    # 120 tags x 2 requests x 1 s / 64 at a time).
     proxy = RegistryProxy(anon_registry.host, delay=1.0)
     api = Api()
     try:

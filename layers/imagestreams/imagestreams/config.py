@@ -52,7 +52,7 @@ class Settings(BaseModel):
     registry_endpoints: str = Field("", alias="REGISTRY_ENDPOINTS")
 
     # Budgets and bounds.
-    import_parallelism: int = Field(32, ge=1, le=256, alias="IMPORT_PARALLELISM")
+    import_parallelism: int = Field(64, ge=1, le=256, alias="IMPORT_PARALLELISM")
     registry_connect_timeout: float = Field(5.0, gt=0, alias="REGISTRY_CONNECT_TIMEOUT")
     registry_read_timeout: float = Field(15.0, gt=0, alias="REGISTRY_READ_TIMEOUT")
     registry_max_attempts: int = Field(4, ge=1, le=10, alias="REGISTRY_MAX_ATTEMPTS")

@@ -101,17 +101,12 @@ class DynamoImageCache:
         stale: list[CacheKey] = []
         for chunk in chunked(wanted, MAX_BATCH_GET):
             try:
+                # Whole items: an entry has no attribute but these four, and a
+                # projection of all of them reads (and costs) the same.
                 items = batch_get(
                     self._client(),
                     self._table,
                     [_item_key(key) for key in chunk],
-                    projection="#digest, #source, #doc, #expires",
-                    names={
-                        "#digest": "digest",
-                        "#source": "source",
-                        "#doc": "doc",
-                        "#expires": "expiresAt",
-                    },
                     sleep=self._sleep,
                     backoff=self._backoff,
                 )
