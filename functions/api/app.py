@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from imagestreams import bootstrap
 from imagestreams.api import responses
 from imagestreams.errors import RequestError
 from imagestreams.observability import logger, metrics, tracer
@@ -50,6 +51,7 @@ def unexpected(error: Exception) -> Response[str]:
     return responses.internal_error(request_id)
 
 
+@bootstrap.settled
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)

@@ -46,6 +46,7 @@ def _deny(reason: str) -> Exception:
     return Exception(UNAUTHORIZED)
 
 
+@bootstrap.settled
 @logger.inject_lambda_context(clear_state=True, log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)

@@ -16,6 +16,7 @@ from imagestreams import bootstrap, reimports
 from imagestreams.observability import logger, metrics, tracer
 
 
+@bootstrap.settled
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)

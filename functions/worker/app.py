@@ -49,6 +49,7 @@ def record_handler(record: ChunkRecord, lambda_context: LambdaContext) -> None:
     bootstrap.container().import_jobs().process_chunk(message, receive_count, remaining)
 
 
+@bootstrap.settled
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
