@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from bench.comparison import comparison_rows, import_kinds
 from bench.cpu import CpuUse
 from bench.fixtures import median
-from bench.imports import FANOUT_INLINE_FRACTION
 from bench.markdown import fmt_rate, fmt_seconds, table, verdict
 from bench.network import supported_parallelism
 from bench.report_network import answer_section, fresh_clone_section, network_section
@@ -144,46 +144,19 @@ def render(results: Results, command: str) -> str:
 
 
 def wall_rows(results: Results) -> list[list[str]]:
-    rows = []
-    skopeo = results.skopeo_seconds
-    if skopeo:
-        cpu = results.skopeo_cpu[-1] if results.skopeo_cpu else CpuUse()
-        rows.append(
-            [
-                "skopeo inspect per tag",
-                fmt_seconds(median(skopeo)),
-                ", ".join(fmt_seconds(s) for s in skopeo),
-                "",
-                "",
-                f"{cpu.children:.1f} s (skopeo) / {cpu.registry:.1f} s",
-                "1x",
-            ]
-        )
-    for label, runs in (
-        ("cold import, default settings", results.cold_runs),
-        ("warm re-import, default settings", results.warm_runs),
-        (
-            f"cold import, forced fan-out (`INLINE_FRACTION={FANOUT_INLINE_FRACTION}`, "
-            f"{results.worker_concurrency} at once)",
+    skopeo_cpu = results.skopeo_cpu[-1] if results.skopeo_cpu else CpuUse()
+    return comparison_rows(
+        "skopeo inspect per tag",
+        results.skopeo_seconds,
+        f"{skopeo_cpu.children:.1f} s (skopeo) / {skopeo_cpu.registry:.1f} s",
+        import_kinds(
+            results.cold_runs,
+            results.warm_runs,
             results.fanout_runs,
+            f"{results.worker_concurrency} at once",
         ),
-    ):
-        if not runs:
-            continue
-        last = runs[-1]
-        rows.append(
-            [
-                label,
-                fmt_seconds(median([run.seconds for run in runs])),
-                ", ".join(fmt_seconds(run.seconds) for run in runs),
-                str(last.status),
-                f"{last.inline_tags} / {last.tags_done - min(last.inline_tags, last.tags_done)}"
-                + (f" ({last.worker_invocations} invocations)" if last.worker_invocations else ""),
-                f"{last.cpu.own:.1f} s / {last.cpu.registry:.1f} s" if last.cpu else "",
-                f"{results.ratio(runs):.2f}x" if skopeo else "",
-            ]
-        )
-    return rows
+        lambda cpu: f"{cpu.own:.1f} s / {cpu.registry:.1f} s",
+    )
 
 
 def latency_section(results: Results) -> list[str]:

@@ -7,33 +7,15 @@ fresh clone; it measures nothing and reads only a :class:`bench.suite.Results`.
 
 from __future__ import annotations
 
+from bench.comparison import comparison_rows, import_kinds
 from bench.cpu import CpuUse
-from bench.fixtures import median
-from bench.imports import FANOUT_INLINE_FRACTION, ImportRun
 from bench.markdown import fmt_bytes, fmt_seconds, table
-from bench.network import CURVE_TOLERANCE, Network, slowdowns, supported_parallelism
+from bench.network import CURVE_TOLERANCE, slowdowns, supported_parallelism
 from bench.suite import Results
 
 
-def cpu_cell(cpu: CpuUse | None) -> str:
-    if cpu is None:
-        return ""
+def cpu_cell(cpu: CpuUse) -> str:
     return f"{cpu.own:.1f} s / {cpu.registry:.1f} s / {cpu.proxy:.2f} s"
-
-
-def run_row(label: str, runs: list[ImportRun], network: Network) -> list[str]:
-    last = runs[-1]
-    via_worker = last.tags_done - min(last.inline_tags, last.tags_done)
-    return [
-        label,
-        fmt_seconds(median([run.seconds for run in runs])),
-        ", ".join(fmt_seconds(run.seconds) for run in runs),
-        str(last.status),
-        f"{last.inline_tags} / {via_worker}"
-        + (f" ({last.worker_invocations} invocations)" if last.worker_invocations else ""),
-        cpu_cell(last.cpu),
-        f"{network.ratio(runs):.2f}x" if network.skopeo_seconds else "",
-    ]
 
 
 def network_section(results: Results) -> list[str]:
@@ -42,31 +24,20 @@ def network_section(results: Results) -> list[str]:
         return []
     delay = f"{network.delay * 1000:.0f} ms"
     tags = results.options["tags"]
-    rows = []
-    if network.skopeo_seconds:
-        cpu = network.skopeo_cpu[-1] if network.skopeo_cpu else CpuUse()
-        rows.append(
-            [
-                f"skopeo inspect per tag, {network.skopeo_parallelism} at a time",
-                fmt_seconds(median(network.skopeo_seconds)),
-                ", ".join(fmt_seconds(s) for s in network.skopeo_seconds),
-                "",
-                "",
-                f"{cpu.children:.1f} s (skopeo) / {cpu.registry:.1f} s / {cpu.proxy:.2f} s",
-                "1x",
-            ]
-        )
-    for label, runs in (
-        ("cold import, default settings", network.cold_runs),
-        ("warm re-import, default settings", network.warm_runs),
-        (
-            f"cold import, forced fan-out (`INLINE_FRACTION={FANOUT_INLINE_FRACTION}`, "
-            f"{results.worker_concurrency} worker invocations at once)",
+    skopeo_cpu = network.skopeo_cpu[-1] if network.skopeo_cpu else CpuUse()
+    rows = comparison_rows(
+        f"skopeo inspect per tag, {network.skopeo_parallelism} at a time",
+        network.skopeo_seconds,
+        f"{skopeo_cpu.children:.1f} s (skopeo) / {skopeo_cpu.registry:.1f} s"
+        f" / {skopeo_cpu.proxy:.2f} s",
+        import_kinds(
+            network.cold_runs,
+            network.warm_runs,
             network.fanout_runs,
+            f"{results.worker_concurrency} worker invocations at once",
         ),
-    ):
-        if runs:
-            rows.append(run_row(label, runs, network))
+        cpu_cell,
+    )
     return [
         f"## Across a network: through a {delay} latency proxy",
         "",
