@@ -25,8 +25,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from queue import Empty, SimpleQueue
 from typing import Any, Generic, TypeVar
 
 __all__ = ["run_stages"]
@@ -86,6 +87,9 @@ class _Stages(Generic[R, K, B]):
     waiting: list[tuple[int, K]] = field(default_factory=list)
     ready: deque[int] = field(default_factory=deque)
     built: dict[int, B] = field(default_factory=dict)
+    # Futures as they finish, in that order: a completion costs the loop one
+    # get, where waiting on all the futures in flight costs a lock each.
+    finished: SimpleQueue[Future[Any]] = field(default_factory=SimpleQueue)
 
     def run(self, pool: ThreadPoolExecutor) -> list[B]:
         while len(self.built) < self.count:
@@ -95,13 +99,21 @@ class _Stages(Generic[R, K, B]):
                 self.look_up([k for _, k in taken])
                 self.ready.extend(index for index, _ in taken)
                 continue
-            flying: list[Future[Any]] = [*self.resolving, *self.building]
-            done, _ = wait(flying, return_when=FIRST_COMPLETED)
-            for resolution in [f for f in self.resolving if f in done]:
-                self._resolved_one(self.resolving.pop(resolution), resolution.result())
-            for building in [f for f in self.building if f in done]:
-                self.built[self.building.pop(building)] = building.result()
+            for future in self._finished():
+                if future in self.resolving:
+                    self._resolved_one(self.resolving.pop(future), future.result())
+                else:
+                    self.built[self.building.pop(future)] = future.result()
         return [self.built[index] for index in range(self.count)]
+
+    def _finished(self) -> list[Future[Any]]:
+        """The futures done since the last call, waiting for one if none is."""
+        done = [self.finished.get()]
+        while True:
+            try:
+                done.append(self.finished.get_nowait())
+            except Empty:
+                return done
 
     def cancel(self) -> None:
         flying: list[Future[Any]] = [*self.resolving, *self.building]
@@ -116,10 +128,14 @@ class _Stages(Generic[R, K, B]):
         while self._in_flight() < 2 * self.workers:
             if self.ready:
                 index = self.ready.popleft()
-                self.building[pool.submit(self.build, (index, self.resolved.pop(index)))] = index
+                building = pool.submit(self.build, (index, self.resolved.pop(index)))
+                self.building[building] = index
+                building.add_done_callback(self.finished.put)
             elif self.started < self.count:
-                self.resolving[pool.submit(self.resolve, self.started)] = self.started
+                resolving = pool.submit(self.resolve, self.started)
+                self.resolving[resolving] = self.started
                 self.started += 1
+                resolving.add_done_callback(self.finished.put)
             else:
                 return
 
