@@ -239,10 +239,11 @@ class OpenShiftModel(BaseModel):
             return data
         omit = self.__omit_by_alias__ if info.by_alias else self.__omit_by_name__
         for key, nil_only in omit.items():
-            if key in data:
-                value = data[key]
-                if value is None or (not nil_only and _is_empty(value)):
-                    del data[key]
+            # An absent key reads as True: neither None nor empty. Whatever
+            # _is_empty calls empty is falsy, so truthy values skip the call.
+            value = data.get(key, True)
+            if value is None or not (nil_only or value or not _is_empty(value)):
+                del data[key]
         for key in self.__nil_by_alias__ if info.by_alias else self.__nil_by_name__:
             if data.get(key) == []:
                 data[key] = None
