@@ -883,3 +883,49 @@ def test_batched_tag_updates_write_in_few_requests(
     assert operations.count("TransactWriteItems") == 3
     assert "PutItem" not in operations
     assert len(streams.get_tags("team-a", "many")) == 250
+
+
+@pytest.mark.parametrize(
+    ("between", "known"),
+    [
+        (None, True),
+        ("another-tag-written", False),
+        ("stream-begun-again", False),
+        ("nothing-to-write", False),
+    ],
+    ids=[
+        "alone-gives-the-new-version",
+        "another-write-in-between",
+        "another-import-in-between",
+        "no-write-no-version",
+    ],
+)
+def test_batched_tag_updates_tell_the_version_they_moved_the_stream_to_from_since(
+    streams: DynamoStreamStore, between: str | None, known: bool
+) -> None:
+    # Given a stream begun for an import (and an existing tag), then maybe another
+    # writer's change before the import writes its tags
+    started = begin(streams)
+    streams.update_tag("team-a", "app", "kept", lambda _: annotated("kept", n="1"))
+    since = streams.get_meta("team-a", "app")
+    assert since is not None
+    if between == "another-tag-written":
+        streams.update_tag("team-a", "app", "other", lambda _: annotated("other", n="1"))
+    elif between == "stream-begun-again":
+        begin(streams)
+    mutation: TagMutation = (
+        (lambda state: state)
+        if between == "nothing-to-write"
+        else (lambda state: annotated("kept", **{**annotations_of(state), "n": "2"}))
+    )
+
+    # When the import writes its tag, telling the version it last saw
+    written = streams.update_tags("team-a", "app", {"kept": mutation}, since=since.resource_version)
+
+    # Then the written state is told, and the stream's new version only when the
+    # stream was still at that version: else it must be read
+    after = streams.get_meta("team-a", "app")
+    assert after is not None
+    assert written.states == {"kept": streams.get_tags("team-a", "app")["kept"]}
+    assert written.version == (after.resource_version if known else None)
+    assert int(after.resource_version) > int(started.resource_version)

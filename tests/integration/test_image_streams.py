@@ -210,9 +210,15 @@ class TagStateReads:
 
 @pytest.mark.parametrize(
     ("again", "read_twice"),
-    [("repository", set()), ("new-image", set()), ("same-image", {"t0"})],
+    [
+        ("repository", set()),
+        ("repushed", {f"t{n}" for n in range(20)}),
+        ("new-image", set()),
+        ("same-image", {"t0"}),
+    ],
     ids=[
         "repository-again-reads-all-at-once",
+        "repository-with-new-images-reads-all-then-writes-over-them",
         "new-image-reads-only-the-stream-it-answers",
         "same-image-reads-its-tag-then-the-stream",
     ],
@@ -233,18 +239,23 @@ def test_an_import_reads_each_tag_state_once(
     monkeypatch.setattr(dynamo, "default_client", reads.counting(dynamo.default_client))
     api.module = Api(reset=True).module
 
-    # When the repository is imported again (nothing changed), or one image is: into a
-    # new tag, or into the tag it is (unchanged)
+    # When the repository is imported again (nothing changed, or two tags pushed
+    # anew), or one image is: into a new tag, or into the tag it is (unchanged)
+    if again == "repushed":
+        for tag in ("t0", "t1"):
+            repush_tag(anon_registry, pushed[0].repository, tag)
     body = {
         "repository": repository_import(name),
+        "repushed": repository_import(name),
         "new-image": importing(image_spec(f"{name}:t0", to={"name": "new"})),
         "same-image": importing(image_spec(f"{name}:t0", to={"name": "t0"})),
     }[again]
     reply = api.post_import("demo", body)
 
     # Then every tag state the answer shows was read once: all at once when the import
-    # names the stream's tags, else the named tag first (twice when it is unchanged), and
-    # the answer is the stream as stored
+    # names the stream's tags, else the named tag first (twice when it is unchanged);
+    # tags written are read once more to be written over, and the answer is the stream
+    # as stored, not read again
     assert reply.status == 201, reply.body
     stream = reply.body["status"]["import"]
     shown = {t["name"] for t in stream["spec"]["tags"]}

@@ -45,7 +45,7 @@ from imagestreams.imports.session import CacheKey, RepositoryReader
 from imagestreams.models import Image, ImageImportStatus
 from imagestreams.registry.answers import Descriptor, Manifest, error_for
 from imagestreams.registry.transport import HttpResponse
-from imagestreams.usecases.ports import StreamChange, TagDeletion
+from imagestreams.usecases.ports import StreamChange, TagDeletion, TagsWritten
 from testkit import images
 
 J = TypeVar("J")
@@ -218,8 +218,13 @@ class FakeStreamStore:
             return {tag: copy.deepcopy(stored[tag].state) for tag in sorted(wanted)}
 
     def update_tags(
-        self, namespace: str, name: str, mutations: Mapping[str, streams.TagMutation]
-    ) -> None:
+        self,
+        namespace: str,
+        name: str,
+        mutations: Mapping[str, streams.TagMutation],
+        *,
+        since: str | None = None,
+    ) -> TagsWritten:
         with self._lock:
             stored = self._tags.setdefault((namespace, name), {})
             wrote = False
@@ -234,9 +239,13 @@ class FakeStreamStore:
                 stored[tag] = _StoredTag(state, reimports.index_keys(namespace, name, state))
                 self.writes.append((namespace, name, tag))
                 wrote = True
+            states = {tag: copy.deepcopy(stored[tag].state) for tag in mutations if tag in stored}
             meta = self._metas.get((namespace, name))
-            if wrote and meta is not None:
-                meta.resource_version = self._next_version()
+            if not wrote or meta is None:
+                return TagsWritten(states)
+            previous = meta.resource_version
+            meta.resource_version = self._next_version()
+            return TagsWritten(states, meta.resource_version if previous == since else None)
 
     def delete_stream(self, namespace: str, name: str) -> bool:
         with self._lock:

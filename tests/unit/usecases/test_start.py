@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from imagestreams import streams
 from imagestreams.api.validation import apply_defaults
 from imagestreams.credentials import Credential, Keyring
 from imagestreams.deadline import Deadline
 from imagestreams.errors import ConflictError, NotFoundRequestError, RequestError
 from imagestreams.imports import jobs
-from imagestreams.models import DOCKER_REPOSITORY_CHECK_ANNOTATION
+from imagestreams.models import DOCKER_REPOSITORY_CHECK_ANNOTATION, TagReference
 from imagestreams.usecases.common import Options
 from testkit import images
+from tests.support.fakes import FakeStreamStore
 from tests.unit.usecases.wiring import (
     REGISTRY,
     REMAINING,
@@ -441,3 +444,96 @@ def test_a_tag_resolved_before_the_inline_budget_ran_out_is_finished_inline(
     assert fetched <= set(result.finished)
     assert not fetched & set(result.deferred)
     assert sorted([*result.finished, *result.deferred]) == sorted(result.ordered)
+
+
+def _pin(store: FakeStreamStore, tag: str) -> None:
+    """Another client's write: a spec tag ``tag`` of the demo stream, made if missing."""
+    reference = TagReference.model_validate(
+        {"name": tag, "from": {"kind": "DockerImage", "name": f"example.com/pinned:{tag}"}}
+    )
+    store.create_stream(
+        streams.StreamMeta(
+            namespace="demo",
+            name="app",
+            uid="made-by-another",
+            resource_version="",
+            generation=1,
+            creation_timestamp=datetime.now(UTC),
+        )
+    )
+    store.update_tags("demo", "app", {tag: lambda _: streams.TagState(tag, spec=reference)})
+
+
+@pytest.mark.parametrize(
+    ("existing", "meddle", "reads"),
+    [
+        (False, None, 0),
+        (True, None, 0),
+        (True, "importing", 1),
+        (False, "importing", 1),
+        (True, "tagging", 1),
+    ],
+    ids=[
+        "new-stream",
+        "existing-stream",
+        "another-write-while-importing",
+        "stream-made-while-importing",
+        "another-write-while-tagging",
+    ],
+)
+def test_a_repository_import_answers_the_stream_as_stored_reading_it_again_only_after_another_write(
+    fakes: Fakes,
+    app: UseCases,
+    monkeypatch: pytest.MonkeyPatch,
+    existing: bool,
+    meddle: str | None,
+    reads: int,
+) -> None:
+    # Given a repository of three tags, the stream maybe imported before, and
+    # maybe another client writing a tag of it while the registry is asked or
+    # while the import's own tags are being written
+    push_tags(fakes.registry, ["v1", "v2", "v3"])
+    if existing:
+        app.start.create(
+            "demo", request(*images_of(f"{REPOSITORY}:v1", to={"name": "v1"})), REMAINING
+        )
+        push_tags(fakes.registry, ["v1"])
+    store, importer = fakes.store, app.start.importer
+    if meddle == "importing":
+        import_spec = importer.import_spec
+
+        def importing(*args: Any, **kwargs: Any) -> Any:
+            _pin(store, "pinned")
+            return import_spec(*args, **kwargs)
+
+        monkeypatch.setattr(importer, "import_spec", importing)
+    elif meddle == "tagging":
+        save_images = store.save_images
+
+        def tagging(*args: Any, **kwargs: Any) -> None:
+            save_images(*args, **kwargs)
+            _pin(store, "pinned")
+
+        monkeypatch.setattr(store, "save_images", tagging)
+    get_tags = store.get_tags
+    read: list[str] = []
+
+    def counted(namespace: str, name: str, tags: Any = None) -> Any:
+        read.append("all" if tags is None else "some")
+        return get_tags(namespace, name, tags)
+
+    monkeypatch.setattr(store, "get_tags", counted)
+
+    # When the repository is imported
+    created = app.start.create("demo", request(repository=REPOSITORY), REMAINING)
+    read_by_import = len(read)
+
+    # Then the answer is the stream as stored, at its version, with the other
+    # client's tag when there was one; the tags of a stream that existed were
+    # read once before the import, and again only when another write came in
+    # between
+    answered = created.document["status"]["import"]
+    assert answered == app.queries.get_stream("demo", "app").to_json_dict()
+    assert {t["tag"] for t in answered["status"]["tags"]} == {"v1", "v2", "v3"}
+    assert ("pinned" in {t["name"] for t in answered["spec"]["tags"]}) == (meddle is not None)
+    assert read_by_import == int(existing) + reads

@@ -51,6 +51,7 @@ from imagestreams.adapters.stream_items import (
 from imagestreams.adapters.stream_versions import StreamVersions
 from imagestreams.observability import tracer
 from imagestreams.streams import StreamMeta, TagMutation, TagState
+from imagestreams.usecases.ports import TagsWritten
 
 __all__ = ["TAG_BACKOFF", "StreamTags"]
 
@@ -161,18 +162,26 @@ class StreamTags(TableStore):
         )
         raise errors.stream_modified(name)
 
-    def update_tags(self, namespace: str, name: str, mutations: Mapping[str, TagMutation]) -> None:
+    def update_tags(
+        self,
+        namespace: str,
+        name: str,
+        mutations: Mapping[str, TagMutation],
+        *,
+        since: str | None = None,
+    ) -> TagsWritten:
         """:meth:`update_tag` for many tags at once, in few requests.
 
         All states are read with BatchGetItem, and the changed ones written
         with TransactWriteItems, each item conditional on the version read. A
         transaction that loses a race is not partly applied: its tags are then
         updated one by one, re-reading what the other writer stored. Any
-        write gives the stream one new version, after the last.
+        write gives the stream one new version, after the last; the answer
+        has that version when the stream was at ``since`` until then.
         """
         tags = list(dict.fromkeys(mutations))
         if not tags:
-            return
+            return TagsWritten({})
         items = batch_get(
             self._db(),
             self._table,
@@ -183,11 +192,16 @@ class StreamTags(TableStore):
             sleep=self._sleep,
         )
         stored = {tag_name(item): (item["doc"]["S"], int(item["version"]["N"])) for item in items}
-        writes = [
-            write
-            for tag in tags
-            if (write := tag_write(tag, mutations[tag], *stored.get(tag, (None, None)))) is not None
-        ]
+        states: dict[str, TagState] = {}
+        writes: list[TagWrite] = []
+        for tag in tags:
+            text, version = stored.get(tag, (None, None))
+            write = tag_write(tag, mutations[tag], text, version)
+            if write is not None:
+                writes.append(write)
+                states[tag] = write.state
+            elif text is not None:
+                states[tag] = tag_from_doc(json.loads(text))
         retry: list[str] = []
         wrote = False
         for group in transaction_groups(writes):
@@ -201,9 +215,14 @@ class StreamTags(TableStore):
             else:
                 wrote = True
         for tag in retry:
-            wrote = self._update_tag(namespace, name, tag, mutations[tag])[1] or wrote
-        if wrote:
-            self._versions.touch(namespace, name)
+            state, wrote_it = self._update_tag(namespace, name, tag, mutations[tag])
+            wrote = wrote_it or wrote
+            states.pop(tag, None)
+            if state is not None:
+                states[tag] = state
+        if not wrote:
+            return TagsWritten(states)
+        return TagsWritten(states, self._versions.touch(namespace, name, since))
 
     def delete_tag(self, namespace: str, name: str, tag: str) -> TagState | None:
         """Remove a tag's spec and history; the state it had, or None when it had none.

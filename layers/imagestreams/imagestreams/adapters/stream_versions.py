@@ -112,20 +112,31 @@ class StreamVersions(TableStore):
     def oldest_version(self) -> int:
         return int((self._clock() - self._retention) * _MICROSECONDS)
 
-    def touch(self, namespace: str, name: str) -> None:
-        """Give the stream a new version after its tags changed (unless it is gone)."""
+    def touch(self, namespace: str, name: str, since: str | None = None) -> str | None:
+        """Give the stream a new version after its tags changed (unless it is gone).
+
+        Returns that version when the stream was at version ``since`` until
+        then, else None.
+        """
+        version = str(self.next_version())
         try:
-            self._db().update_item(
+            response = self._db().update_item(
                 TableName=self._table,
                 Key=meta_key(namespace, name),
                 UpdateExpression="SET #rv = :next",
                 ConditionExpression="attribute_exists(#pk) AND #rv < :next",
                 ExpressionAttributeNames={"#pk": "pk", "#rv": "resourceVersion"},
-                ExpressionAttributeValues={":next": {"N": str(self.next_version())}},
+                ExpressionAttributeValues={":next": {"N": version}},
+                ReturnValues="UPDATED_OLD",
             )
         except ClientError as exc:
             if not is_condition_failure(exc):
                 raise
+            return None
+        previous = response.get("Attributes", {}).get("resourceVersion", {}).get("N")
+        if since is None or previous is None or int(previous) != int(since):
+            return None
+        return version
 
     def changes(self, namespace: str | None, after: int, upto: int) -> list[StreamChange]:
         """Streams changed or deleted with a version in ``(after, upto]``, oldest first."""

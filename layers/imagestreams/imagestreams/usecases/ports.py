@@ -46,6 +46,22 @@ class TagDeletion:
     state: streams.TagState
 
 
+@dataclass(frozen=True)
+class TagsWritten:
+    """What :meth:`StreamStore.update_tags` left.
+
+    ``states``: each changed tag's state as stored afterwards (a tag left
+    without one is absent). ``version``: the stream's ``resourceVersion``
+    after the update, when the update was given the version the stream was
+    at (``since``) and nothing else changed the stream from that version
+    until the update moved it on; None when that is not known, or when the
+    update wrote nothing.
+    """
+
+    states: dict[str, streams.TagState]
+    version: str | None = None
+
+
 class StreamStore(Protocol):
     """ImageStreams: each stream's own fields, and a state per tag.
 
@@ -112,13 +128,20 @@ class StreamStore(Protocol):
         ...
 
     def update_tags(
-        self, namespace: str, name: str, mutations: Mapping[str, streams.TagMutation]
-    ) -> None:
+        self,
+        namespace: str,
+        name: str,
+        mutations: Mapping[str, streams.TagMutation],
+        *,
+        since: str | None = None,
+    ) -> TagsWritten:
         """Change each tag's state by its mutation, losing no concurrent change.
 
         A mutation gets the stored state (None when the tag has none); one
         returning None or a state not :func:`~imagestreams.streams.changed`
         writes nothing. It may run more than once, so it has no side effects.
+        ``since``: the version the caller last saw the stream at (see
+        :class:`TagsWritten`).
         """
         ...
 

@@ -119,19 +119,28 @@ class StartImport:
         if dry_run:
             return self._dry_run(namespace, valid, request, result, now, found)
         self.telemetry.imported("import", [*result.images, *result.finished.values()])
-        meta = None
-        if request.spec.import_:
+        meta, written, still_found = None, None, False
+        if request.spec.import_ and found is not None:
             unchanged = self._unchanged(valid, result, now, found)
             if unchanged is not None:
                 request.status.import_ = unchanged
             else:
-                meta = self.tagger.begin_import(namespace, name, now, expected_rv, expected_uid)
-                self.tagger.apply(
-                    namespace, name, self.tagger.request_mutations(valid, meta.generation, now)
+                meta, still_found = self.tagger.begin_found(
+                    found, namespace, name, now, expected_rv, expected_uid
+                )
+                written = self.tagger.apply(
+                    namespace,
+                    name,
+                    self.tagger.request_mutations(valid, meta.generation, now),
+                    since=meta.resource_version,
                 )
         job = self._start_job(namespace, request, result, meta, now) if result.deferred else None
         if meta is not None:
-            request.status.import_ = self.tagger.stream(meta)
+            # The stream as found and the tags as written make the stream as it
+            # is now, unless another writer came in between: then it is read.
+            request.status.import_ = self.tagger.stream(
+                meta, found if still_found else None, written
+            )
         document = request.to_json_dict()
         self.records.save(namespace, name, document)
         if job is not None:

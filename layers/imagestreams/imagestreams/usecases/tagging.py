@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from imagestreams import streams
+from imagestreams.errors import ConflictError, NotFoundRequestError
 from imagestreams.imports.plan import ValidImport
 from imagestreams.models import (
     DOCKER_REPOSITORY_CHECK_ANNOTATION,
@@ -26,7 +27,7 @@ from imagestreams.models import (
 )
 from imagestreams.models.base import format_time
 from imagestreams.reference import Reference
-from imagestreams.usecases.ports import StreamStore
+from imagestreams.usecases.ports import StreamStore, TagsWritten
 
 Mutation = Callable[[streams.TagState | None], streams.TagState]
 
@@ -155,13 +156,64 @@ class StreamTagger:
                 states[tag] = after
         return streams.assemble(meta, states.values())
 
-    def stream(self, meta: streams.StreamMeta) -> ImageStream:
-        """The stream of ``meta`` as stored now (at the version its last tag write gave it)."""
+    def begin_found(
+        self,
+        found: Snapshot,
+        namespace: str,
+        name: str,
+        now: datetime,
+        expected_rv: str | None = None,
+        expected_uid: str | None = None,
+    ) -> tuple[streams.StreamMeta, bool]:
+        """:meth:`begin_import` after ``found`` was taken, and whether the stream was
+        still as found when the import began: nobody had changed it since.
+
+        A stream found is expected at the version it was found at, unless the
+        caller expects another; a stream not found is new when its first
+        import is this one (generation 1).
+        """
+        if found.meta is None:
+            meta = self.begin_import(namespace, name, now, expected_rv, expected_uid)
+            return meta, meta.generation == 1
+        version = found.meta.resource_version
+        if expected_rv or expected_uid:
+            meta = self.begin_import(namespace, name, now, expected_rv, expected_uid)
+            return meta, expected_rv == version
+        try:
+            return self.begin_import(namespace, name, now, version), True
+        except (ConflictError, NotFoundRequestError):
+            return self.begin_import(namespace, name, now), False
+
+    def stream(
+        self,
+        meta: streams.StreamMeta,
+        found: Snapshot | None = None,
+        written: TagsWritten | None = None,
+    ) -> ImageStream:
+        """The stream of ``meta`` as stored now (at the version its last tag write gave it).
+
+        Not read again when it is known: ``found`` has every tag as they were
+        until ``meta`` was begun, and ``written`` are the tag writes that
+        moved the stream on from ``meta`` with nothing else in between.
+        """
+        if found is not None and found.complete and written is not None and written.version:
+            states = {**found.states, **written.states}
+            current = replace(meta, resource_version=written.version)
+            return streams.assemble(current, states.values())
         current = self._store.get_meta(meta.namespace, meta.name) or meta
         return streams.assemble(current, self._store.get_tags(meta.namespace, meta.name).values())
 
-    def apply(self, namespace: str, name: str, mutations: Mapping[str, list[Mutation]]) -> None:
-        """Keep the images tagged, then write each tag's changes in few conditional requests."""
+    def apply(
+        self,
+        namespace: str,
+        name: str,
+        mutations: Mapping[str, list[Mutation]],
+        since: str | None = None,
+    ) -> TagsWritten:
+        """Keep the images tagged, then write each tag's changes in few conditional requests.
+
+        ``since``: the version the stream was left at by :meth:`begin_import`.
+        """
         images = [
             change.image
             for changes in mutations.values()
@@ -170,8 +222,11 @@ class StreamTagger:
         ]
         if images:
             self._store.save_images(namespace, name, images)
-        self._store.update_tags(
-            namespace, name, {tag: _in_turn(changes) for tag, changes in mutations.items()}
+        return self._store.update_tags(
+            namespace,
+            name,
+            {tag: _in_turn(changes) for tag, changes in mutations.items()},
+            since=since,
         )
 
     def request_mutations(
