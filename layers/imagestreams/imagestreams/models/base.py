@@ -70,6 +70,9 @@ class _NilSlice:
 NIL_SLICE = _NilSlice()
 
 
+_JSON_TYPES = frozenset({str, int, float, bool, list, dict})
+
+
 def _is_empty(value: Any) -> bool:
     if value is None or value is False:
         return True
@@ -240,9 +243,12 @@ class OpenShiftModel(BaseModel):
         omit = self.__omit_by_alias__ if info.by_alias else self.__omit_by_name__
         for key, nil_only in omit.items():
             # An absent key reads as True: neither None nor empty. Whatever
-            # _is_empty calls empty is falsy, so truthy values skip the call.
+            # _is_empty calls empty is falsy, and a falsy value of a JSON type
+            # is empty: only other falsy values need the call.
             value = data.get(key, True)
-            if value is None or not (nil_only or value or not _is_empty(value)):
+            if value is None or not (
+                nil_only or value or (type(value) not in _JSON_TYPES and not _is_empty(value))
+            ):
                 del data[key]
         for key in self.__nil_by_alias__ if info.by_alias else self.__nil_by_name__:
             if data.get(key) == []:
