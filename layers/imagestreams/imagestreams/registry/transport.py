@@ -258,7 +258,7 @@ class Transport:
         current = parse_url(url)
         outgoing = dict(headers)
         for _ in range(MAX_REDIRECTS + 1):
-            exchange.host = _origin(current.url)
+            exchange.host = _origin(current)
             raw = self._open(method, current, outgoing, deadline, insecure)
             if raw.status in REDIRECT_CODES and raw.headers.get("Location"):
                 location = parse_url(_join(current, raw.headers["Location"]))
@@ -376,8 +376,8 @@ def _bracket(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
-def _origin(url: str) -> str:
-    parsed = parse_url(url)
+def _origin(url: str | Url) -> str:
+    parsed = parse_url(url) if isinstance(url, str) else url
     return f"{parsed.host}:{parsed.port}" if parsed.port else str(parsed.host)
 
 
