@@ -1,4 +1,4 @@
-"""bootstrap.settled: the start-up heap is frozen once per process, after its first invocation."""
+"""bootstrap.settled: the heap is frozen once per process, before and after its first invocation."""
 
 from __future__ import annotations
 
@@ -12,37 +12,42 @@ from imagestreams import bootstrap
 
 
 @pytest.fixture
-def freezes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Each ``gc.freeze`` call, recorded instead of made."""
-    made: list[int] = []
-    monkeypatch.setattr(gc, "freeze", lambda: made.append(1))
+def freezes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Each ``gc.freeze`` call, recorded instead of made, between the invocations."""
+    made: list[str] = []
+    monkeypatch.setattr(gc, "freeze", lambda: made.append("freeze"))
     bootstrap.reset()
     yield made
     bootstrap.reset()
 
 
-def handler(event: dict[str, Any], context: Any) -> str:
-    if event.get("fail"):
-        raise RuntimeError("failed")
-    return "answer"
+def handling(made: list[str]) -> Any:
+    def handler(event: dict[str, Any], context: Any) -> str:
+        made.append("invoked")
+        if event.get("fail"):
+            raise RuntimeError("failed")
+        return "answer"
+
+    return handler
 
 
 @pytest.mark.parametrize("first", [{}, {"fail": True}], ids=["answered", "failed"])
-def test_the_first_invocation_of_a_process_freezes_its_heap_once(
-    freezes: list[int], first: dict[str, Any]
+def test_the_first_invocation_of_a_process_is_framed_by_freezes(
+    freezes: list[str], first: dict[str, Any]
 ) -> None:
-    settled = bootstrap.settled(handler)
+    settled = bootstrap.settled(handling(freezes))
 
     if first:
         with pytest.raises(RuntimeError):
             settled(first, None)
     else:
         assert settled(first, None) == "answer"
-    assert freezes == [1]
+    assert freezes == ["freeze", "invoked", "freeze"]
     assert settled({}, None) == "answer"
-    assert freezes == [1]
+    assert freezes == ["freeze", "invoked", "freeze", "invoked"]
 
-    # A new process (a new composition root) freezes again after its first invocation
+    # A new process (a new composition root) freezes again around its first invocation
+    freezes.clear()
     bootstrap.reset()
     settled({}, None)
-    assert freezes == [1, 1]
+    assert freezes == ["freeze", "invoked", "freeze"]
