@@ -20,7 +20,7 @@ from bench.network import supported_parallelism
 from bench.report_network import answer_section, fresh_clone_section, network_section
 from bench.request_counts import KINDS, RequestCounts
 from bench.suite import Results
-from bench.targets import targets
+from bench.targets import LOOPBACK_TARGET, targets
 
 
 def request_rows(label: str, counts: RequestCounts | None) -> list[list[str]]:
@@ -133,6 +133,7 @@ def render(results: Results, command: str) -> str:
             wall_rows(results),
         ),
         "",
+        *loopback_diagnosis(results, machine.cpus),
     ]
     lines += network_section(results)
     lines += answer_section(results)
@@ -141,6 +142,54 @@ def render(results: Results, command: str) -> str:
     lines += memory_section(results)
     lines += fresh_clone_section(results)
     return "\n".join(lines) + "\n"
+
+
+def loopback_diagnosis(results: Results, cpus: int) -> list[str]:
+    """Why a loopback target fails, from the CPU each side and the registry used.
+
+    On loopback nothing waits on a network: a run needs at least its CPU
+    (the client's and the registry's) spread over the machine's CPUs. When
+    both runs are that bound, the ratio cannot beat their floors' ratio.
+    """
+    if not (results.skopeo_seconds and results.skopeo_cpu and cpus):
+        return []
+    skopeo = results.skopeo_cpu[-1]
+    skopeo_seconds = median(results.skopeo_seconds)
+    peer_cpu = skopeo.children + skopeo.registry
+    lines: list[str] = []
+    for label, runs in (
+        ("the cold import", results.cold_runs),
+        ("the forced fan-out", results.fanout_runs),
+    ):
+        used = runs[-1].cpu if runs else None
+        if used is None or results.ratio(runs) >= LOOPBACK_TARGET:
+            continue
+        cpu = used.own + used.registry
+        lines.append(
+            f"- {label[0].upper()}{label[1:]}, {results.ratio(runs):.2f}x: "
+            f"{used.own:.1f} s of CPU in this process and {used.registry:.1f} s in the "
+            f"registry, {cpu:.1f} s on {cpus} CPUs, so at least {cpu / cpus:.2f} s with "
+            f"every CPU busy; it took {fmt_seconds(median([r.seconds for r in runs]))}."
+        )
+    if not lines:
+        return []
+    budget = skopeo_seconds / LOOPBACK_TARGET * cpus
+    return [
+        "### Why the loopback targets fail",
+        "",
+        "On loopback no request waits on a network: each run is bound by the CPU it needs, "
+        "its own and the registry's, on this machine's "
+        f"{cpus} CPUs. skopeo per tag used {skopeo.children:.1f} s of CPU and the registry "
+        f"{skopeo.registry:.1f} s for it, {peer_cpu:.1f} s: at least "
+        f"{peer_cpu / cpus:.2f} s; it took {fmt_seconds(skopeo_seconds)}.",
+        "",
+        *lines,
+        "",
+        f"{LOOPBACK_TARGET:g}x here needs an import whose CPU and its registry's together stay "
+        f"under {budget:.1f} s ({fmt_seconds(skopeo_seconds)} / {LOOPBACK_TARGET:g} x "
+        f"{cpus} CPUs), the registry's share included.",
+        "",
+    ]
 
 
 def wall_rows(results: Results) -> list[list[str]]:
