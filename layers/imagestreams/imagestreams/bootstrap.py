@@ -12,8 +12,9 @@ Metrics go through one :class:`~imagestreams.telemetry.Telemetry` per
 container, recording into Powertools Metrics (``observability``), which the
 handlers flush: every part that measures gets it here.
 
-Handlers are :func:`settled`: once the first invocation of a process is
-over, what the start-up built is moved out of the garbage collector's sight.
+Handlers are :func:`settled`: as the first invocation of a process starts
+and once it is over, what the process has built so far is moved out of the
+garbage collector's sight.
 
 Handlers ask :func:`container` for the running environment's container: the
 process's own, built from ``os.environ`` on first use, unless a caller (the

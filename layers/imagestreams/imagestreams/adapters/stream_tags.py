@@ -217,8 +217,9 @@ class StreamTags(TableStore):
         for tag in retry:
             state, wrote_it = self._update_tag(namespace, name, tag, mutations[tag])
             wrote = wrote_it or wrote
-            states.pop(tag, None)
-            if state is not None:
+            if state is None:
+                states.pop(tag, None)
+            else:
                 states[tag] = state
         if not wrote:
             return TagsWritten(states)

@@ -242,12 +242,12 @@ class OpenShiftModel(BaseModel):
             return data
         omit = self.__omit_by_alias__ if info.by_alias else self.__omit_by_name__
         for key, nil_only in omit.items():
-            # An absent key reads as True: neither None nor empty. Whatever
+            # An absent key reads as True: neither None nor empty. What
             # _is_empty calls empty is falsy, and a falsy value of a JSON type
-            # is empty: only other falsy values need the call.
+            # is empty: only falsy values of other types need the call.
             value = data.get(key, True)
-            if value is None or not (
-                nil_only or value or (type(value) not in _JSON_TYPES and not _is_empty(value))
+            if value is None or (
+                not nil_only and not value and (type(value) in _JSON_TYPES or _is_empty(value))
             ):
                 del data[key]
         for key in self.__nil_by_alias__ if info.by_alias else self.__nil_by_name__:

@@ -119,8 +119,8 @@ class StartImport:
         if dry_run:
             return self._dry_run(namespace, valid, request, result, now, found)
         self.telemetry.imported("import", [*result.images, *result.finished.values()])
-        meta, written, still_found = None, None, False
-        if request.spec.import_ and found is not None:
+        meta, written, still_found = None, None, None
+        if found is not None:
             unchanged = self._unchanged(valid, result, now, found)
             if unchanged is not None:
                 request.status.import_ = unchanged
@@ -138,9 +138,7 @@ class StartImport:
         if meta is not None:
             # The stream as found and the tags as written make the stream as it
             # is now, unless another writer came in between: then it is read.
-            request.status.import_ = self.tagger.stream(
-                meta, found if still_found else None, written
-            )
+            request.status.import_ = self.tagger.stream(meta, still_found, written)
         document = request.to_json_dict()
         self.records.save(namespace, name, document)
         if job is not None:

@@ -164,9 +164,9 @@ class StreamTagger:
         now: datetime,
         expected_rv: str | None = None,
         expected_uid: str | None = None,
-    ) -> tuple[streams.StreamMeta, bool]:
-        """:meth:`begin_import` after ``found`` was taken, and whether the stream was
-        still as found when the import began: nobody had changed it since.
+    ) -> tuple[streams.StreamMeta, Snapshot | None]:
+        """:meth:`begin_import` after ``found`` was taken, and ``found`` again when the
+        stream was still as found as the import began (nobody had changed it since).
 
         A stream found is expected at the version it was found at, unless the
         caller expects another; a stream not found is new when its first
@@ -174,15 +174,15 @@ class StreamTagger:
         """
         if found.meta is None:
             meta = self.begin_import(namespace, name, now, expected_rv, expected_uid)
-            return meta, meta.generation == 1
+            return meta, found if meta.generation == 1 else None
         version = found.meta.resource_version
         if expected_rv or expected_uid:
             meta = self.begin_import(namespace, name, now, expected_rv, expected_uid)
-            return meta, expected_rv == version
+            return meta, found if expected_rv == version else None
         try:
-            return self.begin_import(namespace, name, now, version), True
+            return self.begin_import(namespace, name, now, version), found
         except (ConflictError, NotFoundRequestError):
-            return self.begin_import(namespace, name, now), False
+            return self.begin_import(namespace, name, now), None
 
     def stream(
         self,
